@@ -1,0 +1,242 @@
+//! `NetNs`: an open, validated handle to a network namespace.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sched::CloneFlags;
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::sys::statfs::{NSFS_MAGIC, PROC_SUPER_MAGIC, fstatfs};
+
+use crate::error::{Error, Result};
+use crate::name;
+use crate::nsid::NsId;
+
+/// The calling thread's own namespace file.
+pub(crate) const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
+
+/// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
+mod ioctls {
+    nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
+}
+
+/// `SIOCGSKNS` from `<linux/sockios.h>`: a descriptor of the socket's network namespace.
+const SIOCGSKNS: nix::libc::c_ulong = 0x894C;
+
+/// An open handle to a network namespace.
+///
+/// The handle holds a close-on-exec descriptor of the namespace's nsfs file, so the namespace
+/// stays alive while the handle does, even after its name is removed. Handles compare equal
+/// when they refer to the same namespace ([`NetNs::id`]).
+///
+/// A handle never moves the calling thread: [`NetNs::run`] and [`NetNs::spawn`] run code on
+/// dedicated threads that enter the namespace.
+pub struct NetNs {
+    fd: OwnedFd,
+    id: NsId,
+    path: Option<PathBuf>,
+}
+
+impl NetNs {
+    /// Opens any path to a network-namespace file: `/run/netns/NAME`, `/proc/PID/ns/net`,
+    /// `/proc/PID/task/TID/ns/net` or a bind mount of one elsewhere.
+    ///
+    /// The path is validated before anything can enter it: a missing path is
+    /// [`Error::NotFound`]; a regular file, directory, device or other namespace type is
+    /// [`Error::NotNetns`].
+    pub fn open(path: impl AsRef<Path>) -> Result<NetNs> {
+        let path = path.as_ref();
+        Self::open_at(path, Some(path.to_path_buf()))
+    }
+
+    /// Opens the namespace `ip netns` calls `name` (`/run/netns/NAME`).
+    ///
+    /// `name` is checked first ([`Error::InvalidName`]), so it can never escape the run dir.
+    pub fn named(name: &str) -> Result<NetNs> {
+        Self::open(name::run_path(name)?)
+    }
+
+    /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`).
+    pub fn from_pid(pid: u32) -> Result<NetNs> {
+        Self::open(format!("/proc/{pid}/ns/net"))
+    }
+
+    /// Opens the calling thread's network namespace.
+    pub fn current() -> Result<NetNs> {
+        Self::open_at(Path::new(THREAD_SELF_NET), None)
+    }
+
+    /// Opens the network namespace a socket was created in (the `SIOCGSKNS` ioctl).
+    ///
+    /// A socket keeps its namespace for life, whichever thread uses it.
+    pub fn of_socket(socket: impl AsFd) -> Result<NetNs> {
+        // SAFETY: SIOCGSKNS takes no argument and only reads the descriptor, which `AsFd`
+        // guarantees is open for the duration of the call.
+        let raw = unsafe { nix::libc::ioctl(socket.as_fd().as_raw_fd(), SIOCGSKNS as _) };
+        let raw = Errno::result(raw).map_err(|e| Error::from_errno("ioctl(SIOCGSKNS)", None, e))?;
+        // SAFETY: on success SIOCGSKNS returns a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Self::from_fd(fd)
+    }
+
+    /// Takes ownership of a descriptor of a network-namespace file, validating it as
+    /// [`NetNs::open`] does. The descriptor should be close-on-exec.
+    pub fn from_fd(fd: OwnedFd) -> Result<NetNs> {
+        Self::validate(fd, Path::new("<descriptor>"), None)
+    }
+
+    /// Opens `path`; `kept_path` is what [`NetNs::path`] will report.
+    pub(crate) fn open_at(path: &Path, kept_path: Option<PathBuf>) -> Result<NetNs> {
+        // O_NONBLOCK: a FIFO passed by mistake must fail validation, not block the open.
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {
+            // A symlink loop or a name too long cannot name a namespace file.
+            Errno::ELOOP | Errno::ENAMETOOLONG => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            errno => Error::from_errno("open", Some(path), errno),
+        })?;
+        Self::validate(fd, path, kept_path)
+    }
+
+    /// Checks that `fd` is a network-namespace file and reads its identity.
+    fn validate(fd: OwnedFd, path: &Path, kept_path: Option<PathBuf>) -> Result<NetNs> {
+        let not_netns = |found: String| Error::NotNetns {
+            path: path.to_path_buf(),
+            found,
+        };
+        let stat = fstat(&fd).map_err(|e| Error::from_errno("fstat", Some(path), e))?;
+        let fs = fstatfs(&fd).map_err(|e| Error::from_errno("fstatfs", Some(path), e))?;
+        let fs_type = fs.filesystem_type();
+        // Namespace files live on nsfs (on kernels before 3.19, procfs).
+        if fs_type != NSFS_MAGIC && fs_type != PROC_SUPER_MAGIC {
+            return Err(not_netns(describe_file(stat.st_mode)));
+        }
+        // SAFETY: NS_GET_NSTYPE takes no argument and only reads the open descriptor `fd`.
+        match unsafe { ioctls::ns_get_nstype(fd.as_raw_fd()) } {
+            Ok(kind) if kind == CloneFlags::CLONE_NEWNET.bits() => {}
+            Ok(kind) => return Err(not_netns(format!("a {} namespace", namespace_kind(kind)))),
+            // Kernels before 4.11 lack the ioctl; setns(CLONE_NEWNET) still refuses any other
+            // namespace type with EINVAL, which entering reports as NotNetns.
+            Err(Errno::ENOTTY | Errno::EINVAL) if fs_type == NSFS_MAGIC => {}
+            Err(_) => return Err(not_netns(describe_file(stat.st_mode))),
+        }
+        Ok(NetNs {
+            fd,
+            id: NsId {
+                dev: stat.st_dev,
+                ino: stat.st_ino,
+            },
+            path: kept_path,
+        })
+    }
+
+    /// The namespace's identity (nsfs device and inode).
+    pub fn id(&self) -> NsId {
+        self.id
+    }
+
+    /// The path this handle was opened from, when it was opened from a stable one
+    /// (`None` for [`NetNs::current`], [`NetNs::new`], [`NetNs::of_socket`], [`NetNs::from_fd`]).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The `ip netns` name, when the handle was opened from `/run/netns/NAME`.
+    pub fn name(&self) -> Option<&str> {
+        self.path.as_deref().and_then(name::name_of)
+    }
+
+    /// A second handle to the same namespace (a duplicated close-on-exec descriptor).
+    pub fn try_clone(&self) -> Result<NetNs> {
+        let raw = fcntl(&self.fd, FcntlArg::F_DUPFD_CLOEXEC(0))
+            .map_err(|e| Error::from_errno("dup", self.path.as_deref(), e))?;
+        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(NetNs {
+            fd,
+            id: self.id,
+            path: self.path.clone(),
+        })
+    }
+
+    /// How errors and messages should name this namespace: its path, else its id.
+    pub(crate) fn describe(&self) -> String {
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None => self.id.to_string(),
+        }
+    }
+
+    /// The path to report in errors about this namespace.
+    pub(crate) fn error_path(&self) -> PathBuf {
+        PathBuf::from(self.describe())
+    }
+}
+
+/// What a non-namespace file is, for [`Error::NotNetns`] messages.
+fn describe_file(mode: nix::libc::mode_t) -> String {
+    let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
+    match kind {
+        SFlag::S_IFREG => "a regular file",
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFSOCK => "a socket",
+        _ => "another kind of file",
+    }
+    .to_owned()
+}
+
+/// The `/proc/PID/ns/` name of a namespace type returned by `NS_GET_NSTYPE`.
+fn namespace_kind(kind: i32) -> &'static str {
+    match CloneFlags::from_bits_truncate(kind) {
+        CloneFlags::CLONE_NEWNS => "mnt",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUSER => "user",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        _ => "non-network",
+    }
+}
+
+impl fmt::Debug for NetNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetNs")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("fd", &self.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl PartialEq for NetNs {
+    fn eq(&self, other: &NetNs) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for NetNs {}
+
+impl Hash for NetNs {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl AsFd for NetNs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for NetNs {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

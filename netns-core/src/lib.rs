@@ -1,0 +1,21 @@
+//! The runtime of the [`netns`](https://docs.rs/netns) crate: handles to Linux network
+//! namespaces and a runner that executes code inside one on a scoped, dedicated thread.
+//!
+//! Use it through the `netns` crate, which re-exports everything here together with the
+//! `#[in_netns]` attribute.
+#![deny(missing_docs)]
+#![cfg(target_os = "linux")]
+
+mod error;
+mod handle;
+mod lifecycle;
+mod name;
+mod nsid;
+mod options;
+mod thread;
+
+pub use error::{Error, Result};
+pub use handle::NetNs;
+pub use name::{ETC_DIR, RUN_DIR};
+pub use nsid::NsId;
+pub use options::Options;

@@ -1,0 +1,183 @@
+//! Making, naming and removing namespaces, as `ip netns add/del/list` do.
+
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result};
+use crate::handle::{NetNs, THREAD_SELF_NET};
+use crate::name::{self, RUN_DIR};
+use crate::thread::on_scoped_thread;
+
+/// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
+static RUN_DIR_SETUP: Mutex<()> = Mutex::new(());
+
+/// Removes a half-made name file unless creation finished.
+struct UnlinkUnlessKept<'a> {
+    path: &'a Path,
+    keep: bool,
+}
+
+impl Drop for UnlinkUnlessKept<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            // A mount may already sit on the file; it must go before the file can.
+            let _ = umount2(self.path, MntFlags::MNT_DETACH);
+            let _ = fs::remove_file(self.path);
+        }
+    }
+}
+
+impl NetNs {
+    /// Creates a fresh anonymous network namespace.
+    ///
+    /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
+    /// not move: a throwaway thread unshares its namespace and ends.
+    pub fn new() -> Result<NetNs> {
+        on_scoped_thread(|| {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+            NetNs::open_at(Path::new(THREAD_SELF_NET), None)
+        })
+    }
+
+    /// Creates a persistent named namespace that `ip netns list` and `ip netns exec NAME` see.
+    ///
+    /// Made as iproute2 makes it: the run dir `/run/netns` is made a shared mount, the name file
+    /// is created exclusively, and the namespace of a throwaway thread is bind-mounted on it.
+    /// An existing name is [`Error::AlreadyExists`] and is left untouched; of several concurrent
+    /// creates of one name exactly one succeeds; a failure half-way leaves no file behind.
+    pub fn create(name: &str) -> Result<NetNs> {
+        let path = name::run_path(name)?;
+        prepare_run_dir()?;
+        create_name_file(name, &path)?;
+        let mut guard = UnlinkUnlessKept {
+            path: &path,
+            keep: false,
+        };
+        on_scoped_thread(|| {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+            mount(
+                Some(THREAD_SELF_NET),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| Error::from_errno("bind mount", Some(&path), e))
+        })?;
+        let ns = NetNs::open(&path)?;
+        guard.keep = true;
+        Ok(ns)
+    }
+
+    /// Removes a named namespace as `ip netns del` does: lazy unmount, then unlink.
+    ///
+    /// Open handles (and threads and sockets inside) stay valid; the namespace itself goes away
+    /// when the last of them does.
+    pub fn remove(name: &str) -> Result<()> {
+        let path = name::run_path(name)?;
+        match umount2(&path, MntFlags::MNT_DETACH) {
+            // EINVAL: not a mount point (a half-made or foreign file); still unlink it.
+            Ok(()) | Err(Errno::EINVAL) => {}
+            Err(errno) => return Err(Error::from_errno("umount", Some(&path), errno)),
+        }
+        nix::unistd::unlink(&path).map_err(|e| Error::from_errno("unlink", Some(&path), e))
+    }
+
+    /// The names in the run dir, sorted; an absent run dir is an empty list.
+    ///
+    /// Names that are not UTF-8 are left out (no [`NetNs::named`] call could open them).
+    pub fn list() -> Result<Vec<String>> {
+        let entries = match fs::read_dir(RUN_DIR) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(io_error("read_dir", Path::new(RUN_DIR), err)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| io_error("read_dir", Path::new(RUN_DIR), err))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Makes the run dir exist and be a shared mount point, as iproute2 does, so that removing a
+/// name in one mount namespace unmounts it in all of them.
+fn prepare_run_dir() -> Result<()> {
+    let _serialized = RUN_DIR_SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let run_dir = Path::new(RUN_DIR);
+    match nix::unistd::mkdir(run_dir, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(errno) => return Err(Error::from_errno("mkdir", Some(run_dir), errno)),
+    }
+    let make_shared = || {
+        mount(
+            Some(""),
+            run_dir,
+            Some("none"),
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    match make_shared() {
+        Ok(()) => return Ok(()),
+        // EINVAL: not a mount point yet; bind it onto itself, then retry.
+        Err(Errno::EINVAL) => {}
+        Err(errno) => {
+            return Err(Error::from_errno(
+                "mount --make-rshared",
+                Some(run_dir),
+                errno,
+            ));
+        }
+    }
+    mount(
+        Some(run_dir),
+        run_dir,
+        Some("none"),
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::from_errno("mount --rbind", Some(run_dir), e))?;
+    make_shared().map_err(|e| Error::from_errno("mount --make-rshared", Some(run_dir), e))
+}
+
+/// Creates the empty name file exclusively: exactly one of several racing creates gets it.
+fn create_name_file(name: &str, path: &PathBuf) -> Result<()> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+    let fd: OwnedFd =
+        nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {
+            Errno::EEXIST => Error::AlreadyExists {
+                name: name.to_owned(),
+            },
+            errno => Error::from_errno("create", Some(path), errno),
+        })?;
+    drop(fd);
+    Ok(())
+}
+
+/// Wraps an `io::Error` from a std call about `path`.
+fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
+    match err.raw_os_error() {
+        Some(errno) => Error::from_errno(operation, Some(path), Errno::from_raw(errno)),
+        None => Error::Os {
+            operation,
+            path: Some(path.to_path_buf()),
+            source: err,
+        },
+    }
+}

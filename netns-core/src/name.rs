@@ -1,0 +1,93 @@
+//! Namespace names as `ip netns` uses them, and where they live.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The directory where `ip netns` keeps named network namespaces.
+pub const RUN_DIR: &str = "/run/netns";
+
+/// The directory whose `NAME/` subdirectory holds files that `ip netns exec NAME` binds over `/etc`.
+pub const ETC_DIR: &str = "/etc/netns";
+
+/// Checks `name` against the rules `ip netns` applies, before the filesystem is touched, so a
+/// name can never reach outside the run dir.
+pub(crate) fn validate(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > 255 {
+        "it is longer than 255 bytes"
+    } else if name.contains('/') {
+        "it contains '/'"
+    } else if name.contains('\0') {
+        "it contains a NUL byte"
+    } else if name == "." || name == ".." {
+        "'.' and '..' are not names"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// The run-dir path of a valid `name`.
+pub(crate) fn run_path(name: &str) -> Result<PathBuf> {
+    validate(name)?;
+    Ok(Path::new(RUN_DIR).join(name))
+}
+
+/// The `ip netns` name of a namespace file, when it lives directly in the run dir.
+pub(crate) fn name_of(path: &Path) -> Option<&str> {
+    if path.parent()? != Path::new(RUN_DIR) {
+        return None;
+    }
+    path.file_name()?.to_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_ip_netns_accepts() {
+        for name in ["blue", "a", "pod-1.2_x", "..a", ".hidden", &"x".repeat(255)] {
+            assert!(validate(name).is_ok(), "{name:?} should be valid");
+        }
+    }
+
+    #[test]
+    fn rejects_each_bad_name_with_its_reason() {
+        let cases = [
+            ("", "it is empty"),
+            ("a/b", "it contains '/'"),
+            ("../../etc/x", "it contains '/'"),
+            ("a\0b", "it contains a NUL byte"),
+            (".", "'.' and '..' are not names"),
+            ("..", "'.' and '..' are not names"),
+        ];
+        for (name, expected) in cases {
+            match validate(name) {
+                Err(Error::InvalidName { name: got, reason }) => {
+                    assert_eq!((got.as_str(), reason), (name, expected));
+                }
+                other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            validate(&"x".repeat(256)),
+            Err(Error::InvalidName {
+                reason: "it is longer than 255 bytes",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn names_only_direct_children_of_the_run_dir() {
+        assert_eq!(name_of(Path::new("/run/netns/blue")), Some("blue"));
+        assert_eq!(name_of(Path::new("/run/netns/a/b")), None);
+        assert_eq!(name_of(Path::new("/proc/1/ns/net")), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Running code on scoped, dedicated threads inside a namespace.
+//!
+//! Every call gets a fresh thread that enters the namespace and then ends, so no thread is ever
+//! switched back, reused or stranded: the calling thread's namespace never changes.
+
+use std::panic;
+use std::thread::{self, JoinHandle};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns};
+
+use crate::error::{Error, Result};
+use crate::handle::NetNs;
+use crate::options::Options;
+
+/// Runs `f` on a new scoped thread and returns its result.
+///
+/// A panic in `f` is resumed in the caller with its original payload; a failure to start the
+/// thread is [`Error::ThreadSpawn`].
+pub(crate) fn on_scoped_thread<F, T>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send,
+    T: Send,
+{
+    thread::scope(|scope| {
+        let thread = thread::Builder::new()
+            .spawn_scoped(scope, f)
+            .map_err(|source| Error::ThreadSpawn { source })?;
+        thread
+            .join()
+            .unwrap_or_else(|payload| panic::resume_unwind(payload))
+    })
+}
+
+impl NetNs {
+    /// Moves the calling thread into this namespace and applies `options`.
+    ///
+    /// Only ever called on a dedicated thread that ends afterwards.
+    pub(crate) fn enter_current_thread(&self, options: &Options) -> Result<()> {
+        setns(self, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
+            Errno::EINVAL => Error::NotNetns {
+                path: self.error_path(),
+                found: "a namespace that setns(CLONE_NEWNET) refuses".to_owned(),
+            },
+            errno => Error::from_errno("setns", Some(&self.error_path()), errno),
+        })?;
+        options.apply(self)
+    }
+
+    /// Checks what can be checked before a thread is started for `options`.
+    pub(crate) fn check_options(&self, options: &Options) -> Result<()> {
+        options.check(self)
+    }
+
+    /// Runs `f` inside this namespace on a new scoped thread and returns its result.
+    ///
+    /// The thread enters the namespace with `setns(2)`, runs `f` and ends; the calling thread
+    /// never changes namespace. Because the thread is scoped, `f` may borrow from the caller.
+    /// Threads that `f` starts begin in the namespace, and sockets made in `f` belong to it for
+    /// life, wherever they are used afterwards.
+    ///
+    /// A panic in `f` is resumed in the caller with its original payload. A failure to start the
+    /// thread or to enter the namespace is an `Err`, and `f` does not run.
+    ///
+    /// ```no_run
+    /// # fn main() -> netns::Result<()> {
+    /// let ns = netns::NetNs::named("blue")?;
+    /// let listener = ns.run(|| std::net::TcpListener::bind("127.0.0.1:0"))??;
+    /// # Ok(()) }
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        self.run_with(&Options::DEFAULT, f)
+    }
+
+    /// [`NetNs::run`] with [`Options`]: a private `/sys` or `/etc` view for the body.
+    pub fn run_with<F, T>(&self, options: &Options, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        self.check_options(options)?;
+        on_scoped_thread(|| {
+            self.enter_current_thread(options)?;
+            Ok(f())
+        })
+    }
+
+    /// Starts a long-lived thread inside this namespace and returns its handle.
+    ///
+    /// Returns only once the thread is in the namespace, so an entry failure is this call's
+    /// `Err`. (A short-lived scoped thread enters the namespace and starts the long-lived one,
+    /// which is born inside it.)
+    pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_with(&Options::DEFAULT, f)
+    }
+
+    /// [`NetNs::spawn`] with [`Options`].
+    pub fn spawn_with<F, T>(&self, options: &Options, f: F) -> Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_with(options, || {
+            thread::Builder::new().name("netns".to_owned()).spawn(f)
+        })?
+        .map_err(|source| Error::ThreadSpawn { source })
+    }
+}

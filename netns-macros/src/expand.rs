@@ -1,0 +1,379 @@
+//! The rewrite: the function keeps its signature, and its body moves into a closure that
+//! `netns` runs on a dedicated thread inside the namespace.
+//!
+//! ```text
+//! fn f(a: A, mut b: B) -> Ret {                   // `mut` moves to the rebinding below
+//!     let target = resolve(TARGET);               // on the caller's thread, borrowing nothing
+//!     let arg0 = Sendable::new(a);                // `A: Send` checked here, at `A`
+//!     let arg1 = Sendable::new(b);
+//!     run(target, OPTIONS, Returns::checked(),    // `Ret: Send`, `Ret` a Result, checked at `Ret`
+//!         move || { let a = arg0.into_inner(); let mut b = arg1.into_inner(); BODY })
+//! }
+//! ```
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, FnArg, Ident, ItemFn, PatIdent, Receiver, ReturnType};
+
+use crate::args::{Args, Target};
+use crate::rename_self::{RENAMED_SELF, rename_self};
+use crate::validate;
+
+/// Expands `#[in_netns(attr)] item`. Never panics: on any error it returns the item as written
+/// (so the rest of the crate still type-checks) followed by one `compile_error!`.
+pub(crate) fn in_netns(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            let error = syn::Error::new(
+                span,
+                "`#[in_netns]` can only be applied to a function with a body",
+            );
+            return with_error(item, error);
+        }
+    };
+    let args = match syn::parse2::<Args>(attr) {
+        Ok(args) => args,
+        Err(error) => return with_error(func.into_token_stream(), error),
+    };
+    if let Err(error) = validate::check(&func) {
+        return with_error(func.into_token_stream(), error);
+    }
+    rewrite(args, func)
+}
+
+/// The item unchanged, followed by the error.
+fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    quote!(#item #error)
+}
+
+/// A name the user bound in a parameter, moved into the closure and bound again there.
+struct Binding {
+    ident: Ident,
+    /// `mut x`: the mutability belongs on the rebinding inside the closure.
+    mutable: bool,
+    /// Where a failed `Send` check should point: the parameter's type.
+    check_span: Span,
+    /// The target expression names it, so the body may legitimately leave it unused.
+    named_by_target: bool,
+}
+
+fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
+    let krate = args
+        .krate
+        .as_ref()
+        .map_or_else(|| quote!(::netns), ToTokens::to_token_stream);
+    let private = quote!(#krate::__private);
+    let target_idents = idents_in(args.target.expr().to_token_stream());
+    let moved_by_target = moved_binding(&args.target);
+
+    let mut bindings = Vec::new();
+    let mut receiver = None;
+    for input in &mut func.sig.inputs {
+        match input {
+            FnArg::Receiver(recv) => {
+                receiver = Some(ReceiverInfo::of(recv));
+                if recv.reference.is_none() {
+                    recv.mutability = None;
+                }
+            }
+            FnArg::Typed(param) => {
+                let mut collector = CollectBindings {
+                    found: Vec::new(),
+                    check_span: param.ty.span(),
+                };
+                collector.visit_pat_mut(&mut param.pat);
+                for mut binding in collector.found {
+                    binding.named_by_target = target_idents.iter().any(|i| *i == binding.ident);
+                    if moved_by_target.as_ref() != Some(&binding.ident) {
+                        bindings.push(binding);
+                    }
+                }
+            }
+        }
+    }
+
+    let target = match &args.target {
+        Target::Expr(expr) => quote!(#expr),
+        Target::Name(expr) => quote_spanned!(expr.span()=> #private::Name(#expr)),
+        Target::Pid(expr) => quote_spanned!(expr.span()=> #private::Pid(#expr)),
+    };
+    let target_var = Ident::new("netns_target", Span::mixed_site());
+
+    let flag_check = [args.sysfs.span(), args.etc.span()]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|span| quote_spanned!(span=> #private::check_accepts_options(&#target_var);));
+    let mut options = quote!(#krate::Options::DEFAULT);
+    if args.sysfs.is_set() {
+        options.extend(quote!(.sysfs(true)));
+    }
+    if args.etc.is_set() {
+        options.extend(quote!(.etc(true)));
+    }
+
+    let mut captures = Vec::new();
+    let mut rebindings = Vec::new();
+    for (index, binding) in bindings.iter().enumerate() {
+        let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
+        let ident = &binding.ident;
+        let sendable = quote_spanned!(binding.check_span=> #private::Sendable::new);
+        captures.push(quote!(let #var = #sendable(#ident);));
+        let mutability = binding.mutable.then(|| quote!(mut));
+        let allow = binding
+            .named_by_target
+            .then(|| quote!(#[allow(unused_variables)]));
+        rebindings.push(quote!(#allow let #mutability #ident = #var.into_inner();));
+    }
+    if let Some(receiver) = &receiver {
+        let var = Ident::new("netns_self", Span::mixed_site());
+        let self_token = &receiver.self_token;
+        let sendable = quote_spanned!(receiver.check_span=> #private::Sendable::new);
+        captures.push(quote!(let #var = #sendable(#self_token);));
+        let renamed = Ident::new(RENAMED_SELF, self_token.span());
+        let mutability = receiver.mutable.then(|| quote!(mut));
+        rebindings.push(quote!(let #mutability #renamed = #var.into_inner();));
+        rename_self(&mut func.block);
+    }
+
+    let returns_span = match &func.sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => func.sig.span(),
+    };
+    let returns = quote_spanned!(returns_span=> #private::Returns::checked());
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = &func;
+    let body = quote_spanned! {block.brace_token.span.join()=>
+        let #target_var = #private::resolve(#target);
+        #flag_check
+        #(#captures)*
+        #private::run(#target_var, #options, #returns, move || {
+            #(#rebindings)*
+            #block
+        })
+    };
+    let mut out = TokenStream::new();
+    for attr in attrs {
+        attr.to_tokens(&mut out);
+    }
+    vis.to_tokens(&mut out);
+    sig.to_tokens(&mut out);
+    block.brace_token.surround(&mut out, |out| out.extend(body));
+    out
+}
+
+/// What the receiver contributes: how `self` is captured and bound again.
+struct ReceiverInfo {
+    self_token: syn::Token![self],
+    mutable: bool,
+    check_span: Span,
+}
+
+impl ReceiverInfo {
+    fn of(recv: &Receiver) -> ReceiverInfo {
+        ReceiverInfo {
+            self_token: recv.self_token,
+            mutable: recv.reference.is_none() && recv.mutability.is_some(),
+            check_span: recv.span(),
+        }
+    }
+}
+
+/// Collects the names a parameter pattern binds, and removes by-value `mut` from the pattern
+/// (the outer function only moves the value; the rebinding inside the closure is the mutable one).
+struct CollectBindings {
+    found: Vec<Binding>,
+    check_span: Span,
+}
+
+impl VisitMut for CollectBindings {
+    fn visit_pat_ident_mut(&mut self, pat: &mut PatIdent) {
+        let mutable = pat.by_ref.is_none() && pat.mutability.is_some();
+        if mutable {
+            pat.mutability = None;
+        }
+        self.found.push(Binding {
+            ident: pat.ident.clone(),
+            mutable,
+            check_span: self.check_span,
+            named_by_target: false,
+        });
+        if let Some((_, subpat)) = &mut pat.subpat {
+            self.visit_pat_mut(subpat);
+        }
+    }
+
+    fn visit_pat_or_mut(&mut self, pat: &mut syn::PatOr) {
+        // Every alternative binds the same names: collect them once.
+        if let Some(first) = pat.cases.first_mut() {
+            self.visit_pat_mut(first);
+        }
+    }
+}
+
+/// A binding the target takes by value (`#[in_netns(ns)]`): the target consumes it, so the
+/// body cannot also have it.
+fn moved_binding(target: &Target) -> Option<Ident> {
+    match target.expr() {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident().cloned(),
+        _ => None,
+    }
+}
+
+/// Every identifier in `tokens`, at any depth.
+fn idents_in(tokens: TokenStream) -> Vec<Ident> {
+    let mut idents = Vec::new();
+    for tree in tokens {
+        match tree {
+            TokenTree::Ident(ident) => idents.push(ident),
+            TokenTree::Group(group) => idents.extend(idents_in(group.stream())),
+            _ => {}
+        }
+    }
+    idents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_netns;
+    use quote::quote;
+
+    fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+        in_netns(attr, item).to_string()
+    }
+
+    #[test]
+    fn moves_the_body_into_a_closure_run_by_the_runtime() {
+        let out = expand(
+            quote!("/run/netns/blue"),
+            quote!(
+                pub fn f(mut a: u32, (b, c): (u8, u8)) -> Result<u32, E> {
+                    a += 1;
+                    Ok(a)
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("pub fn f (a : u32 , (b , c) : (u8 , u8)) -> Result < u32 , E >"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: netns :: __private :: resolve (\"/run/netns/blue\")"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let mut a = netns_arg0 . into_inner ()"),
+            "{out}"
+        );
+        assert!(out.contains("let c = netns_arg2 . into_inner ()"), "{out}");
+        assert!(out.contains("move ||"), "{out}");
+        assert!(
+            out.contains("{ a += 1 ; Ok (a) }"),
+            "the body is kept as its own block: {out}"
+        );
+    }
+
+    #[test]
+    fn uses_the_crate_option_for_every_runtime_path() {
+        let out = expand(
+            quote!(name = "x", crate = my::netns),
+            quote!(
+                fn f() -> R {
+                    g()
+                }
+            ),
+        );
+        assert!(
+            out.contains("my :: netns :: __private :: Name (\"x\")"),
+            "{out}"
+        );
+        let runtime_paths = out.matches(":: netns ::").count();
+        assert_eq!(
+            runtime_paths,
+            out.matches("my :: netns ::").count(),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn renames_self_and_checks_the_receiver() {
+        let out = expand(
+            quote!(&self.ns),
+            quote!(
+                fn f(&self) -> R {
+                    Ok(self.x)
+                }
+            ),
+        );
+        assert!(
+            out.contains("resolve (& self . ns)"),
+            "the target keeps its self: {out}"
+        );
+        assert!(out.contains("Sendable :: new (self)"), "{out}");
+        assert!(out.contains("Ok (__self . x)"), "{out}");
+    }
+
+    #[test]
+    fn a_target_that_moves_a_parameter_consumes_it() {
+        let out = expand(
+            quote!(ns),
+            quote!(
+                fn f(ns: NetNs, x: u8) -> R {
+                    Ok(x)
+                }
+            ),
+        );
+        assert!(!out.contains("Sendable :: new (ns)"), "{out}");
+        assert!(out.contains("Sendable :: new (x)"), "{out}");
+    }
+
+    #[test]
+    fn flags_reach_the_options_and_check_the_target() {
+        let out = expand(
+            quote!("/x", sysfs),
+            quote!(
+                fn f() -> R {
+                    g()
+                }
+            ),
+        );
+        assert!(out.contains("Options :: DEFAULT . sysfs (true) ,"), "{out}");
+        assert!(out.contains("check_accepts_options"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item_and_add_one_compile_error() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f() -> R {
+                    g()
+                }
+            ),
+        );
+        assert!(out.starts_with("fn f () -> R { g () }"), "{out}");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        let out = expand(
+            quote!("/x"),
+            quote!(
+                struct S;
+            ),
+        );
+        assert!(out.starts_with("struct S ;"), "{out}");
+        assert!(out.contains("can only be applied to a function"), "{out}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Runtime helpers that `#[in_netns]` expansions call. Not public API: names and signatures
+//! may change in any release.
+//!
+//! Every check the macro relies on is a trait bound here, so rustc reports it at the span the
+//! macro chose (the user's argument, receiver, return type or target).
+
+use std::path::{Path, PathBuf};
+
+use netns_core::{Error, NetNs, Options, Result};
+
+/// Something `#[in_netns(TARGET)]` can run in.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a namespace target for `#[in_netns]`",
+    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs` or a `&NetNs`",
+    note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`"
+)]
+pub trait Target {
+    /// What the target turns into on the calling thread: an owned value that borrows nothing,
+    /// so the body may move what the target expression named.
+    type Resolved: Executor;
+
+    /// Opens or duplicates the namespace.
+    fn resolve(self) -> Result<Self::Resolved>;
+}
+
+/// Runs closures inside a namespace.
+pub trait Executor {
+    /// Runs `f` inside the namespace with `options` and returns its result.
+    fn execute<F, R>(&self, options: &Options, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send;
+}
+
+/// Targets that take per-call options; a long-lived worker is configured when it is made.
+#[diagnostic::on_unimplemented(
+    message = "`sysfs` and `etc` cannot be set per call on `{Self}`",
+    label = "configure this when it is made instead"
+)]
+pub trait AcceptsOptions {}
+
+impl AcceptsOptions for NetNs {}
+
+/// `#[in_netns(name = EXPR)]`.
+pub struct Name<N>(pub N);
+
+/// `#[in_netns(pid = EXPR)]`.
+pub struct Pid(pub u32);
+
+/// Resolves the target on the calling thread, before the body's captures move.
+pub fn resolve<T: Target>(target: T) -> Result<T::Resolved> {
+    target.resolve()
+}
+
+/// Fails to compile, at the flag, when the target does not take options.
+pub fn check_accepts_options<E: AcceptsOptions>(_: &Result<E>) {}
+
+impl Executor for NetNs {
+    fn execute<F, R>(&self, options: &Options, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        self.run_with(options, f)
+    }
+}
+
+impl Target for NetNs {
+    type Resolved = NetNs;
+    fn resolve(self) -> Result<NetNs> {
+        Ok(self)
+    }
+}
+
+impl Target for &NetNs {
+    type Resolved = NetNs;
+    fn resolve(self) -> Result<NetNs> {
+        self.try_clone()
+    }
+}
+
+/// Path-like targets open the path.
+macro_rules! path_targets {
+    ($($ty:ty),*) => {$(
+        impl Target for $ty {
+            type Resolved = NetNs;
+            fn resolve(self) -> Result<NetNs> {
+                NetNs::open(self)
+            }
+        }
+    )*};
+}
+
+path_targets!(&str, String, &String, &Path, PathBuf, &PathBuf);
+
+impl<N: AsRef<str>> Target for Name<N> {
+    type Resolved = NetNs;
+    fn resolve(self) -> Result<NetNs> {
+        NetNs::named(self.0.as_ref())
+    }
+}
+
+impl Target for Pid {
+    type Resolved = NetNs;
+    fn resolve(self) -> Result<NetNs> {
+        NetNs::from_pid(self.0)
+    }
+}
+
+/// The return types `#[in_netns]` accepts: a `Result` whose error type can hold a
+/// [`netns::Error`](Error), so a failure to enter becomes the function's `Err`.
+#[diagnostic::on_unimplemented(
+    message = "`#[in_netns]` functions must return `Result<_, E>` with `E: From<netns::Error>`, not `{Self}`",
+    label = "entering the namespace can fail, so this must be a `Result`",
+    note = "`netns::Error`, `std::io::Error` and `anyhow::Error` all work as `E`"
+)]
+pub trait NsReturn {
+    /// The function's result when the namespace cannot be entered.
+    fn from_netns_error(err: Error) -> Self;
+}
+
+impl<T, E: From<Error>> NsReturn for Result<T, E> {
+    fn from_netns_error(err: Error) -> Self {
+        Err(E::from(err))
+    }
+}
+
+/// Proof that the function's return type `R` may cross threads and can report entry failures.
+/// Only [`Returns::checked`] makes one, and only when `R: Send + NsReturn`.
+pub struct Returns<R> {
+    from_error: fn(Error) -> R,
+}
+
+impl<R: Send + NsReturn> Returns<R> {
+    /// Checks, at the return type, that `R` is `Send` and a suitable `Result`.
+    pub fn checked() -> Returns<R> {
+        Returns {
+            from_error: R::from_netns_error,
+        }
+    }
+}
+
+impl<R> Returns<R> {
+    fn wrap(&self, value: R) -> Sendable<R> {
+        Sendable(value)
+    }
+}
+
+/// A value proven `Send` where it was wrapped, so the check's error points there.
+pub struct Sendable<T>(T);
+
+// SAFETY: a `Sendable<T>` is only ever made where `T: Send` was proven: by `Sendable::new`,
+// which requires it, or by `Returns::wrap`, whose `Returns<T>` only `Returns::checked` makes,
+// which requires it. So every `Sendable<T>` that exists holds a `T: Send`.
+unsafe impl<T> Send for Sendable<T> {}
+
+impl<T: Send> Sendable<T> {
+    /// Wraps an argument or receiver; fails to compile, at the caller's span, unless `T: Send`.
+    pub fn new(value: T) -> Sendable<T> {
+        Sendable(value)
+    }
+}
+
+impl<T> Sendable<T> {
+    /// Unwraps the value on the namespace thread.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// Runs the rewritten body `f` in `target`; entry failures become the function's `Err`.
+pub fn run<E, F, R>(target: Result<E>, options: Options, returns: Returns<R>, f: F) -> R
+where
+    E: Executor,
+    F: FnOnce() -> R + Send,
+{
+    let outcome = target.and_then(|executor| executor.execute(&options, || returns.wrap(f())));
+    match outcome {
+        Ok(value) => value.into_inner(),
+        Err(err) => (returns.from_error)(err),
+    }
+}

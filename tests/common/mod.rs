@@ -1,0 +1,123 @@
+//! Fixtures shared by the integration tests: privilege check, temporary namespaces that remove
+//! themselves, and ways to observe which namespace a thread or socket is in.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use netns::{NetNs, NsId};
+
+/// Fails the test with one clear message when the process lacks CAP_SYS_ADMIN.
+pub fn require_privilege() {
+    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    const CAP_SYS_ADMIN: u32 = 21;
+    assert!(
+        effective & (1 << CAP_SYS_ADMIN) != 0,
+        "these tests create network namespaces and need CAP_SYS_ADMIN: \
+         run them as root (`sudo -E cargo test --workspace`)"
+    );
+}
+
+/// A uniquely named namespace under /run/netns, removed when dropped (also when a test fails).
+pub struct TempNs {
+    pub name: String,
+    pub ns: NetNs,
+}
+
+impl TempNs {
+    pub fn new(tag: &str) -> TempNs {
+        require_privilege();
+        let name = unique_name(tag);
+        let ns = NetNs::create(&name).unwrap_or_else(|e| panic!("create {name}: {e}"));
+        TempNs { name, ns }
+    }
+
+    pub fn id(&self) -> NsId {
+        self.ns.id()
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for TempNs {
+    fn drop(&mut self) {
+        if Path::new(&self.path()).exists() {
+            let _ = NetNs::remove(&self.name);
+        }
+    }
+}
+
+/// A name no other test (or test process) uses.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("netns-test-{tag}-{}-{n}", std::process::id())
+}
+
+/// The namespace of the calling thread, read from procfs independently of the crate.
+pub fn current_id() -> NsId {
+    id_of_path("/proc/thread-self/ns/net")
+}
+
+pub fn id_of_path(path: &str) -> NsId {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).unwrap_or_else(|e| panic!("stat {path}: {e}"));
+    NsId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    }
+}
+
+/// The namespace of every thread of this process, as (tid, namespace).
+pub fn thread_namespaces() -> Vec<(u32, NsId)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .flatten()
+    {
+        let tid: u32 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+        // A thread may end between the listing and the stat.
+        if let Ok(meta) = fs::metadata(entry.path().join("ns/net")) {
+            found.push((
+                tid,
+                NsId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                },
+            ));
+        }
+    }
+    found
+}
+
+/// Polls until no thread of the process is in `id` (a joined thread may linger for a moment);
+/// returns the threads still there after `limit`.
+pub fn wait_no_thread_in(id: NsId, limit: Duration) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let stuck: Vec<u32> = thread_namespaces()
+            .into_iter()
+            .filter(|(_, ns)| *ns == id)
+            .map(|(tid, _)| tid)
+            .collect();
+        if stuck.is_empty() || start.elapsed() > limit {
+            return stuck;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The namespace a socket belongs to (SIOCGSKNS through the crate's `of_socket`).
+pub fn socket_ns(socket: &impl std::os::fd::AsFd) -> NsId {
+    NetNs::of_socket(socket).expect("SIOCGSKNS").id()
+}

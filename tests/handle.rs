@@ -1,0 +1,403 @@
+//! The handle API and the scoped runner, against real namespaces: the CNI `pkg/ns` test suite
+//! ported one case per test, plus the hazards no peer tests.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
+use netns::{Error, NetNs};
+
+// --- ported from CNI plugins pkg/ns ---------------------------------------------------------
+
+#[test]
+fn callback_runs_in_the_target_namespace() {
+    let target = TempNs::new("target");
+    let caller = current_id();
+    let inside = target.ns.run(current_id).unwrap();
+    assert_eq!(inside, target.id());
+    assert_ne!(inside, caller);
+    assert_eq!(current_id(), caller, "the caller's thread never moves");
+}
+
+#[test]
+fn nested_calls_see_the_inner_then_the_outer_namespace() {
+    let outer = TempNs::new("outer");
+    let inner = TempNs::new("inner");
+    let (before, nested, after) = outer
+        .ns
+        .run(|| {
+            let before = current_id();
+            let nested = inner.ns.run(current_id).unwrap();
+            (before, nested, current_id())
+        })
+        .unwrap();
+    assert_eq!(
+        (before, nested, after),
+        (outer.id(), inner.id(), outer.id())
+    );
+}
+
+#[test]
+fn two_hundred_concurrent_callers_each_keep_their_own_namespace() {
+    let targets = [TempNs::new("conc-a"), TempNs::new("conc-b")];
+    let home = current_id();
+    let barrier = Arc::new(Barrier::new(200));
+    std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..200)
+            .map(|i| {
+                let target = &targets[i % 2];
+                let barrier = Arc::clone(&barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let inside = target.ns.run(current_id).unwrap();
+                    (inside == target.id(), current_id() == home)
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.join().unwrap(), (true, true));
+        }
+    });
+}
+
+#[test]
+fn an_error_from_the_callback_is_returned_and_the_caller_is_unchanged() {
+    let target = TempNs::new("err");
+    let home = current_id();
+    let result: Result<(), std::io::Error> = target
+        .ns
+        .run(|| Err(std::io::Error::other("callback failed")))
+        .unwrap();
+    assert_eq!(result.unwrap_err().to_string(), "callback failed");
+    assert_eq!(current_id(), home);
+}
+
+#[test]
+fn distinct_namespaces_have_distinct_nonzero_ids() {
+    let a = NetNs::new().unwrap();
+    let b = NetNs::new().unwrap();
+    assert_ne!(a.id(), b.id());
+    assert_ne!(a, b);
+    assert!(a.id().ino != 0 && b.id().ino != 0);
+    assert_eq!(a, a.try_clone().unwrap());
+    let set: HashSet<_> = [a.try_clone().unwrap(), a, b].into_iter().collect();
+    assert_eq!(set.len(), 2, "Hash and Eq go by namespace identity");
+}
+
+#[test]
+fn after_a_namespace_is_dropped_no_thread_of_the_process_is_in_it() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    ns.run(|| std::thread::scope(|s| s.spawn(|| ()).join().unwrap()))
+        .unwrap();
+    drop(ns);
+    let stuck = wait_no_thread_in(id, Duration::from_secs(1));
+    assert!(stuck.is_empty(), "threads {stuck:?} are still in {id}");
+}
+
+#[test]
+fn a_regular_file_is_not_netns_and_not_not_found() {
+    let file = std::env::temp_dir().join(unique_name("regular"));
+    std::fs::write(&file, b"not a namespace").unwrap();
+    let result = NetNs::open(&file);
+    std::fs::remove_file(&file).unwrap();
+    match result {
+        Err(Error::NotNetns { path, found }) => {
+            assert_eq!(path, file);
+            assert_eq!(found, "a regular file");
+        }
+        other => panic!("expected NotNetns, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_namespace_path_is_accepted() {
+    require_privilege();
+    for path in ["/proc/self/ns/net", "/proc/thread-self/ns/net"] {
+        let ns = NetNs::open(path).unwrap();
+        assert_eq!(ns.id(), current_id());
+        assert_eq!(ns.path(), Some(Path::new(path)));
+    }
+    let target = TempNs::new("path");
+    assert_eq!(NetNs::open(target.path()).unwrap().id(), target.id());
+    let pid = std::process::id();
+    let task = format!("/proc/{pid}/task/{pid}/ns/net");
+    assert_eq!(
+        NetNs::open(&task).unwrap().id(),
+        NetNs::from_pid(pid).unwrap().id()
+    );
+}
+
+#[test]
+fn a_missing_path_is_not_found_and_not_not_netns() {
+    let path = Path::new("/run/netns-does-not-exist/x");
+    match NetNs::open(path) {
+        Err(Error::NotFound { path: got }) => assert_eq!(got, path),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+// --- hazards no peer tests ------------------------------------------------------------------
+
+#[test]
+fn a_panic_in_the_body_reaches_the_caller_with_its_payload_and_strands_no_thread() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    let home = current_id();
+    let payload = std::panic::catch_unwind(|| {
+        ns.run(|| std::panic::panic_any(42_u64)).unwrap();
+    })
+    .unwrap_err();
+    assert_eq!(payload.downcast_ref::<u64>(), Some(&42));
+    assert_eq!(current_id(), home);
+    drop(ns);
+    assert!(wait_no_thread_in(id, Duration::from_secs(1)).is_empty());
+}
+
+#[test]
+fn threads_started_in_the_body_start_in_the_target_namespace() {
+    let target = TempNs::new("threads");
+    let inner = target
+        .ns
+        .run(|| std::thread::spawn(current_id).join().unwrap())
+        .unwrap();
+    assert_eq!(inner, target.id());
+}
+
+#[test]
+fn a_socket_made_in_the_body_belongs_to_the_namespace_for_life() {
+    let target = TempNs::new("socket");
+    let socket = target
+        .ns
+        .run(|| UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(socket_ns(&socket), target.id());
+    let here = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_eq!(socket_ns(&here), current_id());
+}
+
+#[test]
+fn spawn_returns_a_thread_already_inside() {
+    let target = TempNs::new("spawn");
+    let handle = target.ns.spawn(current_id).unwrap();
+    assert_eq!(handle.thread().name(), Some("netns"));
+    assert_eq!(handle.join().unwrap(), target.id());
+}
+
+#[test]
+fn new_does_not_move_the_caller_and_lives_while_held() {
+    require_privilege();
+    let home = current_id();
+    let ns = NetNs::new().unwrap();
+    assert_eq!(current_id(), home);
+    assert_ne!(ns.id(), home);
+    assert_eq!(ns.path(), None);
+    // The namespace is alive: a second call enters the same one.
+    assert_eq!(ns.run(current_id).unwrap(), ns.id());
+    assert_eq!(ns.run(current_id).unwrap(), ns.id());
+}
+
+#[test]
+fn current_and_of_socket_name_the_namespace_they_see() {
+    require_privilege();
+    let current = NetNs::current().unwrap();
+    assert_eq!(current.id(), current_id());
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_eq!(NetNs::of_socket(&socket).unwrap(), current);
+}
+
+#[test]
+fn id_displays_like_readlink() {
+    require_privilege();
+    let link = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    assert_eq!(
+        NetNs::current().unwrap().id().to_string(),
+        link.to_string_lossy()
+    );
+}
+
+// --- lifecycle and interoperation with ip netns ---------------------------------------------
+
+fn ip(args: &[&str]) -> (bool, String) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn created_namespaces_are_seen_by_ip_netns() {
+    let target = TempNs::new("ip-sees");
+    let (ok, list) = ip(&["netns", "list"]);
+    assert!(
+        ok && list
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&target.name))
+    );
+    let (ok, exec) = ip(&[
+        "netns",
+        "exec",
+        &target.name,
+        "readlink",
+        "/proc/self/ns/net",
+    ]);
+    assert!(ok);
+    assert_eq!(exec.trim(), target.id().to_string());
+    assert!(NetNs::list().unwrap().contains(&target.name));
+    assert_eq!(target.ns.name(), Some(target.name.as_str()));
+}
+
+#[test]
+fn namespaces_added_by_ip_netns_open_by_name_and_remove() {
+    require_privilege();
+    let name = unique_name("ip-add");
+    /// Removes the name if the test fails before it does.
+    struct IpNetns<'a>(&'a str);
+    impl Drop for IpNetns<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", self.0]).output();
+        }
+    }
+    assert!(ip(&["netns", "add", &name]).0);
+    let _cleanup = IpNetns(&name);
+    let ns = NetNs::named(&name).unwrap();
+    let (_, exec) = ip(&["netns", "exec", &name, "readlink", "/proc/self/ns/net"]);
+    assert_eq!(exec.trim(), ns.id().to_string());
+    NetNs::remove(&name).unwrap();
+    assert!(!ip(&["netns", "list"]).1.contains(&name));
+    // Open handles stay valid after the name is gone.
+    assert_eq!(ns.run(current_id).unwrap(), ns.id());
+}
+
+#[test]
+fn an_existing_name_is_already_exists_and_left_untouched() {
+    let target = TempNs::new("exists");
+    match NetNs::create(&target.name) {
+        Err(Error::AlreadyExists { name }) => assert_eq!(name, target.name),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    assert_eq!(NetNs::named(&target.name).unwrap().id(), target.id());
+}
+
+#[test]
+fn of_concurrent_creates_of_one_name_exactly_one_succeeds() {
+    require_privilege();
+    let name = unique_name("race");
+    let barrier = Barrier::new(8);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    NetNs::create(&name)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let exists = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::AlreadyExists { .. })))
+        .count();
+    NetNs::remove(&name).unwrap();
+    assert_eq!((created, exists), (1, 7), "{results:?}");
+}
+
+#[test]
+fn remove_of_a_missing_name_is_not_found() {
+    require_privilege();
+    let name = unique_name("missing");
+    assert!(matches!(NetNs::remove(&name), Err(Error::NotFound { .. })));
+    assert!(matches!(NetNs::named(&name), Err(Error::NotFound { .. })));
+}
+
+// --- bad names and bad paths ----------------------------------------------------------------
+
+#[test]
+fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
+    let long = "x".repeat(256);
+    for name in [
+        "",
+        "a/b",
+        "../../etc/passwd",
+        "a\0b",
+        ".",
+        "..",
+        long.as_str(),
+    ] {
+        for result in [
+            NetNs::named(name).map(drop),
+            NetNs::create(name).map(drop),
+            NetNs::remove(name),
+        ] {
+            match result {
+                Err(Error::InvalidName { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_paths_each_give_their_typed_error() {
+    require_privilege();
+    let not_netns = [
+        ("/", "a directory"),
+        ("/dev/null", "a character device"),
+        ("/proc/self/ns/mnt", "a mnt namespace"),
+        ("/proc/self/ns/uts", "a uts namespace"),
+        ("/proc/self/ns/user", "a user namespace"),
+    ];
+    for (path, expected) in not_netns {
+        match NetNs::open(path) {
+            Err(Error::NotNetns { found, .. }) => assert_eq!(found, expected, "{path}"),
+            other => panic!("{path}: expected NotNetns, got {other:?}"),
+        }
+    }
+    let dangling = std::env::temp_dir().join(unique_name("dangling"));
+    std::os::unix::fs::symlink("/nonexistent/target", &dangling).unwrap();
+    let result = NetNs::open(&dangling);
+    std::fs::remove_file(&dangling).unwrap();
+    assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
+    assert!(matches!(
+        NetNs::from_pid(u32::MAX),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_pid_that_exited_is_not_found() {
+    require_privilege();
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    assert!(matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn errors_convert_to_io_errors_keeping_the_kind() {
+    use std::io::ErrorKind;
+    let kind = |e: Error| std::io::Error::from(e).kind();
+    assert_eq!(
+        kind(NetNs::open("/nonexistent").unwrap_err()),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(NetNs::named("a/b").unwrap_err()),
+        ErrorKind::InvalidInput
+    );
+    let message = NetNs::named("a/b").unwrap_err().to_string();
+    assert!(
+        message.contains("\"a/b\"") && message.contains("'/'"),
+        "{message}"
+    );
+}
