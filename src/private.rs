@@ -15,21 +15,28 @@ use netns_core::{Error, NetNs, Options, Result};
     note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`"
 )]
 pub trait Target {
-    /// What the target turns into on the calling thread: an owned value that borrows nothing,
-    /// so the body may move what the target expression named.
-    type Resolved: Executor;
-
-    /// Opens or duplicates the namespace.
-    fn resolve(self) -> Result<Self::Resolved>;
+    /// Opens or duplicates the namespace on the calling thread, into an owned value that
+    /// borrows nothing, so the body may move what the target expression named.
+    fn resolve(self) -> Result<Resolved>;
 }
 
-/// Runs closures inside a namespace.
-pub trait Executor {
-    /// Runs `f` inside the namespace with `options` and returns its result.
+/// A resolved target: what runs the body. A concrete type, so that a wrong target gives one
+/// error (at the target) and nothing downstream.
+pub enum Resolved {
+    /// A fresh scoped thread enters this namespace for the call.
+    Namespace(NetNs),
+}
+
+impl Resolved {
     fn execute<F, R>(&self, options: &Options, f: F) -> Result<R>
     where
         F: FnOnce() -> R + Send,
-        R: Send;
+        R: Send,
+    {
+        match self {
+            Resolved::Namespace(ns) => ns.run_with(options, f),
+        }
+    }
 }
 
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
@@ -39,8 +46,6 @@ pub trait Executor {
 )]
 pub trait AcceptsOptions {}
 
-impl AcceptsOptions for NetNs {}
-
 /// `#[in_netns(name = EXPR)]`.
 pub struct Name<N>(pub N);
 
@@ -48,34 +53,41 @@ pub struct Name<N>(pub N);
 pub struct Pid(pub u32);
 
 /// Resolves the target on the calling thread, before the body's captures move.
-pub fn resolve<T: Target>(target: T) -> Result<T::Resolved> {
+pub fn resolve<T: Target>(target: T) -> Result<Resolved> {
     target.resolve()
 }
 
-/// Fails to compile, at the flag, when the target does not take options.
-pub fn check_accepts_options<E: AcceptsOptions>(_: &Result<E>) {}
-
-impl Executor for NetNs {
-    fn execute<F, R>(&self, options: &Options, f: F) -> Result<R>
-    where
-        F: FnOnce() -> R + Send,
-        R: Send,
-    {
-        self.run_with(options, f)
-    }
+/// [`resolve`] for a call with `sysfs` or `etc`: fails to compile, at the flag, when the target
+/// does not take per-call options.
+pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Resolved> {
+    target.resolve()
 }
 
+impl AcceptsOptions for NetNs {}
+impl AcceptsOptions for &NetNs {}
+impl<N> AcceptsOptions for Name<N> {}
+impl AcceptsOptions for Pid {}
+impl<T: ?Sized> AcceptsOptions for &&T where for<'a> &'a T: AcceptsOptions {}
+
 impl Target for NetNs {
-    type Resolved = NetNs;
-    fn resolve(self) -> Result<NetNs> {
-        Ok(self)
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Namespace(self))
     }
 }
 
 impl Target for &NetNs {
-    type Resolved = NetNs;
-    fn resolve(self) -> Result<NetNs> {
-        self.try_clone()
+    fn resolve(self) -> Result<Resolved> {
+        self.try_clone().map(Resolved::Namespace)
+    }
+}
+
+/// A reference to a reference, as `&ns` gives when `ns` is already a `&NetNs` or a `&str`.
+impl<'a, T: ?Sized> Target for &&'a T
+where
+    &'a T: Target,
+{
+    fn resolve(self) -> Result<Resolved> {
+        (*self).resolve()
     }
 }
 
@@ -83,27 +95,26 @@ impl Target for &NetNs {
 macro_rules! path_targets {
     ($($ty:ty),*) => {$(
         impl Target for $ty {
-            type Resolved = NetNs;
-            fn resolve(self) -> Result<NetNs> {
-                NetNs::open(self)
+            fn resolve(self) -> Result<Resolved> {
+                NetNs::open(self).map(Resolved::Namespace)
             }
         }
+
+        impl AcceptsOptions for $ty {}
     )*};
 }
 
 path_targets!(&str, String, &String, &Path, PathBuf, &PathBuf);
 
 impl<N: AsRef<str>> Target for Name<N> {
-    type Resolved = NetNs;
-    fn resolve(self) -> Result<NetNs> {
-        NetNs::named(self.0.as_ref())
+    fn resolve(self) -> Result<Resolved> {
+        NetNs::named(self.0.as_ref()).map(Resolved::Namespace)
     }
 }
 
 impl Target for Pid {
-    type Resolved = NetNs;
-    fn resolve(self) -> Result<NetNs> {
-        NetNs::from_pid(self.0)
+    fn resolve(self) -> Result<Resolved> {
+        NetNs::from_pid(self.0).map(Resolved::Namespace)
     }
 }
 
@@ -169,9 +180,8 @@ impl<T> Sendable<T> {
 }
 
 /// Runs the rewritten body `f` in `target`; entry failures become the function's `Err`.
-pub fn run<E, F, R>(target: Result<E>, options: Options, returns: Returns<R>, f: F) -> R
+pub fn run<F, R>(target: Result<Resolved>, options: Options, returns: Returns<R>, f: F) -> R
 where
-    E: Executor,
     F: FnOnce() -> R + Send,
 {
     let outcome = target.and_then(|executor| executor.execute(&options, || returns.wrap(f())));

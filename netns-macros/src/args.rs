@@ -136,8 +136,11 @@ fn parse_target(input: ParseStream<'_>) -> syn::Result<Target> {
     let starts_with_option = (input.peek(kw::sysfs) || input.peek(kw::etc))
         && (input.peek2(Token![,]) || input.peek2(syn::parse::End))
         || input.peek(Token![crate]) && input.peek2(Token![=]);
-    if input.is_empty() || starts_with_option {
-        return Err(input.error(MISSING_TARGET));
+    if input.is_empty() {
+        return Err(syn::Error::new(Span::call_site(), MISSING_TARGET));
+    }
+    if starts_with_option {
+        return Err(syn::Error::new(input.span(), MISSING_TARGET));
     }
     if input.peek(kw::name) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
         input.parse::<kw::name>()?;

@@ -92,7 +92,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
                 };
                 collector.visit_pat_mut(&mut param.pat);
                 for mut binding in collector.found {
-                    binding.named_by_target = target_idents.iter().any(|i| *i == binding.ident);
+                    binding.named_by_target = target_idents.contains(&binding.ident);
                     if moved_by_target.as_ref() != Some(&binding.ident) {
                         bindings.push(binding);
                     }
@@ -101,18 +101,24 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         }
     }
 
+    let target_span = args.target.expr().span();
     let target = match &args.target {
         Target::Expr(expr) => quote!(#expr),
-        Target::Name(expr) => quote_spanned!(expr.span()=> #private::Name(#expr)),
-        Target::Pid(expr) => quote_spanned!(expr.span()=> #private::Pid(#expr)),
+        Target::Name(expr) => respan(quote!(#private::Name(#expr)), target_span),
+        Target::Pid(expr) => respan(quote!(#private::Pid(#expr)), target_span),
     };
     let target_var = Ident::new("netns_target", Span::mixed_site());
 
-    let flag_check = [args.sysfs.span(), args.etc.span()]
+    // With per-call options, resolving also checks that the target takes them; a failure is
+    // reported at the flag.
+    let resolve = match [args.sysfs.span(), args.etc.span()]
         .into_iter()
         .flatten()
         .next()
-        .map(|span| quote_spanned!(span=> #private::check_accepts_options(&#target_var);));
+    {
+        Some(flag) => respan(quote!(#private::resolve_with_options), flag),
+        None => respan(quote!(#private::resolve), target_span),
+    };
     let mut options = quote!(#krate::Options::DEFAULT);
     if args.sysfs.is_set() {
         options.extend(quote!(.sysfs(true)));
@@ -126,7 +132,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     for (index, binding) in bindings.iter().enumerate() {
         let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
         let ident = &binding.ident;
-        let sendable = quote_spanned!(binding.check_span=> #private::Sendable::new);
+        let sendable = respan(quote!(#private::Sendable::new), binding.check_span);
         captures.push(quote!(let #var = #sendable(#ident);));
         let mutability = binding.mutable.then(|| quote!(mut));
         let allow = binding
@@ -137,7 +143,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     if let Some(receiver) = &receiver {
         let var = Ident::new("netns_self", Span::mixed_site());
         let self_token = &receiver.self_token;
-        let sendable = quote_spanned!(receiver.check_span=> #private::Sendable::new);
+        let sendable = respan(quote!(#private::Sendable::new), receiver.check_span);
         captures.push(quote!(let #var = #sendable(#self_token);));
         let renamed = Ident::new(RENAMED_SELF, self_token.span());
         let mutability = receiver.mutable.then(|| quote!(mut));
@@ -145,11 +151,10 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         rename_self(&mut func.block);
     }
 
-    let returns_span = match &func.sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => func.sig.span(),
+    let returns = match &func.sig.output {
+        ReturnType::Type(_, ty) => respan_over(quote!(#private::Returns::checked()), ty),
+        ReturnType::Default => quote!(#private::Returns::checked()),
     };
-    let returns = quote_spanned!(returns_span=> #private::Returns::checked());
 
     let ItemFn {
         attrs,
@@ -158,8 +163,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         block,
     } = &func;
     let body = quote_spanned! {block.brace_token.span.join()=>
-        let #target_var = #private::resolve(#target);
-        #flag_check
+        let #target_var = #resolve(#target);
         #(#captures)*
         #private::run(#target_var, #options, #returns, move || {
             #(#rebindings)*
@@ -232,6 +236,43 @@ fn moved_binding(target: &Target) -> Option<Ident> {
         Expr::Path(path) if path.qself.is_none() => path.path.get_ident().cloned(),
         _ => None,
     }
+}
+
+/// `tokens` with every span set to `span`, so that rustc reports a failed bound on a generated
+/// call at the user's code (argument, receiver, return type or target) rather than at the
+/// attribute. Only for paths to the runtime: user tokens keep their own spans.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// `tokens` spanned over all of `node`: the first token at its start, the rest at its end, so
+/// rustc underlines the whole of `node` (a single span cannot be joined on stable).
+fn respan_over(tokens: TokenStream, node: &impl ToTokens) -> TokenStream {
+    let mut node_tokens = node.to_token_stream().into_iter();
+    let Some(first) = node_tokens.next() else {
+        return tokens;
+    };
+    let start = first.span();
+    let end = node_tokens.last().map_or(start, |last| last.span());
+    let mut tokens = tokens.into_iter();
+    let head = tokens.next().map(|tree| respan(tree.into(), start));
+    head.into_iter()
+        .flatten()
+        .chain(respan(tokens.collect(), end))
+        .collect()
 }
 
 /// Every identifier in `tokens`, at any depth.
@@ -352,7 +393,7 @@ mod tests {
             ),
         );
         assert!(out.contains("Options :: DEFAULT . sysfs (true) ,"), "{out}");
-        assert!(out.contains("check_accepts_options"), "{out}");
+        assert!(out.contains("resolve_with_options (\"/x\")"), "{out}");
     }
 
     #[test]

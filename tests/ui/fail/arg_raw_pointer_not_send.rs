@@ -1,0 +1,6 @@
+#[netns::in_netns("/run/netns/blue")]
+fn read(ptr: *const u8) -> netns::Result<usize> {
+    Ok(ptr as usize)
+}
+
+fn main() {}

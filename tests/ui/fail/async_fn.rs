@@ -1,0 +1,6 @@
+#[netns::in_netns("/run/netns/blue")]
+async fn fetch() -> netns::Result<u32> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[netns::in_netns("/run/netns/blue")]
+fn show(value: impl std::fmt::Display) -> netns::Result<String> {
+    Ok(value.to_string())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[netns::in_netns("/run/netns/blue")]
+fn setup() {
+    println!("inside");
+}
+
+fn main() {}

@@ -1,0 +1,33 @@
+//! Every error type with `From<netns::Error>` works: netns's own, io, and a user enum.
+use std::io;
+
+#[derive(Debug)]
+enum AppError {
+    #[allow(dead_code)]
+    Netns(netns::Error),
+}
+
+impl From<netns::Error> for AppError {
+    fn from(err: netns::Error) -> Self {
+        AppError::Netns(err)
+    }
+}
+
+#[netns::in_netns("/proc/self/ns/net")]
+fn with_netns_error() -> netns::Result<u8> {
+    Ok(1)
+}
+
+#[netns::in_netns("/proc/self/ns/net")]
+fn with_io_error() -> io::Result<u8> {
+    Ok(2)
+}
+
+#[netns::in_netns("/proc/self/ns/net")]
+fn with_app_error() -> Result<u8, AppError> {
+    Ok(3)
+}
+
+fn main() {
+    let _ = (with_netns_error(), with_io_error(), with_app_error());
+}
