@@ -5,6 +5,95 @@
 pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result};
 
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
+///
+/// The calling thread never changes namespace: each call starts a thread that enters the
+/// namespace, runs the body and ends, exactly as [`NetNs::run`] runs a closure. Panics in the
+/// body resume in the caller with their payload.
+///
+/// # Targets
+///
+/// The first argument says where the body runs. It is evaluated on the calling thread before the
+/// body's arguments move, so it may name parameters and `self`, even ones the body moves.
+///
+/// ```no_run
+/// use std::io;
+/// use std::path::PathBuf;
+/// use netns::{NetNs, in_netns};
+///
+/// #[in_netns("/run/netns/blue")]              // a path literal
+/// fn by_literal() -> io::Result<()> { Ok(()) }
+///
+/// #[in_netns(path)]                           // &str, String, &Path or PathBuf
+/// fn by_path(path: PathBuf) -> io::Result<()> { Ok(()) }
+///
+/// #[in_netns(&ns)]                            // a handle; the body may still move it
+/// fn by_handle(ns: NetNs) -> io::Result<NetNs> { Ok(ns) }
+///
+/// #[in_netns(name = "blue")]                  // /run/netns/blue, as `ip netns` names it
+/// fn by_name() -> io::Result<()> { Ok(()) }
+///
+/// #[in_netns(pid = pid)]                      // the namespace of a process
+/// fn by_pid(pid: u32) -> io::Result<()> { Ok(()) }
+///
+/// struct Pod { ns: NetNs }
+/// impl Pod {
+///     #[in_netns(&self.ns)]                   // a field of the receiver
+///     fn open_socket(&self) -> io::Result<std::net::UdpSocket> {
+///         std::net::UdpSocket::bind("127.0.0.1:0")
+///     }
+/// }
+/// ```
+///
+/// # Options
+///
+/// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
+/// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
+///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
+/// - `crate = path`: where the `netns` crate is, for code that re-exports it.
+///
+/// ```no_run
+/// # use netns::in_netns;
+/// #[in_netns(name = "blue", sysfs, etc)]
+/// fn resolver_config() -> std::io::Result<String> {
+///     std::fs::read_to_string("/etc/resolv.conf")
+/// }
+/// ```
+///
+/// See [`Options`] for what they do to the thread's mounts (nothing to the host's).
+///
+/// # Rules
+///
+/// - The function returns `Result<_, E>` with `E: From<netns::Error>`; failing to open or enter
+///   the namespace becomes `Err(E::from(err))` and the body does not run.
+/// - Arguments, `self` and the returned value must be `Send` (`&T` needs `T: Sync`); borrowed
+///   arguments and returned borrows are fine, because the thread is scoped to the call.
+/// - `async fn` and `const fn` are refused with an error that says why.
+///
+/// # Desugars to
+///
+/// ```ignore
+/// #[in_netns(&self.ns)]
+/// fn port(&self, base: u16, mut offset: u16) -> io::Result<u16> {
+///     offset += 1;
+///     Ok(base + offset)
+/// }
+/// // becomes, in essence (helper names are private):
+/// fn port(&self, base: u16, offset: u16) -> io::Result<u16> {
+///     let target = resolve(&self.ns);          // a duplicated handle, borrowing nothing
+///     let arg0 = Sendable::new(base);          // `u16: Send`, checked at `base: u16`
+///     let arg1 = Sendable::new(offset);
+///     let recv = Sendable::new(self);          // `Self: Sync`, checked at `&self`
+///     run(target, Options::DEFAULT, Returns::checked(), move || {
+///         let base = arg0.into_inner();
+///         let mut offset = arg1.into_inner();
+///         let __self = recv.into_inner();      // `self` in the body is renamed
+///         {
+///             offset += 1;
+///             Ok(base + offset)
+///         }
+///     })
+/// }
+/// ```
 pub use netns_macros::in_netns;
 
 #[doc(hidden)]

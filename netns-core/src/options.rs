@@ -19,6 +19,7 @@ use crate::name::ETC_DIR;
 /// private view ends with the thread.
 ///
 /// ```no_run
+/// # use netns_core as netns;
 /// # fn main() -> netns::Result<()> {
 /// let ns = netns::NetNs::named("blue")?;
 /// let options = netns::Options::default().sysfs(true).etc(true);

@@ -63,8 +63,10 @@ impl NetNs {
     /// thread or to enter the namespace is an `Err`, and `f` does not run.
     ///
     /// ```no_run
-    /// # fn main() -> netns::Result<()> {
+    /// # use netns_core as netns;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let ns = netns::NetNs::named("blue")?;
+    /// // The outer `?` is entering the namespace, the inner one binding the socket.
     /// let listener = ns.run(|| std::net::TcpListener::bind("127.0.0.1:0"))??;
     /// # Ok(()) }
     /// ```

@@ -1,8 +1,8 @@
 //! The `#[in_netns]` attribute of the [`netns`](https://docs.rs/netns) crate. Use it through
 //! `netns`, which documents it in full; this crate only holds the macro.
 //!
-//! Layout: [`args`] parses the attribute's arguments, [`validate`] refuses functions that cannot
-//! be rewritten, [`expand`] rewrites the function, and [`rename_self`] renames `self` in the body.
+//! Layout: `args` parses the attribute's arguments, `validate` refuses functions that cannot
+//! be rewritten, `expand` rewrites the function, and `rename_self` renames `self` in the body.
 
 mod args;
 mod expand;
