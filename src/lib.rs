@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]
 
-pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result};
+pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
 
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
 ///
@@ -34,6 +34,9 @@ pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result};
 ///
 /// #[in_netns(pid = pid)]                      // the namespace of a process
 /// fn by_pid(pid: u32) -> io::Result<()> { Ok(()) }
+///
+/// #[in_netns(worker)]                         // a long-lived `Worker`: no thread start per call
+/// fn by_worker(worker: &netns::Worker) -> io::Result<()> { Ok(()) }
 ///
 /// struct Pod { ns: NetNs }
 /// impl Pod {

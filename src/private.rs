@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use netns_core::{Error, NetNs, Options, Result};
+use netns_core::{Error, NetNs, Options, Result, Worker};
 
 /// Something `#[in_netns(TARGET)]` can run in.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace target for `#[in_netns]`",
-    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs` or a `&NetNs`",
+    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs`, a `&NetNs` or a `&Worker`",
     note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`"
 )]
 pub trait Target {
@@ -25,6 +25,8 @@ pub trait Target {
 pub enum Resolved {
     /// A fresh scoped thread enters this namespace for the call.
     Namespace(NetNs),
+    /// A worker's long-lived thread runs the call.
+    Worker(Worker),
 }
 
 impl Resolved {
@@ -35,6 +37,8 @@ impl Resolved {
     {
         match self {
             Resolved::Namespace(ns) => ns.run_with(options, f),
+            // Flags with a worker target do not compile, so `options` is the default here.
+            Resolved::Worker(worker) => worker.run(f),
         }
     }
 }
@@ -42,7 +46,8 @@ impl Resolved {
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
     message = "`sysfs` and `etc` cannot be set per call on `{Self}`",
-    label = "configure this when it is made instead"
+    label = "a worker's options are set when it is made",
+    note = "make the worker with `Worker::with_options(&ns, &Options::default().sysfs(true))` and remove the flags here"
 )]
 pub trait AcceptsOptions {}
 
@@ -78,6 +83,12 @@ impl Target for NetNs {
 impl Target for &NetNs {
     fn resolve(self) -> Result<Resolved> {
         self.try_clone().map(Resolved::Namespace)
+    }
+}
+
+impl Target for &Worker {
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Worker(self.share()))
     }
 }
 

@@ -13,9 +13,11 @@ mod name;
 mod nsid;
 mod options;
 mod thread;
+mod worker;
 
 pub use error::{Error, Result};
 pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};
 pub use nsid::NsId;
 pub use options::Options;
+pub use worker::Worker;

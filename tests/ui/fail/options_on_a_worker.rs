@@ -1,0 +1,6 @@
+#[netns::in_netns(worker, sysfs)]
+fn links(worker: &netns::Worker) -> netns::Result<usize> {
+    Ok(std::fs::read_dir("/sys/class/net").map(|d| d.count()).unwrap_or(0))
+}
+
+fn main() {}

@@ -1,0 +1,151 @@
+//! `Worker`: a long-lived thread inside a namespace that serves calls.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{TempNs, current_id};
+use netns::{Error, NetNs, NsId, Options, Worker, in_netns};
+
+/// The calling thread's id, from `/proc/thread-self` (`PID/task/TID`).
+fn tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// User plus system CPU ticks a thread has used (`/proc/self/task/TID/stat`, fields 14 and 15).
+fn cpu_ticks(tid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // After the comm, field 3 of the line is index 0: utime is field 14, stime field 15.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn calls_run_inside_on_one_thread_and_the_caller_stays_home() {
+    let target = TempNs::new("worker");
+    let home = current_id();
+    let worker = Worker::new(&target.ns).unwrap();
+    assert_eq!(worker.id(), target.id());
+    let first = worker.run(|| (current_id(), tid())).unwrap();
+    let second = worker.run(|| (current_id(), tid())).unwrap();
+    assert_eq!(first.0, target.id());
+    assert_eq!(first, second, "the same thread serves every call");
+    assert_ne!(first.1, tid());
+    assert_eq!(current_id(), home);
+}
+
+#[test]
+fn calls_may_borrow_from_the_caller() {
+    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let mut items = vec![1, 2, 3];
+    let total: u32 = worker.run(|| items.iter().sum()).unwrap();
+    worker.run(|| items.push(total)).unwrap();
+    assert_eq!(items, [1, 2, 3, 6]);
+}
+
+#[test]
+fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
+    let target = TempNs::new("worker-conc");
+    let worker = Worker::new(&target.ns).unwrap();
+    let running = AtomicUsize::new(0);
+    let overlaps = AtomicUsize::new(0);
+    let served = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..500 {
+                    let inside = worker
+                        .run(|| {
+                            if running.fetch_add(1, Ordering::SeqCst) != 0 {
+                                overlaps.fetch_add(1, Ordering::SeqCst);
+                            }
+                            let id = current_id();
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            id
+                        })
+                        .unwrap();
+                    assert_eq!(inside, target.id());
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(served.load(Ordering::SeqCst), 4000);
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
+    let target = TempNs::new("worker-panic");
+    let worker = Worker::new(&target.ns).unwrap();
+    let payload = std::panic::catch_unwind(|| {
+        worker.run(|| std::panic::panic_any(String::from("inside"))).unwrap();
+    })
+    .unwrap_err();
+    assert_eq!(payload.downcast_ref::<String>().unwrap(), "inside");
+    assert_eq!(worker.run(current_id).unwrap(), target.id());
+}
+
+#[test]
+fn dropping_the_worker_ends_its_thread() {
+    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker_tid = worker.run(tid).unwrap();
+    assert!(std::path::Path::new(&format!("/proc/self/task/{worker_tid}")).exists());
+    drop(worker);
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(5));
+        !std::path::Path::new(&format!("/proc/self/task/{worker_tid}")).exists()
+    });
+    assert!(gone, "worker thread {worker_tid} is still alive after drop");
+}
+
+#[test]
+fn an_idle_worker_uses_no_cpu() {
+    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker_tid = worker.run(tid).unwrap();
+    // Let the bounded spin after the call end, then watch the thread idle.
+    std::thread::sleep(Duration::from_millis(50));
+    let before = cpu_ticks(worker_tid);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = cpu_ticks(worker_tid);
+    assert_eq!(after - before, 0, "an idle worker used {} ticks in 500ms", after - before);
+    drop(worker);
+}
+
+#[test]
+fn entry_failures_are_errors_of_new() {
+    let anonymous = NetNs::new().unwrap();
+    let options = Options::default().etc(true);
+    assert!(matches!(
+        Worker::with_options(&anonymous, &options),
+        Err(Error::Unnamed { .. })
+    ));
+}
+
+#[in_netns(worker)]
+fn on_worker(worker: &Worker) -> netns::Result<NsId> {
+    Ok(current_id())
+}
+
+struct Poller {
+    worker: Worker,
+}
+
+impl Poller {
+    #[in_netns(&self.worker)]
+    fn poll(&self) -> std::io::Result<NsId> {
+        Ok(current_id())
+    }
+}
+
+#[test]
+fn in_netns_runs_on_a_worker_target() {
+    let target = TempNs::new("worker-macro");
+    let worker = Worker::new(&target.ns).unwrap();
+    assert_eq!(on_worker(&worker).unwrap(), target.id());
+    let poller = Poller { worker };
+    assert_eq!(poller.poll().unwrap(), target.id());
+}
