@@ -82,7 +82,9 @@ fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
     let target = TempNs::new("worker-panic");
     let worker = Worker::new(&target.ns).unwrap();
     let payload = std::panic::catch_unwind(|| {
-        worker.run(|| std::panic::panic_any(String::from("inside"))).unwrap();
+        worker
+            .run(|| std::panic::panic_any(String::from("inside")))
+            .unwrap();
     })
     .unwrap_err();
     assert_eq!(payload.downcast_ref::<String>().unwrap(), "inside");
@@ -111,7 +113,12 @@ fn an_idle_worker_uses_no_cpu() {
     let before = cpu_ticks(worker_tid);
     std::thread::sleep(Duration::from_millis(500));
     let after = cpu_ticks(worker_tid);
-    assert_eq!(after - before, 0, "an idle worker used {} ticks in 500ms", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "an idle worker used {} ticks in 500ms",
+        after - before
+    );
     drop(worker);
 }
 

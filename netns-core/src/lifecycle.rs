@@ -69,7 +69,8 @@ impl NetNs {
             mount(
                 Some(THREAD_SELF_NET),
                 &path,
-                None::<&str>,
+                // Ignored for a bind mount; "none" as iproute2 passes (NULL upsets memcheck).
+                Some("none"),
                 MsFlags::MS_BIND,
                 None::<&str>,
             )

@@ -86,9 +86,9 @@ impl Options {
         unshare(CloneFlags::CLONE_NEWNS)
             .map_err(|e| Error::from_errno("unshare(CLONE_NEWNS)", None, e))?;
         mount(
-            None::<&str>,
+            Some(""),
             "/",
-            None::<&str>,
+            Some("none"),
             MsFlags::MS_SLAVE | MsFlags::MS_REC,
             None::<&str>,
         )

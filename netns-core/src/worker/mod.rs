@@ -6,14 +6,14 @@ mod sync;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread::{self as std_thread, JoinHandle};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::NetNs;
 use crate::nsid::NsId;
 use crate::options::Options;
 use handoff::Handoff;
-use sync::Arc;
 
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
@@ -37,7 +37,7 @@ use sync::Arc;
 /// ```
 ///
 /// An idle worker uses no CPU: after each call it spins for at most about 50µs waiting for the
-/// next one, then parks.
+/// next one, then sleeps on a futex.
 pub struct Worker {
     shared: Arc<Shared>,
 }
@@ -58,16 +58,9 @@ impl Worker {
 
     /// Starts a worker inside `ns` whose thread also has the `/sys` and `/etc` view of `options`.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let thread = ns.spawn_with(options, move || {
-            let handoff = Arc::new(Handoff::new(sync::thread::current()));
-            if sender.send(Arc::clone(&handoff)).is_ok() {
-                handoff.serve();
-            }
-        })?;
-        let handoff = receiver.recv().map_err(|_| Error::ThreadSpawn {
-            source: std::io::Error::other("the worker thread ended before it could serve"),
-        })?;
+        let handoff = Arc::new(Handoff::new());
+        let served = Arc::clone(&handoff);
+        let thread = ns.spawn_with(options, move || served.serve())?;
         Ok(Worker {
             shared: Arc::new(Shared {
                 handoff,

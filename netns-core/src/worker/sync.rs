@@ -1,19 +1,17 @@
-//! The synchronization primitives the hand-off uses: std's normally, loom's when the protocol
-//! is model-checked (`RUSTFLAGS="--cfg loom"`).
+//! The primitives the hand-off uses: std's atomics and a futex normally, loom's atomics and a
+//! yielding wait when the protocol is model-checked (`RUSTFLAGS="--cfg loom"`).
 
 #[cfg(loom)]
 pub(crate) use loom::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicBool, AtomicU8, Ordering},
-    sync::{Arc, Mutex},
-    thread::{self, Thread},
+    sync::Mutex,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::{
-    sync::atomic::{AtomicBool, AtomicU8, Ordering},
-    sync::{Arc, Mutex},
-    thread::{self, Thread},
+    sync::Mutex,
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
 /// std's `UnsafeCell` with loom's access API, so one body of code serves both.
@@ -32,26 +30,90 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Waits until `ready()` holds: spins briefly (the other side usually answers within
-/// microseconds), then parks until unparked. Spinning is bounded, so an idle thread uses no CPU.
-pub(crate) fn wait_until(ready: impl Fn() -> bool) {
-    #[cfg(not(loom))]
-    {
-        const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
-        let start = std::time::Instant::now();
-        'spin: loop {
-            for _ in 0..64 {
-                if ready() {
-                    return;
-                }
-                std::hint::spin_loop();
+/// Waits until `ready(word)` holds for the value of `word`.
+///
+/// Spins first (the other side usually answers within a microsecond), for at most about 50µs,
+/// then sleeps on the futex `word`, announcing itself in `sleeping` so the other side knows to
+/// wake it ([`wake`]). An idle waiter uses no CPU.
+#[cfg(not(loom))]
+pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
+    const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
+    // The clock is read only once a first batch of spins has failed, keeping it off the warm path.
+    let mut started: Option<std::time::Instant> = None;
+    loop {
+        for _ in 0..64 {
+            if ready(word.load(Ordering::Acquire)) {
+                return;
             }
-            if start.elapsed() > SPIN_FOR {
-                break 'spin;
-            }
+            std::hint::spin_loop();
+        }
+        let start = *started.get_or_insert_with(std::time::Instant::now);
+        if start.elapsed() > SPIN_FOR {
+            break;
         }
     }
-    while !ready() {
-        thread::park();
+    // Dekker-style with `wake`: this thread stores `sleeping` then loads `word`; the waker stores
+    // `word` then loads `sleeping` (all SeqCst). At least one sees the other's store, so either
+    // this thread sees the new value, or the waker sees `sleeping` and wakes it; and FUTEX_WAIT
+    // itself returns at once if `word` changed after our load.
+    sleeping.store(true, Ordering::SeqCst);
+    loop {
+        let value = word.load(Ordering::SeqCst);
+        if ready(value) {
+            break;
+        }
+        futex_wait(word, value);
+    }
+    sleeping.store(false, Ordering::Relaxed);
+}
+
+/// Wakes the thread sleeping on `word`, if [`wait_until`] announced one; call after storing a
+/// new value into `word`.
+#[cfg(not(loom))]
+pub(crate) fn wake(word: &AtomicU32, sleeping: &AtomicBool) {
+    if sleeping.load(Ordering::SeqCst) {
+        futex_wake(word);
     }
 }
+
+#[cfg(not(loom))]
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call; it
+    // returns at once (EAGAIN) unless that u32 still equals `expected`. EINTR and spurious
+    // returns are fine: the caller loops and re-checks.
+    unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_futex,
+            word.as_ptr(),
+            nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            std::ptr::null::<nix::libc::timespec>(),
+        );
+    }
+}
+
+#[cfg(not(loom))]
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE does not access memory; it wakes threads waiting on this address.
+    unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_futex,
+            word.as_ptr(),
+            nix::libc::FUTEX_WAKE | nix::libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Under loom the wait is a yielding spin, so loom explores every order of the hand-off's
+/// atomics. (The futex sleep above is not modeled; its correctness rests on the Dekker
+/// argument there and the kernel's compare-and-sleep.)
+#[cfg(loom)]
+pub(crate) fn wait_until(word: &AtomicU32, _sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
+    while !ready(word.load(Ordering::Acquire)) {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn wake(_word: &AtomicU32, _sleeping: &AtomicBool) {}
