@@ -37,6 +37,13 @@ pub enum Error {
         /// The path the operation was about, when there is one.
         path: Option<PathBuf>,
     },
+    /// A path that cannot name any file: a NUL byte, too long, a symlink loop.
+    InvalidPath {
+        /// The path, as given (lossy where it held a NUL).
+        path: PathBuf,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
     /// A namespace name that `ip netns` could not use either.
     InvalidName {
         /// The rejected name, as given.
@@ -108,9 +115,10 @@ impl Error {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
-            Error::NotNetns { .. } | Error::InvalidName { .. } | Error::Unnamed { .. } => {
-                io::ErrorKind::InvalidInput
-            }
+            Error::NotNetns { .. }
+            | Error::InvalidPath { .. }
+            | Error::InvalidName { .. }
+            | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -146,6 +154,9 @@ impl fmt::Display for Error {
                 "{operation}{} was refused: network namespaces need CAP_SYS_ADMIN (run as root, or grant the capability)",
                 OptionalPath(path)
             ),
+            Error::InvalidPath { path, reason } => {
+                write!(f, "invalid namespace path {:?}: {reason}", path)
+            }
             Error::InvalidName { name, reason } => {
                 write!(f, "invalid network namespace name {name:?}: {reason}")
             }

@@ -46,7 +46,8 @@ impl NetNs {
     ///
     /// The path is validated before anything can enter it: a missing path is
     /// [`Error::NotFound`]; a regular file, directory, device or other namespace type is
-    /// [`Error::NotNetns`].
+    /// [`Error::NotNetns`]; a path no file can have (NUL byte, too long, symlink loop) is
+    /// [`Error::InvalidPath`].
     pub fn open(path: impl AsRef<Path>) -> Result<NetNs> {
         let path = path.as_ref();
         Self::open_at(path, Some(path.to_path_buf()))
@@ -91,12 +92,17 @@ impl NetNs {
     /// Opens `path`; `kept_path` is what [`NetNs::path`] will report.
     pub(crate) fn open_at(path: &Path, kept_path: Option<PathBuf>) -> Result<NetNs> {
         // O_NONBLOCK: a FIFO passed by mistake must fail validation, not block the open.
+        let invalid = |reason| Error::InvalidPath {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if path.as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(invalid("it contains a NUL byte"));
+        }
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
         let fd = nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {
-            // A symlink loop or a name too long cannot name a namespace file.
-            Errno::ELOOP | Errno::ENAMETOOLONG => Error::NotFound {
-                path: path.to_path_buf(),
-            },
+            Errno::ENAMETOOLONG => invalid("it is longer than the kernel accepts"),
+            Errno::ELOOP => invalid("it has too many levels of symbolic links"),
             errno => Error::from_errno("open", Some(path), errno),
         })?;
         Self::validate(fd, path, kept_path)

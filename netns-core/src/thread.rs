@@ -23,7 +23,10 @@ where
     T: Send,
 {
     thread::scope(|scope| {
+        // Named, so that tools (and tests) tell it from the caller's threads, whose name a new
+        // thread would otherwise inherit.
         let thread = thread::Builder::new()
+            .name(String::from("netns"))
             .spawn_scoped(scope, f)
             .map_err(|source| Error::ThreadSpawn { source })?;
         thread

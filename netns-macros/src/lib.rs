@@ -6,6 +6,8 @@
 
 mod args;
 mod expand;
+#[cfg(test)]
+mod never_panics;
 mod rename_self;
 mod validate;
 

@@ -1,0 +1,218 @@
+//! Faults that need a process of their own: no CAP_SYS_ADMIN (dropped with `setpriv`), and
+//! thread creation refused (an address-space limit too small for a thread stack). The parent
+//! (what `cargo test` runs) makes a namespace, runs this binary again as each child, and checks
+//! every line the child reports.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use common::{TempNs, require_privilege, unique_name};
+use netns::{Error, NetNs, Worker};
+
+const MODE: &str = "NETNS_CHILD_FAULT";
+const FIXTURE: &str = "NETNS_CHILD_FIXTURE";
+
+/// Collects a child's checks; each prints `ok: ...` or `FAIL: ...`.
+#[derive(Default)]
+struct Checks {
+    failed: usize,
+}
+
+impl Checks {
+    fn check(&mut self, what: &str, passed: bool, detail: impl std::fmt::Debug) {
+        if passed {
+            println!("ok: {what}");
+        } else {
+            self.failed += 1;
+            println!("FAIL: {what}: got {detail:?}");
+        }
+    }
+
+    fn exit(self) -> ExitCode {
+        if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fd_count() -> usize {
+    fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Without CAP_SYS_ADMIN every privileged step is `PermissionDenied`, and nothing is left behind.
+fn child_unprivileged(fixture: &str) -> ExitCode {
+    let mut checks = Checks::default();
+    let new = NetNs::new();
+    checks.check(
+        "new() is PermissionDenied",
+        matches!(new, Err(Error::PermissionDenied { .. })),
+        &new,
+    );
+    let message = new.map(drop).unwrap_err().to_string();
+    checks.check(
+        "the message says CAP_SYS_ADMIN",
+        message.contains("CAP_SYS_ADMIN"),
+        &message,
+    );
+
+    let ns = NetNs::named(fixture).expect("opening needs no privilege");
+    let mut ran = false;
+    let run = ns.run(|| ran = true);
+    checks.check(
+        "run() is PermissionDenied",
+        matches!(
+            run,
+            Err(Error::PermissionDenied {
+                operation: "setns",
+                ..
+            })
+        ),
+        &run,
+    );
+    checks.check("the body did not run", !ran, ran);
+
+    let name = unique_name("child-create");
+    let create = NetNs::create(&name);
+    checks.check(
+        "create() is PermissionDenied",
+        matches!(create, Err(Error::PermissionDenied { .. })),
+        &create,
+    );
+    let left = Path::new(netns::RUN_DIR).join(&name);
+    checks.check("create() left no file", !left.exists(), left);
+
+    let remove = NetNs::remove(fixture);
+    checks.check(
+        "remove() is PermissionDenied",
+        matches!(remove, Err(Error::PermissionDenied { .. })),
+        &remove,
+    );
+    checks.check(
+        "remove() left the namespace",
+        NetNs::named(fixture).is_ok(),
+        fixture,
+    );
+    checks.exit()
+}
+
+/// With thread creation refused every call is `ThreadSpawn`, and nothing leaks.
+fn child_no_threads(fixture: &str) -> ExitCode {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let mut checks = Checks::default();
+    let ns = NetNs::named(fixture).unwrap();
+    let fds = fd_count();
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let vm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let (soft, hard) = getrlimit(Resource::RLIMIT_AS).unwrap();
+    // Room for small allocations, none for a thread stack.
+    setrlimit(Resource::RLIMIT_AS, (vm_kib + 1024) * 1024, hard).unwrap();
+
+    let run = ns.run(|| ());
+    checks.check(
+        "run() is ThreadSpawn",
+        matches!(run, Err(Error::ThreadSpawn { .. })),
+        &run,
+    );
+    let spawn = ns.spawn(|| ());
+    checks.check(
+        "spawn() is ThreadSpawn",
+        matches!(spawn, Err(Error::ThreadSpawn { .. })),
+        spawn.map(drop),
+    );
+    let worker = Worker::new(&ns);
+    checks.check(
+        "Worker::new() is ThreadSpawn",
+        matches!(worker, Err(Error::ThreadSpawn { .. })),
+        worker.map(drop),
+    );
+    let name = unique_name("child-interrupted");
+    let create = NetNs::create(&name);
+    checks.check(
+        "create() interrupted half-way is ThreadSpawn",
+        matches!(create, Err(Error::ThreadSpawn { .. })),
+        create.map(drop),
+    );
+    let left = Path::new(netns::RUN_DIR).join(&name);
+    checks.check(
+        "create() interrupted half-way left no file",
+        !left.exists(),
+        left,
+    );
+    checks.check("no descriptor leaked", fd_count() == fds, (fds, fd_count()));
+
+    setrlimit(Resource::RLIMIT_AS, soft, hard).unwrap();
+    let again = ns.run(|| 7);
+    checks.check(
+        "run() works again once threads can start",
+        matches!(again, Ok(7)),
+        &again,
+    );
+    checks.exit()
+}
+
+/// Runs this binary as the child `mode`, prefixed by `wrapper`, and checks its report.
+fn run_child(mode: &str, wrapper: &[&str], fixture: &str) -> bool {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
+    let output = command
+        .env(MODE, mode)
+        .env(FIXTURE, fixture)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!(
+        "child {mode}:\n{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let oks = report.lines().filter(|l| l.starts_with("ok: ")).count();
+    output.status.success() && oks > 0 && !report.contains("FAIL: ")
+}
+
+fn main() -> ExitCode {
+    match (std::env::var(MODE).as_deref(), std::env::var(FIXTURE)) {
+        (Ok("unprivileged"), Ok(fixture)) => return child_unprivileged(&fixture),
+        (Ok("no-threads"), Ok(fixture)) => return child_no_threads(&fixture),
+        _ => {}
+    }
+    require_privilege();
+    let fixture = TempNs::new("child");
+    let drop_all_capabilities = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"];
+    let results = [
+        (
+            "unprivileged",
+            run_child("unprivileged", &drop_all_capabilities, &fixture.name),
+        ),
+        ("no-threads", run_child("no-threads", &[], &fixture.name)),
+    ];
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(mode, _)| *mode)
+        .collect();
+    println!(
+        "child_faults: {} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,397 @@
+//! The hazard suite: load, runtimes, faults and bad input, against real namespaces. Figures are
+//! printed (run with `--nocapture` to see them); process-wide counts are compared only while
+//! this binary's other tests are held off.
+
+mod common;
+
+use std::fs;
+use std::net::{TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::{
+    TempNs, current_id, require_privilege, thread_namespaces, unique_name, wait_no_thread_in,
+};
+use netns::{Error, NetNs, NsId, Worker, in_netns};
+
+/// Held by every test here: descriptor, thread and memory counts are process-wide.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fd_count() -> usize {
+    fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn thread_count() -> usize {
+    fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+fn rss_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Polls until the thread count is back to `baseline` (joined threads linger for a moment).
+fn threads_settle_to(baseline: usize) -> usize {
+    let start = Instant::now();
+    loop {
+        let now = thread_count();
+        if now <= baseline || start.elapsed() > Duration::from_secs(2) {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[in_netns(ns)]
+fn where_am_i(ns: &NetNs) -> netns::Result<NsId> {
+    Ok(current_id())
+}
+
+// --- load -----------------------------------------------------------------------------------
+
+#[test]
+fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
+    let _serial = serial();
+    const THREADS: usize = 8;
+    const CALLS: usize = 100_000;
+    let targets: Vec<TempNs> = (0..4).map(|i| TempNs::new(&format!("load{i}"))).collect();
+    let home = current_id();
+    // Warm up allocator arenas and lazily made state before taking the baseline.
+    for target in &targets {
+        for _ in 0..500 {
+            target.ns.run(|| ()).unwrap();
+        }
+    }
+    let (fds, threads, rss) = (fd_count(), threads_settle_to(thread_count()), rss_kib());
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let targets = &targets;
+            scope.spawn(move || {
+                for call in 0..CALLS / THREADS {
+                    let target = &targets[(t + call) % targets.len()];
+                    let inside = if call % 2 == 0 {
+                        target.ns.run(current_id).unwrap()
+                    } else {
+                        where_am_i(&target.ns).unwrap()
+                    };
+                    assert_eq!(inside, target.id(), "call {call} of thread {t}");
+                    if call % 1000 == 0 {
+                        assert_eq!(current_id(), home, "caller {t} moved");
+                    }
+                }
+                assert_eq!(current_id(), home, "caller {t} moved");
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    let threads_after = threads_settle_to(threads);
+    let (fds_after, rss_after) = (fd_count(), rss_kib());
+    println!(
+        "load: {CALLS} calls from {THREADS} threads into {} namespaces in {:.2}s ({:.1} us/call); \
+         fds {fds} -> {fds_after}, threads {threads} -> {threads_after}, RSS {rss} KiB -> {rss_after} KiB",
+        targets.len(),
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / CALLS as f64
+    );
+    assert_eq!(fds_after, fds, "descriptors leaked");
+    assert_eq!(threads_after, threads, "threads left behind");
+    assert!(
+        rss_after <= rss + 4096,
+        "RSS grew from {rss} KiB to {rss_after} KiB"
+    );
+    for target in &targets {
+        assert!(wait_no_thread_in(target.id(), Duration::from_secs(1)).is_empty());
+    }
+}
+
+#[test]
+fn load_through_a_worker_leaks_nothing() {
+    let _serial = serial();
+    let target = TempNs::new("load-worker");
+    let worker = Worker::new(&target.ns).unwrap();
+    worker.run(|| ()).unwrap();
+    let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..12_500 {
+                    assert_eq!(worker.run(current_id).unwrap(), target.id());
+                }
+            });
+        }
+    });
+    println!(
+        "worker load: 100000 calls from 8 threads in {:.2}s",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!((fd_count(), threads_settle_to(threads)), (fds, threads));
+    drop(worker);
+    assert!(wait_no_thread_in(target.id(), Duration::from_secs(1)).is_empty());
+}
+
+// --- runtimes -------------------------------------------------------------------------------
+
+/// The calling thread's id.
+fn gettid() -> u32 {
+    let link = fs::read_link("/proc/thread-self").unwrap();
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// The namespaces of the threads in `tids`.
+fn namespaces_of(tids: &[u32]) -> Vec<(u32, NsId)> {
+    thread_namespaces()
+        .into_iter()
+        .filter(|(tid, _)| tids.contains(tid))
+        .collect()
+}
+
+#[test]
+fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
+    let _serial = serial();
+    let targets = [TempNs::new("tokio-a"), TempNs::new("tokio-b")];
+    let target_ids: Vec<NsId> = targets.iter().map(TempNs::id).collect();
+    let workers = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let started = std::sync::Arc::clone(&workers);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .on_thread_start(move || started.lock().unwrap().push(gettid()))
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let (samples, violations) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let (mut samples, mut violations) = (0, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let tids = workers.lock().unwrap().clone();
+                for (tid, ns) in namespaces_of(&tids) {
+                    samples += 1;
+                    if target_ids.contains(&ns) {
+                        violations.push((tid, ns));
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (samples, violations)
+        });
+        runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for task in 0..64 {
+                let ns = [
+                    targets[0].ns.try_clone().unwrap(),
+                    targets[1].ns.try_clone().unwrap(),
+                ];
+                tasks.push(tokio::spawn(async move {
+                    for call in 0..40 {
+                        let target = &ns[(task + call) % 2];
+                        let inside = if call % 2 == 0 {
+                            target.run(current_id).unwrap()
+                        } else {
+                            where_am_i(target).unwrap()
+                        };
+                        assert_eq!(inside, target.id());
+                        tokio::task::yield_now().await;
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        stop.store(true, Ordering::SeqCst);
+        sampler.join().unwrap()
+    });
+    let after = namespaces_of(&workers.lock().unwrap());
+    println!(
+        "tokio: {samples} samples of runtime worker threads during 2560 calls, {} workers after",
+        after.len()
+    );
+    assert!(samples > 0, "the sampler never saw the runtime's workers");
+    assert!(
+        violations.is_empty(),
+        "runtime workers seen inside a target: {violations:?}"
+    );
+    assert!(after.len() >= 4, "{after:?}");
+    assert!(after.iter().all(|(_, ns)| *ns == current_id()));
+}
+
+// --- faults ---------------------------------------------------------------------------------
+
+#[test]
+fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
+    let _serial = serial();
+    let target = TempNs::new("panics");
+    let inner = TempNs::new("panics-inner");
+    let home = current_id();
+    target.ns.run(|| ()).unwrap();
+    let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
+    type Body<'a> = Box<dyn Fn() + Send + Sync + std::panic::RefUnwindSafe + 'a>;
+    let scenarios: Vec<(&str, Body)> = vec![
+        (
+            "before any socket",
+            Box::new(|| panic!("before any socket")),
+        ),
+        (
+            "after making sockets",
+            Box::new(|| {
+                let _udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let _tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+                panic!("after making sockets")
+            }),
+        ),
+        (
+            "inside a nested call",
+            Box::new(|| {
+                inner.ns.run(|| panic!("inside a nested call")).unwrap();
+            }),
+        ),
+        (
+            "inside a nested macro call",
+            Box::new(|| {
+                #[in_netns(ns)]
+                fn nested(ns: &NetNs) -> netns::Result<()> {
+                    panic!("inside a nested macro call")
+                }
+                nested(&inner.ns).unwrap();
+            }),
+        ),
+    ];
+    for (name, body) in &scenarios {
+        let payload = std::panic::catch_unwind(|| target.ns.run(body).unwrap()).unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(name), "{name}");
+        assert_eq!(current_id(), home, "{name}");
+    }
+    assert_eq!(fd_count(), fds, "descriptors leaked");
+    assert_eq!(threads_settle_to(threads), threads, "threads left behind");
+    for ns in [&target, &inner] {
+        assert!(wait_no_thread_in(ns.id(), Duration::from_secs(1)).is_empty());
+    }
+}
+
+#[test]
+fn removing_the_name_while_handles_and_calls_are_live_breaks_nothing() {
+    let _serial = serial();
+    let target = TempNs::new("removed");
+    let worker = Worker::new(&target.ns).unwrap();
+    let inside = Barrier::new(2);
+    let removed = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| {
+            target
+                .ns
+                .run(|| {
+                    inside.wait();
+                    removed.wait();
+                    (current_id(), UdpSocket::bind("127.0.0.1:0").is_ok())
+                })
+                .unwrap()
+        });
+        inside.wait();
+        NetNs::remove(&target.name).unwrap();
+        removed.wait();
+        assert_eq!(call.join().unwrap(), (target.id(), true));
+    });
+    assert!(matches!(
+        NetNs::named(&target.name),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(!NetNs::list().unwrap().contains(&target.name));
+    assert_eq!(target.ns.run(current_id).unwrap(), target.id());
+    assert_eq!(worker.run(current_id).unwrap(), target.id());
+    assert_eq!(where_am_i(&target.ns).unwrap(), target.id());
+}
+
+// --- bad input ------------------------------------------------------------------------------
+
+#[test]
+fn bad_input_catalog_gives_typed_errors_naming_the_input() {
+    let _serial = serial();
+    require_privilege();
+    let long_name = "n".repeat(256);
+    for name in [
+        "",
+        "a\0b",
+        long_name.as_str(),
+        ".",
+        "..",
+        "a/b",
+        "../../../etc/shadow",
+        "/abs",
+    ] {
+        match NetNs::named(name) {
+            Err(err @ Error::InvalidName { .. }) => {
+                assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+            }
+            other => panic!("name {name:?}: expected InvalidName, got {other:?}"),
+        }
+    }
+
+    let scratch = std::env::temp_dir().join(unique_name("bad-input"));
+    fs::create_dir(&scratch).unwrap();
+    let regular = scratch.join("regular");
+    fs::write(&regular, "x").unwrap();
+    let fifo = scratch.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let dangling = scratch.join("dangling");
+    std::os::unix::fs::symlink(scratch.join("nowhere"), &dangling).unwrap();
+    let looping = scratch.join("loop");
+    std::os::unix::fs::symlink(&looping, &looping).unwrap();
+    let too_long = format!("/{}", "d/".repeat(3000));
+
+    let expectations: Vec<(String, &str)> = vec![
+        (regular.display().to_string(), "NotNetns"),
+        (scratch.display().to_string(), "NotNetns"),
+        (fifo.display().to_string(), "NotNetns"),
+        ("/dev/null".into(), "NotNetns"),
+        ("/proc/self/ns/mnt".into(), "NotNetns"),
+        ("/proc/self/ns/uts".into(), "NotNetns"),
+        ("/proc/self/ns/user".into(), "NotNetns"),
+        (dangling.display().to_string(), "NotFound"),
+        (looping.display().to_string(), "InvalidPath"),
+        ("/run/netns/a\0b".into(), "InvalidPath"),
+        (too_long, "InvalidPath"),
+        (format!("/proc/{}/ns/net", u32::MAX), "NotFound"),
+    ];
+    let outcomes: Vec<(String, String)> = expectations
+        .iter()
+        .map(|(path, _)| {
+            let outcome = match NetNs::open(path) {
+                Ok(ns) => format!("opened {ns:?}"),
+                Err(err) => {
+                    let variant = format!("{err:?}");
+                    let variant = variant.split([' ', '{']).next().unwrap().to_owned();
+                    let shown = err.to_string();
+                    let path_shown =
+                        shown.contains(&path.replace('\0', "\\0")[..path.len().min(40)]);
+                    assert!(
+                        path_shown || variant == "InvalidPath",
+                        "{path:?}: message {shown:?} does not name it"
+                    );
+                    variant
+                }
+            };
+            (path.clone(), outcome)
+        })
+        .collect();
+    fs::remove_dir_all(&scratch).unwrap();
+    for ((path, expected), (_, got)) in expectations.iter().zip(&outcomes) {
+        assert_eq!(got, expected, "{path:?}");
+    }
+
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let exited = child.id();
+    child.wait().unwrap();
+    for pid in [exited, u32::MAX, 0] {
+        assert!(
+            matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })),
+            "pid {pid}"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! `sysfs` and `etc`: the body's view of `/sys` and `/etc` describes the namespace, as under
+//! `ip netns exec`, and the host's mounts are never touched (also when the body panics).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{TempNs, current_id};
+use netns::{Error, NetNs, Options, Worker, in_netns};
+
+/// The calling thread's mount table, without the run-dir mounts that other tests running in
+/// parallel add and remove (they are not this test's to compare).
+fn host_mounts() -> Vec<String> {
+    fs::read_to_string("/proc/thread-self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            !line
+                .split(' ')
+                .nth(4)
+                .unwrap_or("")
+                .starts_with("/run/netns/")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn links_in_sys() -> Vec<String> {
+    let mut links: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    links.sort();
+    links
+}
+
+/// A namespace with one extra link, `nsopt0` (a bridge: every kernel here has the driver).
+fn namespace_with_a_link(tag: &str) -> TempNs {
+    let target = TempNs::new(tag);
+    let status = Command::new("ip")
+        .args([
+            "-n",
+            &target.name,
+            "link",
+            "add",
+            "nsopt0",
+            "type",
+            "bridge",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "ip link add failed");
+    target
+}
+
+/// `/etc/netns/NAME/` with the given files, removed on drop (and `/etc/netns` with the last one,
+/// when a test made it).
+struct EtcDir(PathBuf);
+
+/// Whether a test of this process created `/etc/netns`.
+static MADE_ETC_NETNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl EtcDir {
+    fn new(name: &str, files: &[(&str, &str)]) -> EtcDir {
+        if fs::create_dir(netns::ETC_DIR).is_ok() {
+            MADE_ETC_NETNS.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let dir = Path::new(netns::ETC_DIR).join(name);
+        fs::create_dir_all(&dir).unwrap();
+        for (file, content) in files {
+            fs::write(dir.join(file), content).unwrap();
+        }
+        EtcDir(dir)
+    }
+}
+
+impl Drop for EtcDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+        if MADE_ETC_NETNS.load(std::sync::atomic::Ordering::SeqCst) {
+            // Fails while another test still has its directory there; the last one removes it.
+            let _ = fs::remove_dir(netns::ETC_DIR);
+        }
+    }
+}
+
+#[test]
+fn sysfs_lists_the_namespaces_links_and_the_hosts_stay() {
+    let target = namespace_with_a_link("sysfs");
+    let host_links = links_in_sys();
+    let mounts_before = host_mounts();
+    let inside = target
+        .ns
+        .run_with(&Options::default().sysfs(true), links_in_sys)
+        .unwrap();
+    assert_eq!(inside, ["lo", "nsopt0"]);
+    assert_eq!(links_in_sys(), host_links, "the host's /sys is untouched");
+    assert!(!host_links.contains(&"nsopt0".to_owned()));
+    assert_eq!(
+        host_mounts(),
+        mounts_before,
+        "the host's mount table is untouched"
+    );
+}
+
+#[test]
+fn without_sysfs_the_body_sees_the_hosts_sys() {
+    let target = namespace_with_a_link("nosysfs");
+    assert_eq!(target.ns.run(links_in_sys).unwrap(), links_in_sys());
+}
+
+#[test]
+fn sysfs_is_read_only_exactly_when_the_hosts_is() {
+    let target = TempNs::new("sysfs-ro");
+    let options_of_sys = || {
+        fs::read_to_string("/proc/thread-self/mountinfo")
+            .unwrap()
+            .lines()
+            .rfind(|line| line.split(' ').nth(4) == Some("/sys"))
+            .map(|line| {
+                line.split(' ')
+                    .nth(5)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .unwrap()
+    };
+    let inside = target
+        .ns
+        .run_with(&Options::default().sysfs(true), options_of_sys)
+        .unwrap();
+    assert_eq!(inside, options_of_sys());
+}
+
+#[test]
+fn etc_binds_the_namespaces_files_over_etc() {
+    let target = TempNs::new("etc");
+    let resolv = format!("nameserver 192.0.2.53 # {}\n", target.name);
+    let _etc = EtcDir::new(
+        &target.name,
+        &[("resolv.conf", &resolv), ("hosts", "192.0.2.1 inside\n")],
+    );
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap();
+    let mounts_before = host_mounts();
+    let read = || {
+        (
+            fs::read_to_string("/etc/resolv.conf").unwrap(),
+            fs::read_to_string("/etc/hosts").unwrap(),
+        )
+    };
+    let inside = target
+        .ns
+        .run_with(&Options::default().etc(true), read)
+        .unwrap();
+    assert_eq!(inside, (resolv, "192.0.2.1 inside\n".to_owned()));
+    assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
+    assert_eq!(host_mounts(), mounts_before);
+}
+
+#[test]
+fn etc_without_a_name_is_an_error_not_a_no_op() {
+    common::require_privilege();
+    let anonymous = NetNs::new().unwrap();
+    let result = anonymous.run_with(&Options::default().etc(true), || ());
+    match result {
+        Err(Error::Unnamed { namespace }) => assert_eq!(namespace, anonymous.id().to_string()),
+        other => panic!("expected Unnamed, got {other:?}"),
+    }
+    let by_pid = NetNs::from_pid(std::process::id()).unwrap();
+    assert!(matches!(
+        by_pid.spawn_with(&Options::default().etc(true), || ()),
+        Err(Error::Unnamed { .. })
+    ));
+}
+
+#[test]
+fn a_panic_under_options_leaves_the_host_mounts_untouched() {
+    let target = namespace_with_a_link("sysfs-panic");
+    let _etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.2 panic\n")]);
+    let mounts_before = host_mounts();
+    let host_links = links_in_sys();
+    let options = Options::default().sysfs(true).etc(true);
+    let payload = std::panic::catch_unwind(|| {
+        target
+            .ns
+            .run_with(&options, || panic!("inside with mounts"))
+            .unwrap();
+    })
+    .unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside with mounts"));
+    assert_eq!(host_mounts(), mounts_before);
+    assert_eq!(links_in_sys(), host_links);
+}
+
+#[test]
+fn spawned_threads_and_workers_keep_their_view() {
+    let target = namespace_with_a_link("sysfs-spawn");
+    let options = Options::default().sysfs(true);
+    let spawned = target.ns.spawn_with(&options, links_in_sys).unwrap();
+    assert_eq!(spawned.join().unwrap(), ["lo", "nsopt0"]);
+    let worker = Worker::with_options(&target.ns, &options).unwrap();
+    assert_eq!(worker.options(), options);
+    assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);
+    assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);
+}
+
+#[in_netns(name = name, sysfs, etc)]
+fn view_through_the_macro(name: &str) -> netns::Result<(Vec<String>, String, netns::NsId)> {
+    Ok((
+        links_in_sys(),
+        fs::read_to_string("/etc/hosts").unwrap(),
+        current_id(),
+    ))
+}
+
+#[test]
+fn macro_flags_apply_the_options() {
+    let target = namespace_with_a_link("sysfs-macro");
+    let _etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.3 macro\n")]);
+    let (links, hosts, id) = view_through_the_macro(&target.name).unwrap();
+    assert_eq!(
+        (links, hosts, id),
+        (
+            vec!["lo".to_owned(), "nsopt0".to_owned()],
+            "192.0.2.3 macro\n".to_owned(),
+            target.id()
+        )
+    );
+}
