@@ -4,6 +4,9 @@
 
 pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
 
+#[cfg(feature = "tokio")]
+pub use netns_core::RunAsync;
+
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
 ///
 /// The calling thread never changes namespace: each call starts a thread that enters the

@@ -5,13 +5,14 @@
 //! macro chose (the user's argument, receiver, return type or target).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use netns_core::{Error, NetNs, Options, Result, Worker};
 
 /// Something `#[in_netns(TARGET)]` can run in.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace target for `#[in_netns]`",
-    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs`, a `&NetNs` or a `&Worker`",
+    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs` or a `Worker` (owned, borrowed or in an `Arc`)",
     note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`"
 )]
 pub trait Target {
@@ -70,6 +71,8 @@ pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Res
 
 impl AcceptsOptions for NetNs {}
 impl AcceptsOptions for &NetNs {}
+impl AcceptsOptions for Arc<NetNs> {}
+impl AcceptsOptions for &Arc<NetNs> {}
 impl<N> AcceptsOptions for Name<N> {}
 impl AcceptsOptions for Pid {}
 impl<T: ?Sized> AcceptsOptions for &&T where for<'a> &'a T: AcceptsOptions {}
@@ -87,6 +90,30 @@ impl Target for &NetNs {
 }
 
 impl Target for &Worker {
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Worker(self.share()))
+    }
+}
+
+impl Target for Arc<NetNs> {
+    fn resolve(self) -> Result<Resolved> {
+        self.try_clone().map(Resolved::Namespace)
+    }
+}
+
+impl Target for &Arc<NetNs> {
+    fn resolve(self) -> Result<Resolved> {
+        self.try_clone().map(Resolved::Namespace)
+    }
+}
+
+impl Target for Arc<Worker> {
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Worker(self.share()))
+    }
+}
+
+impl Target for &Arc<Worker> {
     fn resolve(self) -> Result<Resolved> {
         Ok(Resolved::Worker(self.share()))
     }
@@ -162,6 +189,21 @@ impl<R: Send + NsReturn> Returns<R> {
     }
 }
 
+impl<R: Send + NsReturn + 'static> Returns<R> {
+    /// [`Returns::checked`] for an `async fn`, whose result may outlive the caller's borrows.
+    pub fn checked_owned() -> Returns<R> {
+        Returns::checked()
+    }
+}
+
+impl<R> Clone for Returns<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Returns<R> {}
+
 impl<R> Returns<R> {
     fn wrap(&self, value: R) -> Sendable<R> {
         Sendable(value)
@@ -171,14 +213,22 @@ impl<R> Returns<R> {
 /// A value proven `Send` where it was wrapped, so the check's error points there.
 pub struct Sendable<T>(T);
 
-// SAFETY: a `Sendable<T>` is only ever made where `T: Send` was proven: by `Sendable::new`,
-// which requires it, or by `Returns::wrap`, whose `Returns<T>` only `Returns::checked` makes,
-// which requires it. So every `Sendable<T>` that exists holds a `T: Send`.
+// SAFETY: a `Sendable<T>` is only ever made where `T: Send` was proven: by `Sendable::new` or
+// `Sendable::new_owned`, which require it, or by `Returns::wrap`, whose `Returns<T>` only
+// `Returns::checked` makes, which requires it. So every `Sendable<T>` that exists holds a `T: Send`.
 unsafe impl<T> Send for Sendable<T> {}
 
 impl<T: Send> Sendable<T> {
     /// Wraps an argument or receiver; fails to compile, at the caller's span, unless `T: Send`.
     pub fn new(value: T) -> Sendable<T> {
+        Sendable(value)
+    }
+}
+
+impl<T: Send + 'static> Sendable<T> {
+    /// Wraps an argument or receiver of an `async fn`: it moves to a thread that may outlive
+    /// the caller's future, so it must also own its data.
+    pub fn new_owned(value: T) -> Sendable<T> {
         Sendable(value)
     }
 }
@@ -197,6 +247,34 @@ where
 {
     let outcome = target.and_then(|executor| executor.execute(&options, || returns.wrap(f())));
     match outcome {
+        Ok(value) => value.into_inner(),
+        Err(err) => (returns.from_error)(err),
+    }
+}
+
+/// Runs the rewritten body of an `async fn` in `target`; entry failures become its `Err`.
+#[cfg(feature = "tokio")]
+pub async fn run_async<F, Fut, R>(
+    target: Result<Resolved>,
+    options: Options,
+    returns: Returns<R>,
+    f: F,
+) -> R
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = R> + 'static,
+    R: 'static,
+{
+    let body = move || {
+        let future = f();
+        async move { returns.wrap(future.await) }
+    };
+    let call = match target {
+        Ok(Resolved::Namespace(ns)) => ns.run_async_with(&options, body),
+        Ok(Resolved::Worker(worker)) => worker.run_async(body),
+        Err(err) => return (returns.from_error)(err),
+    };
+    match call.await {
         Ok(value) => value.into_inner(),
         Err(err) => (returns.from_error)(err),
     }

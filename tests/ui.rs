@@ -7,4 +7,11 @@ fn ui() {
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
+    // `async fn` depends on the "tokio" feature: with it, borrowed arguments are refused;
+    // without it, every async fn is, with a message naming the feature.
+    if cfg!(feature = "tokio") {
+        cases.compile_fail("tests/ui/async/*.rs");
+    } else {
+        cases.compile_fail("tests/ui/no_tokio/*.rs");
+    }
 }

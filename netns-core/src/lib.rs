@@ -12,6 +12,8 @@ mod lifecycle;
 mod name;
 mod nsid;
 mod options;
+#[cfg(feature = "tokio")]
+mod run_async;
 mod thread;
 mod worker;
 
@@ -20,4 +22,6 @@ pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};
 pub use nsid::NsId;
 pub use options::Options;
+#[cfg(feature = "tokio")]
+pub use run_async::RunAsync;
 pub use worker::Worker;

@@ -21,6 +21,9 @@ use crate::args::{Args, Target};
 use crate::rename_self::{RENAMED_SELF, rename_self};
 use crate::validate;
 
+/// Whether `async fn` is accepted: `netns` was built with its `tokio` feature.
+pub(crate) const ASYNC_SUPPORTED: bool = cfg!(feature = "tokio");
+
 /// Expands `#[in_netns(attr)] item`. Never panics: on any error it returns the item as written
 /// (so the rest of the crate still type-checks) followed by one `compile_error!`.
 pub(crate) fn in_netns(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -43,7 +46,7 @@ pub(crate) fn in_netns(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(args) => args,
         Err(error) => return with_error(func.into_token_stream(), error),
     };
-    if let Err(error) = validate::check(&func) {
+    if let Err(error) = validate::check(&func, ASYNC_SUPPORTED) {
         return with_error(func.into_token_stream(), error);
     }
     rewrite(args, func)
@@ -127,12 +130,20 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         options.extend(quote!(.etc(true)));
     }
 
+    // An async body moves to a thread that may outlive the caller's future: what it takes must
+    // also be 'static.
+    let is_async = func.sig.asyncness.is_some();
+    let wrap = if is_async {
+        quote!(#private::Sendable::new_owned)
+    } else {
+        quote!(#private::Sendable::new)
+    };
     let mut captures = Vec::new();
     let mut rebindings = Vec::new();
     for (index, binding) in bindings.iter().enumerate() {
         let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
         let ident = &binding.ident;
-        let sendable = respan(quote!(#private::Sendable::new), binding.check_span);
+        let sendable = respan(wrap.clone(), binding.check_span);
         captures.push(quote!(let #var = #sendable(#ident);));
         let mutability = binding.mutable.then(|| quote!(mut));
         let allow = binding
@@ -143,7 +154,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     if let Some(receiver) = &receiver {
         let var = Ident::new("netns_self", Span::mixed_site());
         let self_token = &receiver.self_token;
-        let sendable = respan(quote!(#private::Sendable::new), receiver.check_span);
+        let sendable = respan(wrap.clone(), receiver.check_span);
         captures.push(quote!(let #var = #sendable(#self_token);));
         let renamed = Ident::new(RENAMED_SELF, self_token.span());
         let mutability = receiver.mutable.then(|| quote!(mut));
@@ -151,9 +162,14 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         rename_self(&mut func.block);
     }
 
+    let checked = if is_async {
+        quote!(#private::Returns::checked_owned())
+    } else {
+        quote!(#private::Returns::checked())
+    };
     let returns = match &func.sig.output {
-        ReturnType::Type(_, ty) => respan_over(quote!(#private::Returns::checked()), ty),
-        ReturnType::Default => quote!(#private::Returns::checked()),
+        ReturnType::Type(_, ty) => respan_over(checked, ty),
+        ReturnType::Default => checked,
     };
 
     let ItemFn {
@@ -162,13 +178,28 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         sig,
         block,
     } = &func;
+    let run = if is_async {
+        let fake_return = fake_return_edge(&sig.output);
+        quote! {
+            #private::run_async(#target_var, #options, #returns, move || async move {
+                #(#rebindings)*
+                #fake_return
+                #block
+            })
+            .await
+        }
+    } else {
+        quote! {
+            #private::run(#target_var, #options, #returns, move || {
+                #(#rebindings)*
+                #block
+            })
+        }
+    };
     let body = quote_spanned! {block.brace_token.span.join()=>
         let #target_var = #resolve(#target);
         #(#captures)*
-        #private::run(#target_var, #options, #returns, move || {
-            #(#rebindings)*
-            #block
-        })
+        #run
     };
     let mut out = TokenStream::new();
     for attr in attrs {
@@ -178,6 +209,46 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     sig.to_tokens(&mut out);
     block.brace_token.surround(&mut out, |out| out.extend(body));
     out
+}
+
+/// An unreachable `return` of the function's return type, so that `?` and `return` in an async
+/// body know the type they produce (an async block does not learn it from its context).
+/// `impl Trait` is erased to `_`, since it cannot be named in a `let`.
+fn fake_return_edge(output: &ReturnType) -> TokenStream {
+    let ReturnType::Type(_, ty) = output else {
+        return TokenStream::new();
+    };
+    let mut ty = (**ty).clone();
+    EraseImplTrait.visit_type_mut(&mut ty);
+    let var = Ident::new("netns_return", Span::mixed_site());
+    quote! {
+        #[allow(
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let #var: #ty = loop {};
+            return #var;
+        }
+    }
+}
+
+/// Replaces `impl Trait` with `_`.
+struct EraseImplTrait;
+
+impl VisitMut for EraseImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut syn::Type) {
+        if let syn::Type::ImplTrait(impl_trait) = ty {
+            *ty = syn::Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.impl_token.span),
+            });
+        } else {
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
 }
 
 /// What the receiver contributes: how `self` is captured and bound again.

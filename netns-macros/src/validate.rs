@@ -2,17 +2,21 @@
 //! change.
 
 use syn::spanned::Spanned;
-use syn::{ItemFn, ReturnType};
+use syn::{FnArg, ItemFn, ReturnType, Type};
 
-/// Checks the parts of `func` that `#[in_netns]` cannot handle.
-pub(crate) fn check(func: &ItemFn) -> syn::Result<()> {
+/// Checks the parts of `func` that `#[in_netns]` cannot handle. `async_supported` says whether
+/// `netns` was built with its `tokio` feature.
+pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(asyncness) = &sig.asyncness {
-        return Err(syn::Error::new(
-            asyncness.span,
-            "`#[in_netns]` does not support `async fn` yet: its future would be polled by the \
-             caller's executor threads, outside the namespace; make the function synchronous",
-        ));
+        if !async_supported {
+            return Err(syn::Error::new(
+                asyncness.span,
+                "`#[in_netns]` on an `async fn` needs the `tokio` feature of `netns`: \
+                 `netns = { version = \"0.1\", features = [\"tokio\"] }`",
+            ));
+        }
+        check_owned_inputs(sig)?;
     }
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
@@ -38,6 +42,33 @@ pub(crate) fn check(func: &ItemFn) -> syn::Result<()> {
     Ok(())
 }
 
+/// An `async fn`'s arguments move to a thread that may outlive the caller's future (when it is
+/// dropped), so they cannot borrow: refuse `&self` and `&T` where the user wrote them.
+fn check_owned_inputs(sig: &syn::Signature) -> syn::Result<()> {
+    const OWNED: &str = "an `async fn` under `#[in_netns]` runs its body on another thread that \
+        may outlive the caller's future, so its arguments must be owned (`Send + 'static`)";
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) if receiver.reference.is_some() => {
+                return Err(syn::Error::new_spanned(
+                    receiver,
+                    format!(
+                        "{OWNED}: take `self: Arc<Self>` (or `self`) instead of a borrowed `self`"
+                    ),
+                ));
+            }
+            FnArg::Typed(param) if matches!(*param.ty, Type::Reference(_)) => {
+                return Err(syn::Error::new_spanned(
+                    &param.ty,
+                    format!("{OWNED}: pass an owned value or an `Arc` instead of a reference"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;
@@ -45,7 +76,7 @@ mod tests {
 
     fn message(item: proc_macro2::TokenStream) -> String {
         let func = syn::parse2(item).unwrap();
-        check(&func).unwrap_err().to_string()
+        check(&func, true).unwrap_err().to_string()
     }
 
     #[test]
@@ -56,17 +87,11 @@ mod tests {
             }
         ))
         .unwrap();
-        assert!(check(&func).is_ok());
+        assert!(check(&func, false).is_ok());
     }
 
     #[test]
     fn refuses_what_cannot_cross_threads() {
-        assert!(
-            message(quote!(
-                async fn f() -> R {}
-            ))
-            .contains("does not support `async fn`")
-        );
         assert!(
             message(quote!(
                 const fn f() -> R {}
@@ -79,5 +104,34 @@ mod tests {
             ))
             .contains("must return `Result<_, E>`")
         );
+    }
+
+    #[test]
+    fn async_needs_the_tokio_feature_and_owned_arguments() {
+        let async_fn = syn::parse2(quote!(
+            async fn f() -> R {}
+        ))
+        .unwrap();
+        let without_tokio = check(&async_fn, false).unwrap_err().to_string();
+        assert!(
+            without_tokio.contains("needs the `tokio` feature"),
+            "{without_tokio}"
+        );
+        assert!(check(&async_fn, true).is_ok());
+        let borrowed = message(quote!(
+            async fn f(x: &str) -> R {}
+        ));
+        assert!(borrowed.contains("instead of a reference"), "{borrowed}");
+        let borrowed_self = message(quote!(
+            async fn f(&self) -> R {}
+        ));
+        assert!(
+            borrowed_self.contains("`self: Arc<Self>`"),
+            "{borrowed_self}"
+        );
+        let owned = message(quote!(
+            async fn f(self: Arc<Self>, x: String) {}
+        ));
+        assert!(owned.contains("must return"), "{owned}");
     }
 }

@@ -1,0 +1,44 @@
+//! Async forms that compile (with the "tokio" feature): owned arguments, `Arc` targets and
+//! receivers, `?` and `return` in the body, and `impl Trait` in the result.
+#![deny(warnings)]
+#![cfg_attr(not(feature = "tokio"), allow(unused))]
+
+#[cfg(feature = "tokio")]
+mod with_tokio {
+    use std::sync::Arc;
+    use netns::{NetNs, Worker};
+
+    pub struct Pod {
+        pub ns: NetNs,
+    }
+
+    impl Pod {
+        #[netns::in_netns(&self.ns)]
+        pub async fn probe(self: Arc<Self>, port: u16) -> std::io::Result<u16> {
+            if port == 0 {
+                return Ok(1);
+            }
+            let parsed: u16 = "7".parse().map_err(std::io::Error::other)?;
+            Ok(port + parsed)
+        }
+    }
+
+    #[netns::in_netns(worker)]
+    pub async fn on_worker(worker: Arc<Worker>, name: String) -> netns::Result<impl std::fmt::Debug> {
+        Ok(name)
+    }
+
+    #[netns::in_netns(ns)]
+    pub async fn by_handle(ns: Arc<NetNs>) -> netns::Result<()> {
+        Ok(())
+    }
+
+    pub fn futures_are_send(pod: Arc<Pod>, worker: Arc<Worker>, ns: Arc<NetNs>) {
+        fn assert_send<T: Send>(_: T) {}
+        assert_send(pod.probe(1));
+        assert_send(on_worker(worker, String::new()));
+        assert_send(by_handle(ns));
+    }
+}
+
+fn main() {}
