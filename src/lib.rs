@@ -67,13 +67,29 @@ pub use netns_core::RunAsync;
 ///
 /// See [`Options`] for what they do to the thread's mounts (nothing to the host's).
 ///
+/// # Async functions (feature `tokio`)
+///
+/// An `async fn` runs its body's future on a dedicated thread inside the namespace, with the
+/// caller's tokio runtime entered; awaiting it never blocks the caller's executor thread, and no
+/// runtime worker ever changes namespace. Arguments must be owned (`Send + 'static`): take
+/// `NetNs`, `Arc<NetNs>`, `Arc<Worker>` or `self: Arc<Self>` rather than references. Dropping the
+/// future cancels the body at its next wake-up. See `NetNs::run_async` for the details.
+///
+/// ```ignore
+/// #[in_netns(ns)]
+/// async fn connect(ns: NetNs, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+///     tokio::net::TcpStream::connect(addr).await
+/// }
+/// ```
+///
 /// # Rules
 ///
 /// - The function returns `Result<_, E>` with `E: From<netns::Error>`; failing to open or enter
 ///   the namespace becomes `Err(E::from(err))` and the body does not run.
 /// - Arguments, `self` and the returned value must be `Send` (`&T` needs `T: Sync`); borrowed
 ///   arguments and returned borrows are fine, because the thread is scoped to the call.
-/// - `async fn` and `const fn` are refused with an error that says why.
+/// - `const fn` is refused, and so is `async fn` without the `tokio` feature, each with an error
+///   that says why.
 ///
 /// # Desugars to
 ///
