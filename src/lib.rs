@@ -75,11 +75,17 @@ pub use netns_core::RunAsync;
 /// `NetNs`, `Arc<NetNs>`, `Arc<Worker>` or `self: Arc<Self>` rather than references. Dropping the
 /// future cancels the body at its next wake-up. See `NetNs::run_async` for the details.
 ///
-/// ```ignore
+/// ```no_run
+/// # #[cfg(feature = "tokio")]
+/// # mod demo {
+/// use std::{io, net::SocketAddr, sync::Arc};
+/// use netns::{NetNs, in_netns};
+///
 /// #[in_netns(ns)]
-/// async fn connect(ns: NetNs, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
-///     tokio::net::TcpStream::connect(addr).await
+/// async fn open_socket(ns: Arc<NetNs>, addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+///     std::net::UdpSocket::bind(addr)
 /// }
+/// # }
 /// ```
 ///
 /// # Rules
@@ -93,7 +99,7 @@ pub use netns_core::RunAsync;
 ///
 /// # Desugars to
 ///
-/// ```ignore
+/// ```text
 /// #[in_netns(&self.ns)]
 /// fn port(&self, base: u16, mut offset: u16) -> io::Result<u16> {
 ///     offset += 1;

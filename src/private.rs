@@ -71,8 +71,8 @@ pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Res
 
 impl AcceptsOptions for NetNs {}
 impl AcceptsOptions for &NetNs {}
-impl AcceptsOptions for Arc<NetNs> {}
-impl AcceptsOptions for &Arc<NetNs> {}
+impl<T: ?Sized> AcceptsOptions for Arc<T> where for<'a> &'a T: AcceptsOptions {}
+impl<T: ?Sized> AcceptsOptions for &Arc<T> where for<'a> &'a T: AcceptsOptions {}
 impl<N> AcceptsOptions for Name<N> {}
 impl AcceptsOptions for Pid {}
 impl<T: ?Sized> AcceptsOptions for &&T where for<'a> &'a T: AcceptsOptions {}
@@ -89,33 +89,34 @@ impl Target for &NetNs {
     }
 }
 
+impl Target for Worker {
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Worker(self))
+    }
+}
+
 impl Target for &Worker {
     fn resolve(self) -> Result<Resolved> {
-        Ok(Resolved::Worker(self.share()))
+        Ok(Resolved::Worker(self.clone()))
     }
 }
 
-impl Target for Arc<NetNs> {
+/// A shared handle: `Arc<NetNs>`, `Arc<Worker>` (owned, as async functions need, or borrowed).
+impl<T: ?Sized> Target for Arc<T>
+where
+    for<'a> &'a T: Target,
+{
     fn resolve(self) -> Result<Resolved> {
-        self.try_clone().map(Resolved::Namespace)
+        (&*self).resolve()
     }
 }
 
-impl Target for &Arc<NetNs> {
+impl<T: ?Sized> Target for &Arc<T>
+where
+    for<'a> &'a T: Target,
+{
     fn resolve(self) -> Result<Resolved> {
-        self.try_clone().map(Resolved::Namespace)
-    }
-}
-
-impl Target for Arc<Worker> {
-    fn resolve(self) -> Result<Resolved> {
-        Ok(Resolved::Worker(self.share()))
-    }
-}
-
-impl Target for &Arc<Worker> {
-    fn resolve(self) -> Result<Resolved> {
-        Ok(Resolved::Worker(self.share()))
+        (&**self).resolve()
     }
 }
 

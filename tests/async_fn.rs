@@ -10,15 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{TempNs, current_id, socket_ns, thread_namespaces};
+use common::{TempNs, current_id, gettid, socket_ns, thread_namespaces};
 use netns::{NetNs, NsId, Worker, in_netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-
-fn gettid() -> u32 {
-    let link = std::fs::read_link("/proc/thread-self").unwrap();
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
 
 /// A multi-thread runtime whose worker thread ids are recorded, to check where they are.
 fn runtime_with_known_workers() -> (tokio::runtime::Runtime, Arc<std::sync::Mutex<Vec<u32>>>) {

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use common::{TempNs, require_privilege, unique_name};
+use common::{TempNs, fd_count, require_privilege, unique_name};
 use netns::{Error, NetNs, Worker};
 
 const MODE: &str = "NETNS_CHILD_FAULT";
@@ -38,10 +38,6 @@ impl Checks {
             ExitCode::FAILURE
         }
     }
-}
-
-fn fd_count() -> usize {
-    fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Without CAP_SYS_ADMIN every privileged step is `PermissionDenied`, and nothing is left behind.

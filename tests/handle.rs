@@ -223,6 +223,22 @@ fn id_displays_like_readlink() {
     );
 }
 
+#[test]
+fn handles_and_errors_have_the_promised_traits() {
+    use std::fmt::Debug;
+    use std::hash::Hash;
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn handle<T: Send + Sync + UnwindSafe + RefUnwindSafe + Debug + Eq + Hash + AsFd + AsRawFd>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static + Into<std::io::Error>>() {}
+    fn id<T: Copy + Eq + Hash + Ord + Debug + std::fmt::Display>() {}
+    fn worker<T: Send + Sync + Clone + UnwindSafe + RefUnwindSafe + Debug>() {}
+    handle::<NetNs>();
+    error::<Error>();
+    id::<netns::NsId>();
+    worker::<netns::Worker>();
+}
+
 // --- lifecycle and interoperation with ip netns ---------------------------------------------
 
 fn ip(args: &[&str]) -> (bool, String) {

@@ -11,7 +11,8 @@ use std::sync::{Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{
-    TempNs, current_id, require_privilege, thread_namespaces, unique_name, wait_no_thread_in,
+    TempNs, current_id, fd_count, gettid, require_privilege, thread_namespaces, unique_name,
+    wait_no_thread_in,
 };
 use netns::{Error, NetNs, NsId, Worker, in_netns};
 
@@ -19,10 +20,6 @@ use netns::{Error, NetNs, NsId, Worker, in_netns};
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn fd_count() -> usize {
-    fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 fn thread_count() -> usize {
@@ -137,12 +134,6 @@ fn load_through_a_worker_leaks_nothing() {
 }
 
 // --- runtimes -------------------------------------------------------------------------------
-
-/// The calling thread's id.
-fn gettid() -> u32 {
-    let link = fs::read_link("/proc/thread-self").unwrap();
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
 
 /// The namespaces of the threads in `tids`.
 fn namespaces_of(tids: &[u32]) -> Vec<(u32, NsId)> {

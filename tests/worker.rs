@@ -5,14 +5,8 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TempNs, current_id};
+use common::{TempNs, current_id, gettid as tid};
 use netns::{Error, NetNs, NsId, Options, Worker, in_netns};
-
-/// The calling thread's id, from `/proc/thread-self` (`PID/task/TID`).
-fn tid() -> u32 {
-    let link = std::fs::read_link("/proc/thread-self").unwrap();
-    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
-}
 
 /// User plus system CPU ticks a thread has used (`/proc/self/task/TID/stat`, fields 14 and 15).
 fn cpu_ticks(tid: u32) -> u64 {

@@ -78,6 +78,22 @@ impl<T> RunAsync<T> {
             failed: Some(err),
         }
     }
+
+    /// Starts a body with `launch`, which is given where the body reports its outcome and the
+    /// caller's runtime; a failure to launch is this future's `Err`.
+    fn start(
+        launch: impl FnOnce(Arc<Shared<T>>, Option<tokio::runtime::Handle>) -> std::io::Result<()>,
+    ) -> RunAsync<T> {
+        let shared = Shared::new();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        match launch(Arc::clone(&shared), runtime) {
+            Ok(()) => RunAsync {
+                shared: Some(shared),
+                failed: None,
+            },
+            Err(source) => RunAsync::failed(Error::ThreadSpawn { source }),
+        }
+    }
 }
 
 impl<T> Future for RunAsync<T> {
@@ -143,11 +159,6 @@ impl<F: Future, T> Future for Cancellable<'_, F, T> {
         }
         self.future.as_mut().poll(cx).map(Some)
     }
-}
-
-/// The tokio runtime of the caller, if there is one: the body runs with it entered.
-fn current_runtime() -> Option<tokio::runtime::Handle> {
-    tokio::runtime::Handle::try_current().ok()
 }
 
 /// Runs the body on the current thread (already inside the namespace) and delivers its outcome.
@@ -240,23 +251,16 @@ impl NetNs {
             Ok(ns) => ns,
             Err(err) => return RunAsync::failed(err),
         };
-        let shared = Shared::new();
-        let body_shared = Arc::clone(&shared);
-        let runtime = current_runtime();
         let options = *options;
-        let spawned = thread::Builder::new()
-            .name(String::from("netns"))
-            .spawn(move || match ns.enter_current_thread(&options) {
-                Ok(()) => drive(f, &body_shared, runtime),
-                Err(err) => body_shared.finish(Ok(Err(err))),
-            });
-        match spawned {
-            Ok(_detached) => RunAsync {
-                shared: Some(shared),
-                failed: None,
-            },
-            Err(source) => RunAsync::failed(Error::ThreadSpawn { source }),
-        }
+        RunAsync::start(|shared, runtime| {
+            thread::Builder::new()
+                .name(String::from("netns"))
+                .spawn(move || match ns.enter_current_thread(&options) {
+                    Ok(()) => drive(f, &shared, runtime),
+                    Err(err) => shared.finish(Ok(Err(err))),
+                })
+                .map(drop)
+        })
     }
 }
 
@@ -272,30 +276,21 @@ impl Worker {
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        let worker = self.share();
-        let shared = Shared::new();
-        let body_shared = Arc::clone(&shared);
-        let runtime = current_runtime();
-        let body_runtime = runtime.clone();
-        let wait_for_worker = move || {
-            let served = worker.run(|| drive(f, &body_shared, body_runtime));
-            if let Err(err) = served {
-                body_shared.finish(Ok(Err(err)));
+        let worker = self.clone();
+        RunAsync::start(|shared, runtime| {
+            let body_runtime = runtime.clone();
+            let wait_for_worker = move || {
+                if let Err(err) = worker.run(|| drive(f, &shared, body_runtime)) {
+                    shared.finish(Ok(Err(err)));
+                }
+            };
+            match runtime {
+                Some(runtime) => {
+                    drop(runtime.spawn_blocking(wait_for_worker));
+                    Ok(())
+                }
+                None => thread::Builder::new().spawn(wait_for_worker).map(drop),
             }
-        };
-        let spawned = match runtime {
-            Some(runtime) => {
-                drop(runtime.spawn_blocking(wait_for_worker));
-                Ok(())
-            }
-            None => thread::Builder::new().spawn(wait_for_worker).map(drop),
-        };
-        match spawned {
-            Ok(()) => RunAsync {
-                shared: Some(shared),
-                failed: None,
-            },
-            Err(source) => RunAsync::failed(Error::ThreadSpawn { source }),
-        }
+        })
     }
 }

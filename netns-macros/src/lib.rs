@@ -4,6 +4,8 @@
 //! Layout: `args` parses the attribute's arguments, `validate` refuses functions that cannot
 //! be rewritten, `expand` rewrites the function, and `rename_self` renames `self` in the body.
 
+#![deny(missing_docs)]
+
 mod args;
 mod expand;
 #[cfg(test)]

@@ -121,3 +121,16 @@ pub fn wait_no_thread_in(id: NsId, limit: Duration) -> Vec<u32> {
 pub fn socket_ns(socket: &impl std::os::fd::AsFd) -> NsId {
     NetNs::of_socket(socket).expect("SIOCGSKNS").id()
 }
+
+/// The calling thread's id (from `/proc/thread-self`, which links to `PID/task/TID`).
+pub fn gettid() -> u32 {
+    let link = fs::read_link("/proc/thread-self").expect("readlink /proc/thread-self");
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// How many descriptors the process has open.
+pub fn fd_count() -> usize {
+    fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}

@@ -21,7 +21,8 @@ use handoff::Handoff;
 /// pods): a warm call is a hand-off between two threads, cheaper than even switching the calling
 /// thread in and out with `setns`. The thread never leaves its namespace and never runs anything
 /// but your calls; a panic in a call is resumed in its caller and the worker keeps serving.
-/// Dropping the worker ends the thread after any in-flight call.
+/// Clones are handles to the same thread; dropping the last one ends the thread after any
+/// in-flight call.
 ///
 /// ```no_run
 /// # use netns_core as netns;
@@ -106,10 +107,11 @@ impl Worker {
     pub fn options(&self) -> Options {
         self.shared.options
     }
+}
 
-    /// Another handle to the same worker thread; the thread ends when the last handle drops.
-    #[doc(hidden)]
-    pub fn share(&self) -> Worker {
+/// Another handle to the same worker thread; the thread ends when the last handle is dropped.
+impl Clone for Worker {
+    fn clone(&self) -> Worker {
         Worker {
             shared: Arc::clone(&self.shared),
         }
