@@ -75,102 +75,17 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         .as_ref()
         .map_or_else(|| quote!(::netns), ToTokens::to_token_stream);
     let private = quote!(#krate::__private);
-    let target_idents = idents_in(args.target.expr().to_token_stream());
-    let moved_by_target = moved_binding(&args.target);
-
-    let mut bindings = Vec::new();
-    let mut receiver = None;
-    for input in &mut func.sig.inputs {
-        match input {
-            FnArg::Receiver(recv) => {
-                receiver = Some(ReceiverInfo::of(recv));
-                if recv.reference.is_none() {
-                    recv.mutability = None;
-                }
-            }
-            FnArg::Typed(param) => {
-                let mut collector = CollectBindings {
-                    found: Vec::new(),
-                    check_span: param.ty.span(),
-                };
-                collector.visit_pat_mut(&mut param.pat);
-                for mut binding in collector.found {
-                    binding.named_by_target = target_idents.contains(&binding.ident);
-                    if moved_by_target.as_ref() != Some(&binding.ident) {
-                        bindings.push(binding);
-                    }
-                }
-            }
-        }
-    }
-
-    let target_span = args.target.expr().span();
-    let target = match &args.target {
-        Target::Expr(expr) => quote!(#expr),
-        Target::Name(expr) => respan(quote!(#private::Name(#expr)), target_span),
-        Target::Pid(expr) => respan(quote!(#private::Pid(#expr)), target_span),
-    };
-    let target_var = Ident::new("netns_target", Span::mixed_site());
-
-    // With per-call options, resolving also checks that the target takes them; a failure is
-    // reported at the flag.
-    let resolve = match [args.sysfs.span(), args.etc.span()]
-        .into_iter()
-        .flatten()
-        .next()
-    {
-        Some(flag) => respan(quote!(#private::resolve_with_options), flag),
-        None => respan(quote!(#private::resolve), target_span),
-    };
-    let mut options = quote!(#krate::Options::DEFAULT);
-    if args.sysfs.is_set() {
-        options.extend(quote!(.sysfs(true)));
-    }
-    if args.etc.is_set() {
-        options.extend(quote!(.etc(true)));
-    }
-
-    // An async body moves to a thread that may outlive the caller's future: what it takes must
-    // also be 'static.
     let is_async = func.sig.asyncness.is_some();
-    let wrap = if is_async {
-        quote!(#private::Sendable::new_owned)
-    } else {
-        quote!(#private::Sendable::new)
-    };
-    let mut captures = Vec::new();
-    let mut rebindings = Vec::new();
-    for (index, binding) in bindings.iter().enumerate() {
-        let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
-        let ident = &binding.ident;
-        let sendable = respan(wrap.clone(), binding.check_span);
-        captures.push(quote!(let #var = #sendable(#ident);));
-        let mutability = binding.mutable.then(|| quote!(mut));
-        let allow = binding
-            .named_by_target
-            .then(|| quote!(#[allow(unused_variables)]));
-        rebindings.push(quote!(#allow let #mutability #ident = #var.into_inner();));
-    }
-    if let Some(receiver) = &receiver {
-        let var = Ident::new("netns_self", Span::mixed_site());
-        let self_token = &receiver.self_token;
-        let sendable = respan(wrap.clone(), receiver.check_span);
-        captures.push(quote!(let #var = #sendable(#self_token);));
-        let renamed = Ident::new(RENAMED_SELF, self_token.span());
-        let mutability = receiver.mutable.then(|| quote!(mut));
-        rebindings.push(quote!(let #mutability #renamed = #var.into_inner();));
+
+    let (bindings, receiver) = collect_inputs(&mut func.sig, &args.target);
+    if receiver.is_some() {
         rename_self(&mut func.block);
     }
-
-    let checked = if is_async {
-        quote!(#private::Returns::checked_owned())
-    } else {
-        quote!(#private::Returns::checked())
-    };
-    let returns = match &func.sig.output {
-        ReturnType::Type(_, ty) => respan_over(checked, ty),
-        ReturnType::Default => checked,
-    };
+    let target_var = Ident::new("netns_target", Span::mixed_site());
+    let resolve = resolve_target(&args, &private);
+    let options = options(&args, &krate);
+    let (captures, rebindings) = moves(&bindings, receiver.as_ref(), is_async, &private);
+    let returns = returns_check(&func.sig.output, is_async, &private);
 
     let ItemFn {
         attrs,
@@ -197,7 +112,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         }
     };
     let body = quote_spanned! {block.brace_token.span.join()=>
-        let #target_var = #resolve(#target);
+        let #target_var = #resolve;
         #(#captures)*
         #run
     };
@@ -209,6 +124,135 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     sig.to_tokens(&mut out);
     block.brace_token.surround(&mut out, |out| out.extend(body));
     out
+}
+
+/// The names the parameters bind and the receiver, with by-value `mut` moved off the signature
+/// (the outer function only moves the values; the rebindings inside are the mutable ones).
+fn collect_inputs(
+    sig: &mut syn::Signature,
+    target: &Target,
+) -> (Vec<Binding>, Option<ReceiverInfo>) {
+    let target_idents = idents_in(target.expr().to_token_stream());
+    let moved_by_target = moved_binding(target);
+    let mut bindings = Vec::new();
+    let mut receiver = None;
+    for input in &mut sig.inputs {
+        match input {
+            FnArg::Receiver(recv) => {
+                receiver = Some(ReceiverInfo::of(recv));
+                if recv.reference.is_none() {
+                    recv.mutability = None;
+                }
+            }
+            FnArg::Typed(param) => {
+                let mut collector = CollectBindings {
+                    found: Vec::new(),
+                    check_span: param.ty.span(),
+                };
+                collector.visit_pat_mut(&mut param.pat);
+                for mut binding in collector.found {
+                    binding.named_by_target = target_idents.contains(&binding.ident);
+                    if moved_by_target.as_ref() != Some(&binding.ident) {
+                        bindings.push(binding);
+                    }
+                }
+            }
+        }
+    }
+    (bindings, receiver)
+}
+
+/// `resolve(TARGET)`, evaluated on the caller's thread. With per-call options it also checks
+/// that the target takes them, and reports a failure at the flag.
+fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
+    let expr = args.target.expr();
+    let span = expr.span();
+    let target = match &args.target {
+        Target::Expr(_) => quote!(#expr),
+        Target::Name(_) => {
+            let name = respan(quote!(#private::Name), span);
+            quote!(#name(#expr))
+        }
+        Target::Pid(_) => {
+            let pid = respan(quote!(#private::Pid), span);
+            quote!(#pid(#expr))
+        }
+    };
+    let flag = [args.sysfs.span(), args.etc.span()]
+        .into_iter()
+        .flatten()
+        .next();
+    let resolve = match flag {
+        Some(flag) => respan(quote!(#private::resolve_with_options), flag),
+        None => respan(quote!(#private::resolve), span),
+    };
+    quote!(#resolve(#target))
+}
+
+/// The call's `Options`.
+fn options(args: &Args, krate: &TokenStream) -> TokenStream {
+    let mut options = quote!(#krate::Options::DEFAULT);
+    if args.sysfs.is_set() {
+        options.extend(quote!(.sysfs(true)));
+    }
+    if args.etc.is_set() {
+        options.extend(quote!(.etc(true)));
+    }
+    options
+}
+
+/// How each argument and the receiver cross into the closure: checked and wrapped on the
+/// caller's thread (the check reported at the parameter), and bound again inside under the
+/// user's own name (`self` as `__self`). An async body moves to a thread that may outlive the
+/// caller's future, so what it takes must also be `'static`.
+fn moves(
+    bindings: &[Binding],
+    receiver: Option<&ReceiverInfo>,
+    is_async: bool,
+    private: &TokenStream,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let wrap = if is_async {
+        quote!(#private::Sendable::new_owned)
+    } else {
+        quote!(#private::Sendable::new)
+    };
+    let mut captures = Vec::new();
+    let mut rebindings = Vec::new();
+    for (index, binding) in bindings.iter().enumerate() {
+        let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
+        let ident = &binding.ident;
+        let sendable = respan(wrap.clone(), binding.check_span);
+        captures.push(quote!(let #var = #sendable(#ident);));
+        let mutability = binding.mutable.then(|| quote!(mut));
+        let allow = binding
+            .named_by_target
+            .then(|| quote!(#[allow(unused_variables)]));
+        rebindings.push(quote!(#allow let #mutability #ident = #var.into_inner();));
+    }
+    if let Some(receiver) = receiver {
+        let var = Ident::new("netns_self", Span::mixed_site());
+        let self_token = &receiver.self_token;
+        let sendable = respan(wrap, receiver.check_span);
+        captures.push(quote!(let #var = #sendable(#self_token);));
+        let renamed = Ident::new(RENAMED_SELF, self_token.span());
+        let mutability = receiver.mutable.then(|| quote!(mut));
+        rebindings.push(quote!(let #mutability #renamed = #var.into_inner();));
+    }
+    (captures, rebindings)
+}
+
+/// `Returns::checked()`, spanned over the return type so that a result that is not `Send`, or
+/// not a suitable `Result`, is reported there.
+fn returns_check(output: &ReturnType, is_async: bool, private: &TokenStream) -> TokenStream {
+    let checked = if is_async {
+        quote!(#private::Returns::checked_owned())
+    } else {
+        quote!(#private::Returns::checked())
+    };
+    match output {
+        ReturnType::Type(_, ty) => respan_over(checked, ty),
+        ReturnType::Default => checked,
+    }
 }
 
 /// An unreachable `return` of the function's return type, so that `?` and `return` in an async
