@@ -10,30 +10,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{TempNs, current_id, gettid, socket_ns, thread_namespaces};
+use common::{
+    KnownThreads, TempNs, current_id, namespaces_of, runtime_with_known_threads, socket_ns,
+};
 use netns::{NetNs, NsId, Worker, in_netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-/// A multi-thread runtime whose worker thread ids are recorded, to check where they are.
-fn runtime_with_known_workers() -> (tokio::runtime::Runtime, Arc<std::sync::Mutex<Vec<u32>>>) {
-    let workers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let started = Arc::clone(&workers);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .on_thread_start(move || started.lock().unwrap().push(gettid()))
-        .enable_all()
-        .build()
-        .unwrap();
-    (runtime, workers)
+/// A multi-thread runtime (two workers) whose thread ids are recorded.
+fn runtime_with_known_workers() -> (tokio::runtime::Runtime, KnownThreads) {
+    runtime_with_known_threads(2)
 }
 
-fn workers_inside(workers: &std::sync::Mutex<Vec<u32>>, targets: &[NsId]) -> Vec<(u32, NsId)> {
-    let tids = workers.lock().unwrap().clone();
-    thread_namespaces()
-        .into_iter()
-        .filter(|(tid, ns)| tids.contains(tid) && targets.contains(ns))
-        .collect()
+/// The runtime's threads that are in one of `targets`.
+fn workers_inside(workers: &KnownThreads, targets: &[NsId]) -> Vec<(u32, NsId)> {
+    let mut inside = namespaces_of(workers);
+    inside.retain(|(_, ns)| targets.contains(ns));
+    inside
 }
 
 /// Brings `lo` up inside the namespace (lo starts down, so loopback traffic would fail).

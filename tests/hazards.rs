@@ -11,8 +11,8 @@ use std::sync::{Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{
-    TempNs, current_id, fd_count, gettid, require_privilege, thread_namespaces, unique_name,
-    wait_no_thread_in,
+    TempNs, current_id, fd_count, namespaces_of, require_privilege, runtime_with_known_threads,
+    unique_name, wait_no_thread_in,
 };
 use netns::{Error, NetNs, NsId, Worker, in_netns};
 
@@ -135,34 +135,18 @@ fn load_through_a_worker_leaks_nothing() {
 
 // --- runtimes -------------------------------------------------------------------------------
 
-/// The namespaces of the threads in `tids`.
-fn namespaces_of(tids: &[u32]) -> Vec<(u32, NsId)> {
-    thread_namespaces()
-        .into_iter()
-        .filter(|(tid, _)| tids.contains(tid))
-        .collect()
-}
-
 #[test]
 fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
     let _serial = serial();
     let targets = [TempNs::new("tokio-a"), TempNs::new("tokio-b")];
     let target_ids: Vec<NsId> = targets.iter().map(TempNs::id).collect();
-    let workers = std::sync::Arc::new(Mutex::new(Vec::new()));
-    let started = std::sync::Arc::clone(&workers);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .on_thread_start(move || started.lock().unwrap().push(gettid()))
-        .enable_all()
-        .build()
-        .unwrap();
+    let (runtime, workers) = runtime_with_known_threads(4);
     let stop = AtomicBool::new(false);
     let (samples, violations) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| {
             let (mut samples, mut violations) = (0, Vec::new());
             while !stop.load(Ordering::SeqCst) {
-                let tids = workers.lock().unwrap().clone();
-                for (tid, ns) in namespaces_of(&tids) {
+                for (tid, ns) in namespaces_of(&workers) {
                     samples += 1;
                     if target_ids.contains(&ns) {
                         violations.push((tid, ns));
@@ -199,7 +183,7 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
         stop.store(true, Ordering::SeqCst);
         sampler.join().unwrap()
     });
-    let after = namespaces_of(&workers.lock().unwrap());
+    let after = namespaces_of(&workers);
     println!(
         "tokio: {samples} samples of runtime worker threads during 2560 calls, {} workers after",
         after.len()

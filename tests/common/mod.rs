@@ -134,3 +134,29 @@ pub fn fd_count() -> usize {
         .expect("read /proc/self/fd")
         .count()
 }
+
+/// The thread ids a runtime reported as it started its threads.
+pub type KnownThreads = std::sync::Arc<std::sync::Mutex<Vec<u32>>>;
+
+/// A multi-thread tokio runtime with `workers` worker threads, whose thread ids are recorded so
+/// tests can check which namespace each is in.
+pub fn runtime_with_known_threads(workers: usize) -> (tokio::runtime::Runtime, KnownThreads) {
+    let known = KnownThreads::default();
+    let started = std::sync::Arc::clone(&known);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .on_thread_start(move || started.lock().unwrap().push(gettid()))
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime");
+    (runtime, known)
+}
+
+/// The namespace of each of the `known` threads that is still alive.
+pub fn namespaces_of(known: &KnownThreads) -> Vec<(u32, NsId)> {
+    let tids = known.lock().unwrap().clone();
+    thread_namespaces()
+        .into_iter()
+        .filter(|(tid, _)| tids.contains(tid))
+        .collect()
+}
