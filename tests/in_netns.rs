@@ -278,6 +278,17 @@ impl Probe for Agent {
     }
 }
 
+trait Measure {
+    fn measure(&self, extra: u32) -> io::Result<(u32, NsId)>;
+}
+
+impl Measure for Agent {
+    #[in_netns(&self.ns)]
+    fn measure(&self, extra: u32) -> io::Result<(u32, NsId)> {
+        Ok((self.calls + extra, current_id()))
+    }
+}
+
 #[test]
 fn methods_run_inside_with_every_receiver() {
     let target = TempNs::new("methods");
@@ -289,6 +300,11 @@ fn methods_run_inside_with_every_receiver() {
     assert_eq!(agent.count().unwrap(), 1);
     assert_eq!(agent.count().unwrap(), 2);
     assert_eq!(agent.probe().unwrap(), target.id());
+    assert_eq!(
+        agent.measure(5).unwrap(),
+        (7, target.id()),
+        "a method of a trait impl"
+    );
     let (agent, inside) = agent.into_parts().unwrap();
     assert_eq!((agent.calls, inside), (100, target.id()));
     let made = Agent::make(target.ns.try_clone().unwrap()).unwrap();

@@ -96,11 +96,9 @@ impl Options {
         if self.sysfs {
             mount_sysfs(ns)?;
         }
-        if self.etc {
-            self.check(ns)?;
-            if let Some(name) = ns.name() {
-                bind_etc(name)?;
-            }
+        // `check` refused `etc` without a name before the thread started.
+        if let (true, Some(name)) = (self.etc, ns.name()) {
+            bind_etc(name)?;
         }
         Ok(())
     }
