@@ -83,9 +83,10 @@ impl Target for NetNs {
     }
 }
 
+/// A borrowed handle resolves to a clone sharing its descriptor: no syscall per call.
 impl Target for &NetNs {
     fn resolve(self) -> Result<Resolved> {
-        self.try_clone().map(Resolved::Namespace)
+        Ok(Resolved::Namespace(self.clone()))
     }
 }
 

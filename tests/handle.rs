@@ -224,12 +224,31 @@ fn id_displays_like_readlink() {
 }
 
 #[test]
+fn clone_shares_the_descriptor_and_try_clone_duplicates_it() {
+    use std::os::fd::AsRawFd;
+    let ns = NetNs::new().unwrap();
+    let shared = ns.clone();
+    let duplicated = ns.try_clone().unwrap();
+    assert_eq!(shared.as_raw_fd(), ns.as_raw_fd());
+    assert_ne!(duplicated.as_raw_fd(), ns.as_raw_fd());
+    assert!(ns == shared && ns == duplicated);
+    let raw = ns.as_raw_fd();
+    drop(ns);
+    // The descriptor stays open while a clone holds it.
+    assert_eq!(shared.run(current_id).unwrap(), shared.id());
+    assert_eq!(shared.as_raw_fd(), raw);
+}
+
+#[test]
 fn handles_and_errors_have_the_promised_traits() {
     use std::fmt::Debug;
     use std::hash::Hash;
     use std::os::fd::{AsFd, AsRawFd};
     use std::panic::{RefUnwindSafe, UnwindSafe};
-    fn handle<T: Send + Sync + UnwindSafe + RefUnwindSafe + Debug + Eq + Hash + AsFd + AsRawFd>() {}
+    fn handle<
+        T: Send + Sync + UnwindSafe + RefUnwindSafe + Debug + Clone + Eq + Hash + AsFd + AsRawFd,
+    >() {
+    }
     fn error<T: std::error::Error + Send + Sync + 'static + Into<std::io::Error>>() {}
     fn id<T: Copy + Eq + Hash + Ord + Debug + std::fmt::Display>() {}
     fn worker<T: Send + Sync + Clone + UnwindSafe + RefUnwindSafe + Debug>() {}

@@ -4,6 +4,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -34,10 +35,14 @@ const SIOCGSKNS: nix::libc::c_ulong = 0x894C;
 ///
 /// A handle never moves the calling thread: [`NetNs::run`] and [`NetNs::spawn`] run code on
 /// dedicated threads that enter the namespace.
+///
+/// `clone` is cheap and shares the descriptor (it closes with the last clone);
+/// [`NetNs::try_clone`] duplicates it.
+#[derive(Clone)]
 pub struct NetNs {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     id: NsId,
-    path: Option<PathBuf>,
+    path: Option<Arc<Path>>,
 }
 
 impl NetNs {
@@ -131,12 +136,12 @@ impl NetNs {
             Err(_) => return Err(not_netns(describe_file(stat.st_mode))),
         }
         Ok(NetNs {
-            fd,
+            fd: Arc::new(fd),
             id: NsId {
                 dev: stat.st_dev,
                 ino: stat.st_ino,
             },
-            path: kept_path,
+            path: kept_path.map(Arc::from),
         })
     }
 
@@ -156,14 +161,15 @@ impl NetNs {
         self.path.as_deref().and_then(name::name_of)
     }
 
-    /// A second handle to the same namespace (a duplicated close-on-exec descriptor).
+    /// A second handle to the same namespace with a descriptor of its own (a duplicated
+    /// close-on-exec descriptor), as `File::try_clone` makes. `clone` shares the descriptor.
     pub fn try_clone(&self) -> Result<NetNs> {
-        let raw = fcntl(&self.fd, FcntlArg::F_DUPFD_CLOEXEC(0))
+        let raw = fcntl(&*self.fd, FcntlArg::F_DUPFD_CLOEXEC(0))
             .map_err(|e| Error::from_errno("dup", self.path.as_deref(), e))?;
         // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(NetNs {
-            fd,
+            fd: Arc::new(fd),
             id: self.id,
             path: self.path.clone(),
         })

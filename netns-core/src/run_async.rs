@@ -246,11 +246,10 @@ impl NetNs {
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        let prepared = self.check_options(options).and_then(|()| self.try_clone());
-        let ns = match prepared {
-            Ok(ns) => ns,
-            Err(err) => return RunAsync::failed(err),
-        };
+        if let Err(err) = self.check_options(options) {
+            return RunAsync::failed(err);
+        }
+        let ns = self.clone();
         let options = *options;
         RunAsync::start(|shared, runtime| {
             thread::Builder::new()
