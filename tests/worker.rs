@@ -72,6 +72,30 @@ fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
 }
 
 #[test]
+fn long_calls_wake_their_sleeping_callers() {
+    // Longer than the callers' spin (about 50us), so each caller sleeps on its futex and must
+    // be woken; and longer than the worker's, between calls.
+    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    std::thread::scope(|scope| {
+        for i in 0..4_u64 {
+            let worker = &worker;
+            scope.spawn(move || {
+                for j in 0..10 {
+                    let got = worker
+                        .run(|| {
+                            std::thread::sleep(Duration::from_millis(2));
+                            i * 100 + j
+                        })
+                        .unwrap();
+                    assert_eq!(got, i * 100 + j);
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
     let target = TempNs::new("worker-panic");
     let worker = Worker::new(&target.ns).unwrap();

@@ -1,24 +1,62 @@
 //! The hand-off between callers and a worker thread: every `unsafe` of the worker lives here
 //! (and the futex calls in `sync`).
 //!
-//! A caller publishes a pointer to a closure on its own stack, wakes the worker and waits until
-//! the worker says it is done; only then does the caller's frame (and the closure) go away. That
-//! wait is what makes it sound to erase the closure's lifetime, exactly as `std::thread::scope`
-//! joins before returning.
+//! A caller builds a [`Frame`] on its own stack (the closure, room for its result, and the
+//! completion signal, together so that they cross between the cores as one cache line),
+//! publishes a pointer to it, wakes the worker, and waits until the worker marks the frame done.
+//! Only then does the caller's frame go away. That wait is what makes it sound to hand the worker
+//! a pointer to a closure that borrows, exactly as `std::thread::scope` joins before returning.
 //!
-//! The futex word `state` is `IDLE` (no call yet), `JOB` (a call is published), `DONE` (the
-//! worker finished it; the next call publishes over it) or `STOP`. Callers are serialized by
-//! `callers`, so at most one call is ever published.
+//! The worker watches `published`, a counter the caller bumps for each call; callers are
+//! serialized by `callers`, so at most one call is ever published. The worker never writes the
+//! shared line in the warm path, and the caller never reads it while waiting.
 
-use super::sync::{AtomicBool, AtomicU32, Mutex, Ordering, UnsafeCell, wait_until, wake};
+use std::panic::{self, AssertUnwindSafe};
+use std::thread;
 
-const IDLE: u32 = 0;
-const JOB: u32 = 1;
+use super::sync::{
+    AtomicBool, AtomicU32, Mutex, Ordering, UnsafeCell, futex_wake, wait_until, wait_until_marked,
+};
+
+/// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), or the call is done.
+const PENDING: u32 = 0;
+const SLEEPING: u32 = 1;
 const DONE: u32 = 2;
-const STOP: u32 = 3;
 
-/// A published call: a closure on the caller's stack, with its lifetime erased.
-type ErasedJob = *mut (dyn FnMut() + Send + 'static);
+/// A published call: the frame, and the function that runs it (it knows the frame's types).
+#[derive(Clone, Copy)]
+struct Published {
+    run: unsafe fn(*const ()),
+    frame: *const (),
+}
+
+/// One call, on the caller's stack. `signal` comes first, so a pointer to the frame is a pointer
+/// to it (`repr(C)`).
+#[repr(C, align(64))]
+struct Frame<F, T> {
+    signal: AtomicU32,
+    task: UnsafeCell<Option<F>>,
+    outcome: UnsafeCell<Option<thread::Result<T>>>,
+}
+
+/// Runs the task of the `Frame<F, T>` at `frame` and stores its outcome there.
+///
+/// # Safety
+/// `frame` points to a live `Frame<F, T>` whose caller waits for `DONE` and touches nothing
+/// else in it meanwhile.
+unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) {
+    // SAFETY: the caller of `run_frame` guarantees the frame is live and ours until DONE.
+    let frame = unsafe { &*(frame as *const Frame<F, T>) };
+    // SAFETY: as above: nobody else touches `task` or `outcome` until DONE.
+    let task = frame.task.with_mut(|task| unsafe { (*task).take() });
+    if let Some(task) = task {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(task));
+        // SAFETY: as above.
+        frame
+            .outcome
+            .with_mut(|slot| unsafe { *slot = Some(outcome) });
+    }
+}
 
 /// Keeps what callers touch alone off the line that both sides share.
 #[repr(align(128))]
@@ -28,20 +66,20 @@ struct Padded<T>(T);
 pub(crate) struct Handoff {
     /// Serializes callers: one published call at a time.
     callers: Padded<Mutex<()>>,
-    state: AtomicU32,
-    /// Written by the caller before `JOB`, read by the worker after it sees `JOB`.
-    job: UnsafeCell<Option<ErasedJob>>,
+    /// Bumped by each call (and by `stop`); the worker's futex word.
+    published: AtomicU32,
+    /// Written by the caller before bumping `published`, read by the worker after seeing it.
+    call: UnsafeCell<Option<Published>>,
     stopping: AtomicBool,
     worker_sleeping: AtomicBool,
-    caller_sleeping: AtomicBool,
 }
 
-// SAFETY: `job` is only accessed under the protocol: the caller holding `callers` writes it
-// before storing `JOB` (Release), and the worker takes it after loading `JOB` (Acquire) and
-// before storing `DONE` (Release); the next writer holds `callers` and was ordered after that
-// `DONE` by the previous caller's Acquire load and the mutex. So no two threads ever access it
-// at once. The erased job is only called while its caller waits (see `call`), and it is `Send`,
-// so calling it from the worker thread is allowed.
+// SAFETY: `call` is only accessed under the protocol: the caller holding `callers` writes it
+// before bumping `published` (SeqCst, so Release), and the worker reads it after loading the new
+// count (Acquire) and before it marks the frame DONE (Release); the next writer holds `callers`
+// and was ordered after that DONE by the previous caller's Acquire load and the mutex. So no two
+// threads ever access it at once. A published frame is only used while its caller waits (see
+// `call`), and its task is `Send`, so running it on the worker thread is allowed.
 unsafe impl Send for Handoff {}
 // SAFETY: as for `Send`: all other shared access goes through atomics and the mutex.
 unsafe impl Sync for Handoff {}
@@ -50,54 +88,72 @@ impl Handoff {
     pub(crate) fn new() -> Handoff {
         Handoff {
             callers: Padded(Mutex::new(())),
-            state: AtomicU32::new(IDLE),
-            job: UnsafeCell::new(None),
+            published: AtomicU32::new(0),
+            call: UnsafeCell::new(None),
             stopping: AtomicBool::new(false),
             worker_sleeping: AtomicBool::new(false),
-            caller_sleeping: AtomicBool::new(false),
         }
     }
 
-    /// Runs `job` on the worker thread and returns when it has finished.
-    ///
-    /// `job` must not unwind (the worker catches panics inside it). Returns `false`, without
-    /// running `job`, when the worker is stopping.
-    pub(crate) fn call(&self, job: &mut (dyn FnMut() + Send + '_)) -> bool {
+    /// Runs `task` on the worker thread and returns its outcome (its value, or its panic's
+    /// payload) once it has finished; `None`, without running it, when the worker is stopping.
+    pub(crate) fn call<F, T>(&self, task: F) -> Option<thread::Result<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         let _serialized = self.callers.0.lock().unwrap_or_else(|e| e.into_inner());
         if self.stopping.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
-        let job: *mut (dyn FnMut() + Send + '_) = job;
-        // SAFETY: only the lifetime changes. The worker calls the job before it stores `DONE`,
-        // and this function does not return (nor unwind: nothing below panics) before it has
-        // seen `DONE`, so the closure and everything it borrows outlive every use of the pointer.
-        let job: ErasedJob = unsafe { std::mem::transmute(job) };
-        // SAFETY: we hold `callers` and the state is not JOB, so the worker does not touch `job`.
-        self.job.with_mut(|slot| unsafe { *slot = Some(job) });
-        self.state.store(JOB, Ordering::SeqCst);
-        wake(&self.state, &self.worker_sleeping);
-        wait_until(&self.state, &self.caller_sleeping, |state| state == DONE);
-        true
+        let frame = Frame {
+            signal: AtomicU32::new(PENDING),
+            task: UnsafeCell::new(Some(task)),
+            outcome: UnsafeCell::new(None),
+        };
+        let published = Published {
+            run: run_frame::<F, T>,
+            frame: &frame as *const Frame<F, T> as *const (),
+        };
+        // SAFETY: we hold `callers` and no call is published, so the worker does not touch
+        // `call`. The frame outlives its use: the worker runs it and marks it DONE, and this
+        // function neither returns nor unwinds (nothing below panics) before it has seen DONE.
+        self.call
+            .with_mut(|slot| unsafe { *slot = Some(published) });
+        self.published.fetch_add(1, Ordering::SeqCst);
+        super::sync::wake(&self.published, &self.worker_sleeping);
+        wait_until_marked(&frame.signal, |signal| signal == DONE, PENDING, SLEEPING);
+        // SAFETY: the worker is done with the frame (DONE, Acquire).
+        frame.outcome.with_mut(|slot| unsafe { (*slot).take() })
     }
 
     /// The worker's loop: runs published calls until [`Handoff::stop`].
     pub(crate) fn serve(&self) {
+        // The count `new` starts from, not the current one: a call may be published before
+        // this thread gets here.
+        let mut seen = 0;
         loop {
-            wait_until(&self.state, &self.worker_sleeping, |state| {
-                state == JOB || self.stopping.load(Ordering::Acquire)
+            wait_until(&self.published, &self.worker_sleeping, |count| {
+                count != seen || self.stopping.load(Ordering::Acquire)
             });
-            if self.state.load(Ordering::Acquire) != JOB {
+            if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            // SAFETY: the state is JOB, so the caller has written `job` and waits for DONE. Only
-            // read, not taken: a write here would pull the shared line away from the caller.
-            if let Some(job) = self.job.with_mut(|slot| unsafe { *slot }) {
-                // SAFETY: the pointer came from `call`, whose caller keeps the closure alive and
-                // untouched until it sees DONE, which is stored only after this call returns.
-                unsafe { (*job)() };
+            seen = self.published.load(Ordering::Acquire);
+            // SAFETY: a new count means a caller has written `call` and waits for its frame.
+            let Some(call) = self.call.with_mut(|slot| unsafe { *slot }) else {
+                continue;
+            };
+            // SAFETY: the frame is live and the caller waits for DONE (see `call`).
+            unsafe { (call.run)(call.frame) };
+            // The last access to the frame: once DONE is visible the caller may free it.
+            // SAFETY: `signal` is the frame's first field, and the frame is live until DONE.
+            let signal = unsafe { &*(call.frame as *const AtomicU32) };
+            if signal.swap(DONE, Ordering::Release) == SLEEPING {
+                // Only the address is used: should the caller have woken spuriously, seen DONE
+                // and returned already, this is at worst a spurious wake-up for another waiter.
+                futex_wake(call.frame as *const AtomicU32);
             }
-            self.state.store(DONE, Ordering::SeqCst);
-            wake(&self.state, &self.caller_sleeping);
         }
     }
 
@@ -111,10 +167,9 @@ impl Handoff {
         }
         let _serialized = self.callers.0.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping.store(true, Ordering::Release);
-        // No call is in flight (we hold `callers`), so the state may change under the worker's
-        // futex wait: that is what wakes it.
-        self.state.store(STOP, Ordering::SeqCst);
-        wake(&self.state, &self.worker_sleeping);
+        // Changing the futex word is what wakes the worker from its wait.
+        self.published.fetch_add(1, Ordering::SeqCst);
+        super::sync::wake(&self.published, &self.worker_sleeping);
     }
 }
 
@@ -128,7 +183,8 @@ mod loom_tests {
     use loom::thread;
 
     /// Two callers race a worker, then the worker is stopped: in every interleaving each job
-    /// runs exactly once, its result reaches its own caller in order, and the worker ends.
+    /// runs exactly once, its result reaches its own caller (through a loom cell, so any
+    /// unordered access is reported), and the worker ends.
     #[test]
     fn concurrent_calls_each_run_once_and_the_worker_stops() {
         loom::model(|| {
@@ -144,20 +200,11 @@ mod loom_tests {
                     let handoff = Arc::clone(&handoff);
                     let runs = Arc::clone(&runs);
                     thread::spawn(move || {
-                        // A loom cell, so that loom reports any access the protocol leaves
-                        // unordered (a caller reading while the worker still writes).
-                        let mut result = loom::cell::UnsafeCell::new(0_u32);
-                        {
-                            let cell = &mut result;
-                            let mut job = move || {
-                                runs.fetch_add(1, Ordering::Relaxed);
-                                // SAFETY: only the job writes, and only while the caller waits.
-                                cell.with_mut(|p| unsafe { *p += n * 10 });
-                            };
-                            assert!(handoff.call(&mut job));
-                        }
-                        // SAFETY: the worker is done with the job.
-                        assert_eq!(result.with(|p| unsafe { *p }), n * 10);
+                        let outcome = handoff.call(move || {
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            n * 10
+                        });
+                        assert_eq!(outcome.unwrap().unwrap(), n * 10);
                     })
                 })
                 .collect();
@@ -167,8 +214,11 @@ mod loom_tests {
             assert_eq!(runs.load(Ordering::Relaxed), 2);
             handoff.stop(true);
             worker.join().unwrap();
-            let mut never = || panic!("a stopped worker must not run jobs");
-            assert!(!handoff.call(&mut never));
+            assert!(
+                handoff
+                    .call(|| panic!("a stopped worker must not run jobs"))
+                    .is_none()
+            );
         });
     }
 }

@@ -5,7 +5,7 @@ mod handoff;
 mod sync;
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::sync::Arc;
 use std::thread::{self as std_thread, JoinHandle};
 
@@ -82,19 +82,11 @@ impl Worker {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let mut task = Some(f);
-        let mut outcome = None;
-        let mut job = || {
-            if let Some(f) = task.take() {
-                outcome = Some(panic::catch_unwind(AssertUnwindSafe(f)));
-            }
-        };
-        // Only dropping the last handle stops the worker, and `self` is one.
-        let served = self.shared.handoff.call(&mut job);
-        match outcome {
+        match self.shared.handoff.call(f) {
             Some(Ok(value)) => Ok(value),
             Some(Err(payload)) => panic::resume_unwind(payload),
-            None => unreachable!("a live worker serves every call (served: {served})"),
+            // Only dropping the last handle stops the worker, and `self` is one.
+            None => unreachable!("a live worker serves every call"),
         }
     }
 

@@ -30,27 +30,35 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Waits until `ready(word)` holds for the value of `word`.
-///
-/// Spins first (the other side usually answers within a microsecond), for at most about 50µs,
-/// then sleeps on the futex `word`, announcing itself in `sleeping` so the other side knows to
-/// wake it ([`wake`]). An idle waiter uses no CPU.
+/// Spins until `ready(word)` holds, for at most about 50µs; returns whether it does.
 #[cfg(not(loom))]
-pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
+fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool) -> bool {
     const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
     // The clock is read only once a first batch of spins has failed, keeping it off the warm path.
     let mut started: Option<std::time::Instant> = None;
     loop {
         for _ in 0..64 {
             if ready(word.load(Ordering::Acquire)) {
-                return;
+                return true;
             }
             std::hint::spin_loop();
         }
         let start = *started.get_or_insert_with(std::time::Instant::now);
         if start.elapsed() > SPIN_FOR {
-            break;
+            return false;
         }
+    }
+}
+
+/// Waits until `ready(word)` holds for the value of `word`.
+///
+/// Spins first (the other side usually answers within a microsecond), then sleeps on the futex
+/// `word`, announcing itself in `sleeping` so the other side knows to wake it ([`wake`]). An
+/// idle waiter uses no CPU.
+#[cfg(not(loom))]
+pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
+    if spin_until(word, &ready) {
+        return;
     }
     // Dekker-style with `wake`: this thread stores `sleeping` then loads `word`; the waker stores
     // `word` then loads `sleeping` (all SeqCst). At least one sees the other's store, so either
@@ -67,6 +75,30 @@ pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn
     sleeping.store(false, Ordering::Relaxed);
 }
 
+/// Waits until `ready(word)` holds, where the waker swaps the final value in and wakes the
+/// address only if it finds `asleep`: after spinning, the waiter moves `word` from `awake` to
+/// `asleep` (failing only if the final value arrived first) and sleeps while it stays `asleep`.
+#[cfg(not(loom))]
+pub(crate) fn wait_until_marked(
+    word: &AtomicU32,
+    ready: impl Fn(u32) -> bool,
+    awake: u32,
+    asleep: u32,
+) {
+    if spin_until(word, &ready) {
+        return;
+    }
+    if word
+        .compare_exchange(awake, asleep, Ordering::Acquire, Ordering::Acquire)
+        .is_err()
+    {
+        return; // the final value arrived
+    }
+    while !ready(word.load(Ordering::Acquire)) {
+        futex_wait(word, asleep);
+    }
+}
+
 /// Wakes the thread sleeping on `word`, if [`wait_until`] announced one; call after storing a
 /// new value into `word`.
 #[cfg(not(loom))]
@@ -80,7 +112,7 @@ pub(crate) fn wake(word: &AtomicU32, sleeping: &AtomicBool) {
 fn futex_wait(word: &AtomicU32, expected: u32) {
     // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call; it
     // returns at once (EAGAIN) unless that u32 still equals `expected`. EINTR and spurious
-    // returns are fine: the caller loops and re-checks.
+    // returns are fine: the callers loop and re-check.
     unsafe {
         nix::libc::syscall(
             nix::libc::SYS_futex,
@@ -92,22 +124,25 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
     }
 }
 
+/// Wakes the threads sleeping on the futex at `word`. Only the address is used, never the
+/// memory, so `word` may already be gone (a wake-up is then at worst spurious for a waiter
+/// that reused the address, and every waiter re-checks its condition).
 #[cfg(not(loom))]
-fn futex_wake(word: &AtomicU32) {
+pub(crate) fn futex_wake(word: *const AtomicU32) {
     // SAFETY: FUTEX_WAKE does not access memory; it wakes threads waiting on this address.
     unsafe {
         nix::libc::syscall(
             nix::libc::SYS_futex,
-            word.as_ptr(),
+            word,
             nix::libc::FUTEX_WAKE | nix::libc::FUTEX_PRIVATE_FLAG,
             i32::MAX,
         );
     }
 }
 
-/// Under loom the wait is a yielding spin, so loom explores every order of the hand-off's
-/// atomics. (The futex sleep above is not modeled; its correctness rests on the Dekker
-/// argument there and the kernel's compare-and-sleep.)
+/// Under loom the waits are yielding spins, so loom explores every order of the hand-off's
+/// atomics. (The futex sleeps above are not modeled; their correctness rests on the Dekker
+/// argument there, the compare-and-swap into `asleep`, and the kernel's compare-and-sleep.)
 #[cfg(loom)]
 pub(crate) fn wait_until(word: &AtomicU32, _sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
     while !ready(word.load(Ordering::Acquire)) {
@@ -116,4 +151,14 @@ pub(crate) fn wait_until(word: &AtomicU32, _sleeping: &AtomicBool, ready: impl F
 }
 
 #[cfg(loom)]
+pub(crate) fn wait_until_marked(word: &AtomicU32, ready: impl Fn(u32) -> bool, _: u32, _: u32) {
+    while !ready(word.load(Ordering::Acquire)) {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
 pub(crate) fn wake(_word: &AtomicU32, _sleeping: &AtomicBool) {}
+
+#[cfg(loom)]
+pub(crate) fn futex_wake(_word: *const AtomicU32) {}
