@@ -3,7 +3,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use nix::errno::Errno;
@@ -158,7 +158,7 @@ fn prepare_run_dir() -> Result<()> {
 }
 
 /// Creates the empty name file exclusively: exactly one of several racing creates gets it.
-fn create_name_file(name: &str, path: &PathBuf) -> Result<()> {
+fn create_name_file(name: &str, path: &Path) -> Result<()> {
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
     let fd: OwnedFd =
         nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {

@@ -246,7 +246,7 @@ impl NetNs {
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        if let Err(err) = self.check_options(options) {
+        if let Err(err) = options.check(self) {
             return RunAsync::failed(err);
         }
         let ns = self.clone();

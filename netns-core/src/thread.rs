@@ -50,11 +50,6 @@ impl NetNs {
         options.apply(self)
     }
 
-    /// Checks what can be checked before a thread is started for `options`.
-    pub(crate) fn check_options(&self, options: &Options) -> Result<()> {
-        options.check(self)
-    }
-
     /// Runs `f` inside this namespace on a new scoped thread and returns its result.
     ///
     /// The thread enters the namespace with `setns(2)`, runs `f` and ends; the calling thread
@@ -87,7 +82,7 @@ impl NetNs {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        self.check_options(options)?;
+        options.check(self)?;
         on_scoped_thread(|| {
             self.enter_current_thread(options)?;
             Ok(f())
