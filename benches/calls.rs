@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use netns::{NetNs, Options, Worker, in_netns};
+use in_netns::{NetNs, Options, Worker, in_netns};
 use nix::sched::{CloneFlags, setns};
 
 /// The namespace every benchmark enters, named so `etc` can be measured; removed on drop.
@@ -45,17 +45,17 @@ impl Drop for Fixture {
 }
 
 #[in_netns(ns)]
-fn macro_with_handle(ns: &NetNs) -> netns::Result<u32> {
+fn macro_with_handle(ns: &NetNs) -> in_netns::Result<u32> {
     Ok(black_box(1))
 }
 
 #[in_netns(path)]
-fn macro_with_path(path: &str) -> netns::Result<u32> {
+fn macro_with_path(path: &str) -> in_netns::Result<u32> {
     Ok(black_box(1))
 }
 
 #[in_netns(worker)]
-fn macro_with_worker(worker: &Worker) -> netns::Result<u32> {
+fn macro_with_worker(worker: &Worker) -> in_netns::Result<u32> {
     Ok(black_box(1))
 }
 

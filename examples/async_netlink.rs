@@ -11,8 +11,8 @@ mod support;
 use std::process::ExitCode;
 
 use futures_util::stream::TryStreamExt;
+use in_netns::{NetNs, in_netns};
 use netlink_packet_route::link::LinkAttribute;
-use netns::{NetNs, in_netns};
 use rtnetlink::{LinkBridge, LinkDummy};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

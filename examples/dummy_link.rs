@@ -9,6 +9,7 @@ mod support;
 use std::io;
 use std::process::ExitCode;
 
+use in_netns::{NetNs, in_netns};
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
@@ -16,7 +17,6 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-use netns::{NetNs, in_netns};
 
 /// A route-netlink connection; it talks to the namespace it was made in, for life.
 struct Rtnl {

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
-use netns::{NetNs, in_netns};
+use in_netns::{NetNs, in_netns};
 use nix::libc;
 
 /// The interfaces the calling thread sees.

@@ -12,7 +12,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 
-use netns::{NetNs, in_netns};
+use in_netns::{NetNs, in_netns};
 
 /// Answers each line of one connection with the namespace the serving thread is in.
 fn serve_one(listener: &TcpListener) -> io::Result<()> {

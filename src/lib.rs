@@ -21,7 +21,7 @@ pub use netns_core::RunAsync;
 /// ```no_run
 /// use std::io;
 /// use std::path::PathBuf;
-/// use netns::{NetNs, in_netns};
+/// use in_netns::{NetNs, in_netns};
 ///
 /// #[in_netns("/run/netns/blue")]              // a path literal
 /// fn by_literal() -> io::Result<()> { Ok(()) }
@@ -39,7 +39,7 @@ pub use netns_core::RunAsync;
 /// fn by_pid(pid: u32) -> io::Result<()> { Ok(()) }
 ///
 /// #[in_netns(worker)]                         // a long-lived `Worker`: no thread start per call
-/// fn by_worker(worker: &netns::Worker) -> io::Result<()> { Ok(()) }
+/// fn by_worker(worker: &in_netns::Worker) -> io::Result<()> { Ok(()) }
 ///
 /// struct Pod { ns: NetNs }
 /// impl Pod {
@@ -55,10 +55,11 @@ pub use netns_core::RunAsync;
 /// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
 /// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
-/// - `crate = path`: where the `netns` crate is, for code that re-exports it.
+/// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
+///   dependency or a re-export. The expansion calls helpers under that path.
 ///
 /// ```no_run
-/// # use netns::in_netns;
+/// # use in_netns::in_netns;
 /// #[in_netns(name = "blue", sysfs, etc)]
 /// fn resolver_config() -> std::io::Result<String> {
 ///     std::fs::read_to_string("/etc/resolv.conf")
@@ -66,6 +67,22 @@ pub use netns_core::RunAsync;
 /// ```
 ///
 /// See [`Options`] for what they do to the thread's mounts (nothing to the host's).
+///
+/// A project that renames the dependency, or a crate that re-exports this one, says where it is:
+///
+/// ```toml
+/// [dependencies]
+/// netns = { package = "in-netns", version = "0.1" }
+/// ```
+///
+/// ```no_run
+/// # extern crate in_netns as netns; // what the renamed dependency gives
+/// use netns::in_netns;
+///
+/// #[in_netns(name = "blue", crate = netns)]   // or `crate = my_crate::reexported`
+/// fn inside() -> netns::Result<()> { Ok(()) }
+/// # fn main() {}
+/// ```
 ///
 /// # Async functions (feature `tokio`)
 ///
@@ -79,7 +96,7 @@ pub use netns_core::RunAsync;
 /// # #[cfg(feature = "tokio")]
 /// # mod demo {
 /// use std::{io, net::SocketAddr, sync::Arc};
-/// use netns::{NetNs, in_netns};
+/// use in_netns::{NetNs, in_netns};
 ///
 /// #[in_netns(ns)]
 /// async fn open_socket(ns: Arc<NetNs>, addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
@@ -90,7 +107,7 @@ pub use netns_core::RunAsync;
 ///
 /// # Rules
 ///
-/// - The function returns `Result<_, E>` with `E: From<netns::Error>`; failing to open or enter
+/// - The function returns `Result<_, E>` with `E: From<in_netns::Error>`; failing to open or enter
 ///   the namespace becomes `Err(E::from(err))` and the body does not run.
 /// - Arguments, `self` and the returned value must be `Send` (`&T` needs `T: Sync`); borrowed
 ///   arguments and returned borrows are fine, because the thread is scoped to the call.

@@ -159,11 +159,11 @@ impl Target for Pid {
 }
 
 /// The return types `#[in_netns]` accepts: a `Result` whose error type can hold a
-/// [`netns::Error`](Error), so a failure to enter becomes the function's `Err`.
+/// [`in_netns::Error`](Error), so a failure to enter becomes the function's `Err`.
 #[diagnostic::on_unimplemented(
-    message = "`#[in_netns]` functions must return `Result<_, E>` with `E: From<netns::Error>`, not `{Self}`",
+    message = "`#[in_netns]` functions must return `Result<_, E>` with `E: From<in_netns::Error>`, not `{Self}`",
     label = "entering the namespace can fail, so this must be a `Result`",
-    note = "`netns::Error`, `std::io::Error` and `anyhow::Error` all work as `E`"
+    note = "`in_netns::Error`, `std::io::Error` and `anyhow::Error` all work as `E`"
 )]
 pub trait NsReturn {
     /// The function's result when the namespace cannot be entered.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{
     KnownThreads, TempNs, current_id, namespaces_of, runtime_with_known_threads, socket_ns,
 };
-use netns::{NetNs, NsId, Worker, in_netns};
+use in_netns::{NetNs, NsId, Worker, in_netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -39,7 +39,7 @@ fn loopback_up(target: &TempNs) {
 }
 
 #[in_netns(ns)]
-async fn where_am_i(ns: NetNs) -> netns::Result<NsId> {
+async fn where_am_i(ns: NetNs) -> in_netns::Result<NsId> {
     tokio::task::yield_now().await;
     Ok(current_id())
 }
@@ -66,7 +66,7 @@ struct Pod {
 
 impl Pod {
     #[in_netns(&self.ns)]
-    async fn probe(self: Arc<Self>) -> netns::Result<NsId> {
+    async fn probe(self: Arc<Self>) -> in_netns::Result<NsId> {
         tokio::time::sleep(Duration::from_millis(1)).await;
         Ok(current_id())
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use common::{TempNs, fd_count, require_privilege, unique_name};
-use netns::{Error, NetNs, Worker};
+use in_netns::{Error, NetNs, Worker};
 
 const MODE: &str = "NETNS_CHILD_FAULT";
 const FIXTURE: &str = "NETNS_CHILD_FIXTURE";
@@ -79,7 +79,7 @@ fn child_unprivileged(fixture: &str) -> ExitCode {
         matches!(create, Err(Error::PermissionDenied { .. })),
         &create,
     );
-    let left = Path::new(netns::RUN_DIR).join(&name);
+    let left = Path::new(in_netns::RUN_DIR).join(&name);
     checks.check("create() left no file", !left.exists(), left);
 
     let remove = NetNs::remove(fixture);
@@ -137,7 +137,7 @@ fn child_no_threads(fixture: &str) -> ExitCode {
         matches!(create, Err(Error::ThreadSpawn { .. })),
         create.map(drop),
     );
-    let left = Path::new(netns::RUN_DIR).join(&name);
+    let left = Path::new(in_netns::RUN_DIR).join(&name);
     checks.check(
         "create() interrupted half-way left no file",
         !left.exists(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
-use netns::{Error, NetNs};
+use in_netns::{Error, NetNs};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
 
@@ -187,7 +187,7 @@ fn a_socket_made_in_the_body_belongs_to_the_namespace_for_life() {
 fn spawn_returns_a_thread_already_inside() {
     let target = TempNs::new("spawn");
     let handle = target.ns.spawn(current_id).unwrap();
-    assert_eq!(handle.thread().name(), Some("netns"));
+    assert_eq!(handle.thread().name(), Some("in-netns"));
     assert_eq!(handle.join().unwrap(), target.id());
 }
 
@@ -254,8 +254,8 @@ fn handles_and_errors_have_the_promised_traits() {
     fn worker<T: Send + Sync + Clone + UnwindSafe + RefUnwindSafe + Debug>() {}
     handle::<NetNs>();
     error::<Error>();
-    id::<netns::NsId>();
-    worker::<netns::Worker>();
+    id::<in_netns::NsId>();
+    worker::<in_netns::Worker>();
 }
 
 // --- lifecycle and interoperation with ip netns ---------------------------------------------

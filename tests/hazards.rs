@@ -14,7 +14,7 @@ use common::{
     TempNs, current_id, fd_count, namespaces_of, require_privilege, runtime_with_known_threads,
     unique_name, wait_no_thread_in,
 };
-use netns::{Error, NetNs, NsId, Worker, in_netns};
+use in_netns::{Error, NetNs, NsId, Worker, in_netns};
 
 /// Held by every test here: descriptor, thread and memory counts are process-wide.
 fn serial() -> MutexGuard<'static, ()> {
@@ -45,7 +45,7 @@ fn threads_settle_to(baseline: usize) -> usize {
 }
 
 #[in_netns(ns)]
-fn where_am_i(ns: &NetNs) -> netns::Result<NsId> {
+fn where_am_i(ns: &NetNs) -> in_netns::Result<NsId> {
     Ok(current_id())
 }
 
@@ -231,7 +231,7 @@ fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
             "inside a nested macro call",
             Box::new(|| {
                 #[in_netns(ns)]
-                fn nested(ns: &NetNs) -> netns::Result<()> {
+                fn nested(ns: &NetNs) -> in_netns::Result<()> {
                     panic!("inside a nested macro call")
                 }
                 nested(&inner.ns).unwrap();

@@ -9,7 +9,7 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 
 use common::{TempNs, current_id, socket_ns};
-use netns::{Error, NetNs, NsId, in_netns};
+use in_netns::{Error, NetNs, NsId, in_netns};
 
 // --- target forms ---------------------------------------------------------------------------
 
@@ -221,10 +221,8 @@ fn signatures_are_preserved_and_the_body_runs_inside() {
     assert_eq!(socket_ns(&socket_inside(ns).unwrap()), target.id());
     let byte = 7_u8;
     // SAFETY: `byte` is alive for the call.
-    assert_eq!(
-        unsafe { unsafe_fn(ns, &byte as *const u8 as usize) }.unwrap(),
-        7
-    );
+    let read = unsafe { unsafe_fn(ns, &byte as *const u8 as usize) };
+    assert_eq!(read.unwrap(), 7);
 }
 
 // --- methods --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{TempNs, current_id};
-use netns::{Error, NetNs, Options, Worker, in_netns};
+use in_netns::{Error, NetNs, Options, Worker, in_netns};
 
 /// The calling thread's mount table, without the run-dir mounts that other tests running in
 /// parallel add and remove (they are not this test's to compare).
@@ -64,10 +64,10 @@ static MADE_ETC_NETNS: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 
 impl EtcDir {
     fn new(name: &str, files: &[(&str, &str)]) -> EtcDir {
-        if fs::create_dir(netns::ETC_DIR).is_ok() {
+        if fs::create_dir(in_netns::ETC_DIR).is_ok() {
             MADE_ETC_NETNS.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        let dir = Path::new(netns::ETC_DIR).join(name);
+        let dir = Path::new(in_netns::ETC_DIR).join(name);
         fs::create_dir_all(&dir).unwrap();
         for (file, content) in files {
             fs::write(dir.join(file), content).unwrap();
@@ -81,7 +81,7 @@ impl Drop for EtcDir {
         let _ = fs::remove_dir_all(&self.0);
         if MADE_ETC_NETNS.load(std::sync::atomic::Ordering::SeqCst) {
             // Fails while another test still has its directory there; the last one removes it.
-            let _ = fs::remove_dir(netns::ETC_DIR);
+            let _ = fs::remove_dir(in_netns::ETC_DIR);
         }
     }
 }
@@ -210,7 +210,7 @@ fn spawned_threads_and_workers_keep_their_view() {
 }
 
 #[in_netns(name = name, sysfs, etc)]
-fn view_through_the_macro(name: &str) -> netns::Result<(Vec<String>, String, netns::NsId)> {
+fn view_through_the_macro(name: &str) -> in_netns::Result<(Vec<String>, String, in_netns::NsId)> {
     Ok((
         links_in_sys(),
         fs::read_to_string("/etc/hosts").unwrap(),

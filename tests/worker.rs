@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TempNs, current_id, gettid as tid};
-use netns::{Error, NetNs, NsId, Options, Worker, in_netns};
+use in_netns::{Error, NetNs, NsId, Options, Worker, in_netns};
 
 /// User plus system CPU ticks a thread has used (`/proc/self/task/TID/stat`, fields 14 and 15).
 fn cpu_ticks(tid: u32) -> u64 {
@@ -151,7 +151,7 @@ fn entry_failures_are_errors_of_new() {
 }
 
 #[in_netns(worker)]
-fn on_worker(worker: &Worker) -> netns::Result<NsId> {
+fn on_worker(worker: &Worker) -> in_netns::Result<NsId> {
     Ok(current_id())
 }
 

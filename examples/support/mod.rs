@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use netns::NetNs;
+use in_netns::NetNs;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
 /// Exits with one line when the process cannot create namespaces, and routes Ctrl-C and
@@ -53,7 +53,7 @@ pub struct TempNamespace {
 }
 
 impl TempNamespace {
-    pub fn create(prefix: &str) -> netns::Result<TempNamespace> {
+    pub fn create(prefix: &str) -> in_netns::Result<TempNamespace> {
         let name = format!("{prefix}-{}", std::process::id());
         let ns = NetNs::create(&name)?;
         let on_signal = name.clone();

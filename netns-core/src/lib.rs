@@ -1,7 +1,7 @@
-//! The runtime of the [`netns`](https://docs.rs/netns) crate: handles to Linux network
+//! The runtime of the [`in-netns`](https://docs.rs/in-netns) crate: handles to Linux network
 //! namespaces and a runner that executes code inside one on a scoped, dedicated thread.
 //!
-//! Use it through the `netns` crate, which re-exports everything here together with the
+//! Use it through the `in-netns` crate, which re-exports everything here together with the
 //! `#[in_netns]` attribute.
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]

@@ -19,10 +19,10 @@ use crate::name::ETC_DIR;
 /// private view ends with the thread.
 ///
 /// ```no_run
-/// # use netns_core as netns;
-/// # fn main() -> netns::Result<()> {
-/// let ns = netns::NetNs::named("blue")?;
-/// let options = netns::Options::default().sysfs(true).etc(true);
+/// # use netns_core as in_netns;
+/// # fn main() -> in_netns::Result<()> {
+/// let ns = in_netns::NetNs::named("blue")?;
+/// let options = in_netns::Options::default().sysfs(true).etc(true);
 /// let links = ns.run_with(&options, || std::fs::read_dir("/sys/class/net").map(|d| d.count()))?;
 /// # Ok(()) }
 /// ```

@@ -12,6 +12,7 @@ use std::thread;
 use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::options::Options;
+use crate::thread::THREAD_NAME;
 use crate::worker::Worker;
 
 /// What the caller's future and the namespace thread share.
@@ -222,9 +223,9 @@ impl NetNs {
     /// progress only while that runtime runs (as it does while the caller awaits).
     ///
     /// ```no_run
-    /// # use netns_core as netns;
+    /// # use netns_core as in_netns;
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// let ns = netns::NetNs::named("blue")?;
+    /// let ns = in_netns::NetNs::named("blue")?;
     /// let socket = ns
     ///     .run_async(|| async { std::net::UdpSocket::bind("127.0.0.1:0") })
     ///     .await??; // entering, then binding
@@ -253,7 +254,7 @@ impl NetNs {
         let options = *options;
         RunAsync::start(|shared, runtime| {
             thread::Builder::new()
-                .name(String::from("netns"))
+                .name(String::from(THREAD_NAME))
                 .spawn(move || match ns.enter_current_thread(&options) {
                     Ok(()) => drive(f, &shared, runtime),
                     Err(err) => shared.finish(Ok(Err(err))),

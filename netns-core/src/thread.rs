@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::options::Options;
 
+/// The name of every thread this crate starts, so tools (and tests) tell them from the caller's
+/// threads, whose name a new thread would otherwise inherit.
+pub(crate) const THREAD_NAME: &str = "in-netns";
+
 /// Runs `f` on a new scoped thread and returns its result.
 ///
 /// A panic in `f` is resumed in the caller with its original payload; a failure to start the
@@ -23,10 +27,8 @@ where
     T: Send,
 {
     thread::scope(|scope| {
-        // Named, so that tools (and tests) tell it from the caller's threads, whose name a new
-        // thread would otherwise inherit.
         let thread = thread::Builder::new()
-            .name(String::from("netns"))
+            .name(String::from(THREAD_NAME))
             .spawn_scoped(scope, f)
             .map_err(|source| Error::ThreadSpawn { source })?;
         thread
@@ -61,9 +63,9 @@ impl NetNs {
     /// thread or to enter the namespace is an `Err`, and `f` does not run.
     ///
     /// ```no_run
-    /// # use netns_core as netns;
+    /// # use netns_core as in_netns;
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let ns = netns::NetNs::named("blue")?;
+    /// let ns = in_netns::NetNs::named("blue")?;
     /// // The outer `?` is entering the namespace, the inner one binding the socket.
     /// let listener = ns.run(|| std::net::TcpListener::bind("127.0.0.1:0"))??;
     /// # Ok(()) }
@@ -109,7 +111,9 @@ impl NetNs {
         T: Send + 'static,
     {
         self.run_with(options, || {
-            thread::Builder::new().name("netns".to_owned()).spawn(f)
+            thread::Builder::new()
+                .name(String::from(THREAD_NAME))
+                .spawn(f)
         })?
         .map_err(|source| Error::ThreadSpawn { source })
     }

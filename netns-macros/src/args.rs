@@ -62,7 +62,7 @@ pub(crate) struct Args {
     pub(crate) target: Target,
     pub(crate) sysfs: Flag,
     pub(crate) etc: Flag,
-    /// `crate = path`, for code that re-exports `netns`.
+    /// `crate = path`, for code that re-exports `in-netns`.
     pub(crate) krate: Option<syn::Path>,
 }
 
@@ -205,10 +205,10 @@ mod tests {
 
     #[test]
     fn parses_options_in_any_order() {
-        let args = parse(quote!(&ns, etc, crate = ::my::netns, sysfs,)).unwrap();
+        let args = parse(quote!(&ns, etc, crate = ::my::in_netns, sysfs,)).unwrap();
         assert!(args.sysfs.is_set() && args.etc.is_set());
         let krate = args.krate.unwrap();
-        assert_eq!(quote!(#krate).to_string(), ":: my :: netns");
+        assert_eq!(quote!(#krate).to_string(), ":: my :: in_netns");
     }
 
     #[test]

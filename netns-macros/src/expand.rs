@@ -1,5 +1,5 @@
 //! The rewrite: the function keeps its signature, and its body moves into a closure that
-//! `netns` runs on a dedicated thread inside the namespace.
+//! `in-netns` runs on a dedicated thread inside the namespace.
 //!
 //! ```text
 //! fn f(a: A, mut b: B) -> Ret {                   // `mut` moves to the rebinding below
@@ -21,7 +21,7 @@ use crate::args::{Args, Target};
 use crate::rename_self::{RENAMED_SELF, rename_self};
 use crate::validate;
 
-/// Whether `async fn` is accepted: `netns` was built with its `tokio` feature.
+/// Whether `async fn` is accepted: `in-netns` was built with its `tokio` feature.
 pub(crate) const ASYNC_SUPPORTED: bool = cfg!(feature = "tokio");
 
 /// Expands `#[in_netns(attr)] item`. Never panics: on any error it returns the item as written
@@ -73,7 +73,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     let krate = args
         .krate
         .as_ref()
-        .map_or_else(|| quote!(::netns), ToTokens::to_token_stream);
+        .map_or_else(|| quote!(::in_netns), ToTokens::to_token_stream);
     let private = quote!(#krate::__private);
     let is_async = func.sig.asyncness.is_some();
 
@@ -428,7 +428,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains(":: netns :: __private :: resolve (\"/run/netns/blue\")"),
+            out.contains(":: in_netns :: __private :: resolve (\"/run/netns/blue\")"),
             "{out}"
         );
         assert!(
@@ -446,7 +446,7 @@ mod tests {
     #[test]
     fn uses_the_crate_option_for_every_runtime_path() {
         let out = expand(
-            quote!(name = "x", crate = my::netns),
+            quote!(name = "x", crate = my::in_netns),
             quote!(
                 fn f() -> R {
                     g()
@@ -454,13 +454,13 @@ mod tests {
             ),
         );
         assert!(
-            out.contains("my :: netns :: __private :: Name (\"x\")"),
+            out.contains("my :: in_netns :: __private :: Name (\"x\")"),
             "{out}"
         );
-        let runtime_paths = out.matches(":: netns ::").count();
+        let runtime_paths = out.matches(":: in_netns ::").count();
         assert_eq!(
             runtime_paths,
-            out.matches("my :: netns ::").count(),
+            out.matches("my :: in_netns ::").count(),
             "{out}"
         );
     }

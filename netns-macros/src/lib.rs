@@ -1,5 +1,5 @@
-//! The `#[in_netns]` attribute of the [`netns`](https://docs.rs/netns) crate. Use it through
-//! `netns`, which documents it in full; this crate only holds the macro.
+//! The `#[in_netns]` attribute of the [`in-netns`](https://docs.rs/in-netns) crate. Use it through
+//! `in-netns`, which documents it in full; this crate only holds the macro.
 //!
 //! Layout: `args` parses the attribute's arguments, `validate` refuses functions that cannot
 //! be rewritten, `expand` rewrites the function, and `rename_self` renames `self` in the body.
@@ -17,7 +17,7 @@ use proc_macro::TokenStream;
 
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
 ///
-/// See the `netns` crate's documentation of `in_netns` for the forms and rules.
+/// See the `in-netns` crate's documentation of `in_netns` for the forms and rules.
 #[proc_macro_attribute]
 pub fn in_netns(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::in_netns(attr.into(), item.into()).into()

@@ -76,7 +76,7 @@ const VOCABULARY: &[&str] = &[
 const ATTR_SEEDS: &[&str] = &[
     "\"/run/netns/x\"",
     "&self.ns, sysfs",
-    "name = n, etc, crate = my::netns",
+    "name = n, etc, crate = my::in_netns",
     "pid = p",
     "ns",
     "&self.w, etc",

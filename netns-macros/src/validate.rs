@@ -5,15 +5,15 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 /// Checks the parts of `func` that `#[in_netns]` cannot handle. `async_supported` says whether
-/// `netns` was built with its `tokio` feature.
+/// `in-netns` was built with its `tokio` feature.
 pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(asyncness) = &sig.asyncness {
         if !async_supported {
             return Err(syn::Error::new(
                 asyncness.span,
-                "`#[in_netns]` on an `async fn` needs the `tokio` feature of `netns`: \
-                 `netns = { version = \"0.1\", features = [\"tokio\"] }`",
+                "`#[in_netns]` on an `async fn` needs the `tokio` feature of `in-netns`: \
+                 `in-netns = { version = \"0.1\", features = [\"tokio\"] }`",
             ));
         }
         check_owned_inputs(sig)?;
@@ -34,9 +34,9 @@ pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
     if let ReturnType::Default = sig.output {
         return Err(syn::Error::new(
             sig.paren_token.span.join(),
-            "`#[in_netns]` functions must return `Result<_, E>` with `E: From<netns::Error>`, \
+            "`#[in_netns]` functions must return `Result<_, E>` with `E: From<in_netns::Error>`, \
              because entering the namespace can fail; add a return type such as \
-             `-> Result<(), netns::Error>` or `-> std::io::Result<()>`",
+             `-> Result<(), in_netns::Error>` or `-> std::io::Result<()>`",
         ));
     }
     Ok(())

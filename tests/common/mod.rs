@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use netns::{NetNs, NsId};
+use in_netns::{NetNs, NsId};
 
 /// Fails the test with one clear message when the process lacks CAP_SYS_ADMIN.
 pub fn require_privilege() {

@@ -25,10 +25,10 @@ use handoff::Handoff;
 /// in-flight call.
 ///
 /// ```no_run
-/// # use netns_core as netns;
-/// # fn main() -> netns::Result<()> {
-/// let ns = netns::NetNs::named("blue")?;
-/// let worker = netns::Worker::new(&ns)?;
+/// # use netns_core as in_netns;
+/// # fn main() -> in_netns::Result<()> {
+/// let ns = in_netns::NetNs::named("blue")?;
+/// let worker = in_netns::Worker::new(&ns)?;
 /// let port = 8080;
 /// for _ in 0..1000 {
 ///     // `f` may borrow from the caller: `run` returns only when it is done.

@@ -1,5 +1,5 @@
-#[netns::in_netns(name = "blue")]
-async fn send(payload: &[u8]) -> netns::Result<usize> {
+#[in_netns::in_netns(name = "blue")]
+async fn send(payload: &[u8]) -> in_netns::Result<usize> {
     Ok(payload.len())
 }
 

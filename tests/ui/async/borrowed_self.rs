@@ -1,10 +1,10 @@
 struct Pod {
-    ns: netns::NetNs,
+    ns: in_netns::NetNs,
 }
 
 impl Pod {
-    #[netns::in_netns(&self.ns)]
-    async fn probe(&self) -> netns::Result<()> {
+    #[in_netns::in_netns(&self.ns)]
+    async fn probe(&self) -> in_netns::Result<()> {
         Ok(())
     }
 }

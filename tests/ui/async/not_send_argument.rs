@@ -1,7 +1,7 @@
 use std::rc::Rc;
 
-#[netns::in_netns(name = "blue")]
-async fn count(items: Rc<Vec<u8>>) -> netns::Result<usize> {
+#[in_netns::in_netns(name = "blue")]
+async fn count(items: Rc<Vec<u8>>) -> in_netns::Result<usize> {
     Ok(items.len())
 }
 

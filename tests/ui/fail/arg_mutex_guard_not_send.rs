@@ -1,7 +1,7 @@
 use std::sync::MutexGuard;
 
-#[netns::in_netns("/run/netns/blue")]
-fn bump(guard: MutexGuard<'_, u32>) -> netns::Result<u32> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn bump(guard: MutexGuard<'_, u32>) -> in_netns::Result<u32> {
     Ok(*guard + 1)
 }
 

@@ -1,7 +1,7 @@
 use std::rc::Rc;
 
-#[netns::in_netns("/run/netns/blue")]
-fn count(items: Rc<Vec<u32>>) -> netns::Result<usize> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn count(items: Rc<Vec<u32>>) -> in_netns::Result<usize> {
     Ok(items.len())
 }
 

@@ -1,7 +1,7 @@
 use std::cell::Cell;
 
-#[netns::in_netns("/run/netns/blue")]
-fn bump(counter: &Cell<u32>) -> netns::Result<()> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn bump(counter: &Cell<u32>) -> in_netns::Result<()> {
     counter.set(counter.get() + 1);
     Ok(())
 }

@@ -1,5 +1,5 @@
-#[netns::in_netns("/run/netns/blue")]
-const fn answer() -> netns::Result<u32> {
+#[in_netns::in_netns("/run/netns/blue")]
+const fn answer() -> in_netns::Result<u32> {
     Ok(42)
 }
 

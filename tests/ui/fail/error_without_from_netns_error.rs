@@ -1,7 +1,7 @@
 #[derive(Debug)]
 struct MyError;
 
-#[netns::in_netns("/run/netns/blue")]
+#[in_netns::in_netns("/run/netns/blue")]
 fn answer() -> Result<u32, MyError> {
     Ok(42)
 }

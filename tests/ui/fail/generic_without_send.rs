@@ -1,5 +1,5 @@
-#[netns::in_netns("/run/netns/blue")]
-fn keep<T>(value: T) -> netns::Result<T> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn keep<T>(value: T) -> in_netns::Result<T> {
     Ok(value)
 }
 

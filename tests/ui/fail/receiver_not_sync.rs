@@ -1,13 +1,13 @@
 use std::cell::Cell;
 
 struct Counter {
-    ns: netns::NetNs,
+    ns: in_netns::NetNs,
     hits: Cell<u32>,
 }
 
 impl Counter {
-    #[netns::in_netns(&self.ns)]
-    fn hit(&self) -> netns::Result<u32> {
+    #[in_netns::in_netns(&self.ns)]
+    fn hit(&self) -> in_netns::Result<u32> {
         self.hits.set(self.hits.get() + 1);
         Ok(self.hits.get())
     }

@@ -1,4 +1,4 @@
-#[netns::in_netns("/run/netns/blue")]
+#[in_netns::in_netns("/run/netns/blue")]
 fn setup() {
     println!("inside");
 }

@@ -1,7 +1,7 @@
 use std::rc::Rc;
 
-#[netns::in_netns("/run/netns/blue")]
-fn make() -> netns::Result<Rc<u32>> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn make() -> in_netns::Result<Rc<u32>> {
     Ok(Rc::new(1))
 }
 

@@ -1,7 +1,7 @@
 #![deny(dead_code)]
 
-#[netns::in_netns("/run/netns/blue")]
-fn never_called() -> netns::Result<()> {
+#[in_netns::in_netns("/run/netns/blue")]
+fn never_called() -> in_netns::Result<()> {
     Ok(())
 }
 

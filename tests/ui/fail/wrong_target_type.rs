@@ -1,5 +1,5 @@
-#[netns::in_netns(42)]
-fn answer() -> netns::Result<u32> {
+#[in_netns::in_netns(42)]
+fn answer() -> in_netns::Result<u32> {
     Ok(42)
 }
 

@@ -1,5 +1,5 @@
-#[netns::in_netns("/run/netns/blue")]
-async fn fetch() -> netns::Result<u32> {
+#[in_netns::in_netns("/run/netns/blue")]
+async fn fetch() -> in_netns::Result<u32> {
     Ok(1)
 }
 

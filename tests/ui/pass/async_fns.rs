@@ -6,14 +6,14 @@
 #[cfg(feature = "tokio")]
 mod with_tokio {
     use std::sync::Arc;
-    use netns::{NetNs, Worker};
+    use in_netns::{NetNs, Worker};
 
     pub struct Pod {
         pub ns: NetNs,
     }
 
     impl Pod {
-        #[netns::in_netns(&self.ns)]
+        #[in_netns::in_netns(&self.ns)]
         pub async fn probe(self: Arc<Self>, port: u16) -> std::io::Result<u16> {
             if port == 0 {
                 return Ok(1);
@@ -23,13 +23,13 @@ mod with_tokio {
         }
     }
 
-    #[netns::in_netns(worker)]
-    pub async fn on_worker(worker: Arc<Worker>, name: String) -> netns::Result<impl std::fmt::Debug> {
+    #[in_netns::in_netns(worker)]
+    pub async fn on_worker(worker: Arc<Worker>, name: String) -> in_netns::Result<impl std::fmt::Debug> {
         Ok(name)
     }
 
-    #[netns::in_netns(ns)]
-    pub async fn by_handle(ns: Arc<NetNs>) -> netns::Result<()> {
+    #[in_netns::in_netns(ns)]
+    pub async fn by_handle(ns: Arc<NetNs>) -> in_netns::Result<()> {
         Ok(())
     }
 

@@ -1,6 +1,6 @@
-//! `crate = path` lets code that re-exports `netns` under another name use the macro.
+//! `crate = path` lets code that re-exports `in-netns` under another name use the macro.
 mod vendored {
-    pub use netns as inner;
+    pub use in_netns as inner;
 }
 
 use vendored::inner::in_netns;

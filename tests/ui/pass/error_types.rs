@@ -1,29 +1,29 @@
-//! Every error type with `From<netns::Error>` works: netns's own, io, and a user enum.
+//! Every error type with `From<in_netns::Error>` works: netns's own, io, and a user enum.
 use std::io;
 
 #[derive(Debug)]
 enum AppError {
     #[allow(dead_code)]
-    Netns(netns::Error),
+    Netns(in_netns::Error),
 }
 
-impl From<netns::Error> for AppError {
-    fn from(err: netns::Error) -> Self {
+impl From<in_netns::Error> for AppError {
+    fn from(err: in_netns::Error) -> Self {
         AppError::Netns(err)
     }
 }
 
-#[netns::in_netns("/proc/self/ns/net")]
-fn with_netns_error() -> netns::Result<u8> {
+#[in_netns::in_netns("/proc/self/ns/net")]
+fn with_netns_error() -> in_netns::Result<u8> {
     Ok(1)
 }
 
-#[netns::in_netns("/proc/self/ns/net")]
+#[in_netns::in_netns("/proc/self/ns/net")]
 fn with_io_error() -> io::Result<u8> {
     Ok(2)
 }
 
-#[netns::in_netns("/proc/self/ns/net")]
+#[in_netns::in_netns("/proc/self/ns/net")]
 fn with_app_error() -> Result<u8, AppError> {
     Ok(3)
 }

@@ -2,7 +2,7 @@
 //! things like the macro's helpers or shadows common names.
 #![deny(warnings, unused, unsafe_code)]
 
-use netns::NetNs;
+use in_netns::NetNs;
 
 // Names a careless expansion might pick up instead of its own.
 #[allow(dead_code)]
@@ -20,12 +20,12 @@ struct Service {
 
 impl Service {
     /// A parameter that only the target names must not warn as unused.
-    #[netns::in_netns(&ns)]
+    #[in_netns::in_netns(&ns)]
     fn unused_except_by_target(ns: &NetNs) -> Result<()> {
         Ok(())
     }
 
-    #[netns::in_netns(&self.ns)]
+    #[in_netns::in_netns(&self.ns)]
     fn port(&self, base: u16, mut offset: u16) -> Result<u16> {
         offset += 1;
         Ok(base + offset)
