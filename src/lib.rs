@@ -5,7 +5,7 @@
 pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
 
 #[cfg(feature = "tokio")]
-pub use netns_core::RunAsync;
+pub use netns_core::{RunAsync, Runtime};
 
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
 ///

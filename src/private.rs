@@ -12,8 +12,9 @@ use netns_core::{Error, NetNs, Options, Result, Worker};
 /// Something `#[in_netns(TARGET)]` can run in.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace target for `#[in_netns]`",
-    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs` or a `Worker` (owned, borrowed or in an `Arc`)",
-    note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`"
+    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs`, a `Worker` or an `in_netns::Runtime` (owned, borrowed or in an `Arc`)",
+    note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`",
+    note = "a tokio runtime is a target only when every thread of it is inside a namespace: make it with `ns.runtime(&mut tokio::runtime::Builder::new_multi_thread())` (an `in_netns::Runtime`, feature `tokio`)"
 )]
 pub trait Target {
     /// Opens or duplicates the namespace on the calling thread, into an owned value that
@@ -28,6 +29,20 @@ pub enum Resolved {
     Namespace(NetNs),
     /// A worker's long-lived thread runs the call.
     Worker(Worker),
+    /// A runtime inside a namespace: an async body runs as its task; a blocking body runs on a
+    /// fresh thread inside, with the runtime entered.
+    #[cfg(feature = "tokio")]
+    Runtime(RuntimeTarget),
+}
+
+/// What a [`Runtime`](netns_core::Runtime) target resolves to: enough to reach it without
+/// borrowing it, and the runtime itself when the function was given it by value.
+#[cfg(feature = "tokio")]
+pub struct RuntimeTarget {
+    handle: tokio::runtime::Handle,
+    ns: NetNs,
+    options: Options,
+    _owned: Option<netns_core::Runtime>,
 }
 
 impl Resolved {
@@ -40,6 +55,11 @@ impl Resolved {
             Resolved::Namespace(ns) => ns.run_with(options, f),
             // Flags with a worker target do not compile, so `options` is the default here.
             Resolved::Worker(worker) => worker.run(f),
+            #[cfg(feature = "tokio")]
+            Resolved::Runtime(runtime) => runtime.ns.run_with(&runtime.options, || {
+                let _entered = runtime.handle.enter();
+                f()
+            }),
         }
     }
 }
@@ -47,8 +67,8 @@ impl Resolved {
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
     message = "`sysfs` and `etc` cannot be set per call on `{Self}`",
-    label = "a worker's options are set when it is made",
-    note = "make the worker with `Worker::with_options(&ns, &Options::default().sysfs(true))` and remove the flags here"
+    label = "a worker's or a runtime's options are set when it is made",
+    note = "make it with `Worker::with_options(&ns, &options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
 )]
 pub trait AcceptsOptions {}
 
@@ -128,6 +148,30 @@ where
 {
     fn resolve(self) -> Result<Resolved> {
         (*self).resolve()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Target for netns_core::Runtime {
+    fn resolve(self) -> Result<Resolved> {
+        let mut target = (&self).resolve()?;
+        if let Resolved::Runtime(runtime) = &mut target {
+            runtime._owned = Some(self);
+        }
+        Ok(target)
+    }
+}
+
+/// A borrowed runtime: its tasks run while the caller keeps it.
+#[cfg(feature = "tokio")]
+impl Target for &netns_core::Runtime {
+    fn resolve(self) -> Result<Resolved> {
+        Ok(Resolved::Runtime(RuntimeTarget {
+            handle: self.handle().clone(),
+            ns: self.namespace().clone(),
+            options: self.options(),
+            _owned: None,
+        }))
     }
 }
 
@@ -264,17 +308,25 @@ pub async fn run_async<F, Fut, R>(
 ) -> R
 where
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = R> + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
     R: 'static,
 {
     let body = move || {
         let future = f();
         async move { returns.wrap(future.await) }
     };
-    let call = match target {
-        Ok(Resolved::Namespace(ns)) => ns.run_async_with(&options, body),
-        Ok(Resolved::Worker(worker)) => worker.run_async(body),
+    // Held until the call is done, so an owned runtime target outlives its task.
+    let target = match target {
+        Ok(target) => target,
         Err(err) => return (returns.from_error)(err),
+    };
+    let call = match &target {
+        Resolved::Namespace(ns) => ns.run_async_with(&options, body),
+        Resolved::Worker(worker) => worker.run_async(body),
+        // Flags with a runtime target do not compile: the runtime has its options.
+        Resolved::Runtime(runtime) => {
+            netns_core::RunAsync::spawn(&runtime.handle, async move { body().await })
+        }
     };
     match call.await {
         Ok(value) => value.into_inner(),

@@ -4,10 +4,9 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{TempNs, current_id};
+use common::{EtcDir, TempNs, current_id};
 use in_netns::{Error, NetNs, Options, Worker, in_netns};
 
 /// The calling thread's mount table, without the run-dir mounts that other tests running in
@@ -53,37 +52,6 @@ fn namespace_with_a_link(tag: &str) -> TempNs {
         .unwrap();
     assert!(status.success(), "ip link add failed");
     target
-}
-
-/// `/etc/netns/NAME/` with the given files, removed on drop (and `/etc/netns` with the last one,
-/// when a test made it).
-struct EtcDir(PathBuf);
-
-/// Whether a test of this process created `/etc/netns`.
-static MADE_ETC_NETNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-impl EtcDir {
-    fn new(name: &str, files: &[(&str, &str)]) -> EtcDir {
-        if fs::create_dir(in_netns::ETC_DIR).is_ok() {
-            MADE_ETC_NETNS.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        let dir = Path::new(in_netns::ETC_DIR).join(name);
-        fs::create_dir_all(&dir).unwrap();
-        for (file, content) in files {
-            fs::write(dir.join(file), content).unwrap();
-        }
-        EtcDir(dir)
-    }
-}
-
-impl Drop for EtcDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-        if MADE_ETC_NETNS.load(std::sync::atomic::Ordering::SeqCst) {
-            // Fails while another test still has its directory there; the last one removes it.
-            let _ = fs::remove_dir(in_netns::ETC_DIR);
-        }
-    }
 }
 
 #[test]

@@ -8,7 +8,8 @@ fn ui() {
     cases.pass("tests/ui/pass/*.rs");
     cases.compile_fail("tests/ui/fail/*.rs");
     // `async fn` depends on the "tokio" feature: with it, borrowed arguments are refused;
-    // without it, every async fn is, with a message naming the feature.
+    // without it, every async fn is, with a message naming the feature. A wrong target's
+    // message lists the targets there are, which the feature changes: it is checked with it.
     if cfg!(feature = "tokio") {
         cases.compile_fail("tests/ui/async/*.rs");
     } else {

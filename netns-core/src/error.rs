@@ -66,6 +66,11 @@ pub enum Error {
         /// The error `std::thread::Builder::spawn` returned.
         source: io::Error,
     },
+    /// The namespace runtime an async body ran on shut down before the body finished.
+    RuntimeShutDown {
+        /// The namespace, as its path or its id.
+        namespace: String,
+    },
     /// Any other operating-system error, with the operation and the path it was about.
     Os {
         /// The failed operation, e.g. `"mount"`.
@@ -119,6 +124,7 @@ impl Error {
             | Error::InvalidPath { .. }
             | Error::InvalidName { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
+            Error::RuntimeShutDown { .. } => io::ErrorKind::Interrupted,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -171,6 +177,10 @@ impl fmt::Display for Error {
             Error::ThreadSpawn { source } => write!(
                 f,
                 "could not start a thread to enter the namespace: {source} (check RLIMIT_NPROC and available memory)"
+            ),
+            Error::RuntimeShutDown { namespace } => write!(
+                f,
+                "the runtime inside {namespace} shut down before the async body finished (keep the runtime, or a handle to the namespace, alive until its calls are done)"
             ),
             Error::Os {
                 operation,

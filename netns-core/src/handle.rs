@@ -40,9 +40,22 @@ const SIOCGSKNS: nix::libc::c_ulong = 0x894C;
 /// [`NetNs::try_clone`] duplicates it.
 #[derive(Clone)]
 pub struct NetNs {
-    fd: Arc<OwnedFd>,
+    fd: Arc<NsFd>,
     id: NsId,
     path: Option<Arc<Path>>,
+}
+
+/// The descriptor the clones of a handle share. What lives in the namespace on the handle's
+/// behalf (the runtimes its async bodies run on) is keyed by this value's address, and ends
+/// when the last clone drops it. (Kept out of the handle itself, so that a `NetNs` has no
+/// interior mutability and can be a `HashSet` key without a lint.)
+struct NsFd(OwnedFd);
+
+impl Drop for NsFd {
+    fn drop(&mut self) {
+        #[cfg(feature = "tokio")]
+        crate::runtime::release_body_runtimes(self as *const NsFd as usize);
+    }
 }
 
 impl NetNs {
@@ -136,7 +149,7 @@ impl NetNs {
             Err(_) => return Err(not_netns(describe_file(stat.st_mode))),
         }
         Ok(NetNs {
-            fd: Arc::new(fd),
+            fd: Arc::new(NsFd(fd)),
             id: NsId {
                 dev: stat.st_dev,
                 ino: stat.st_ino,
@@ -164,15 +177,25 @@ impl NetNs {
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
     /// close-on-exec descriptor), as `File::try_clone` makes. `clone` shares the descriptor.
     pub fn try_clone(&self) -> Result<NetNs> {
-        let raw = fcntl(&*self.fd, FcntlArg::F_DUPFD_CLOEXEC(0))
+        let raw = fcntl(&self.fd.0, FcntlArg::F_DUPFD_CLOEXEC(0))
             .map_err(|e| Error::from_errno("dup", self.path.as_deref(), e))?;
         // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(NetNs {
-            fd: Arc::new(fd),
+            fd: Arc::new(NsFd(fd)),
             id: self.id,
             path: self.path.clone(),
         })
+    }
+
+    /// The handle's runtime for async bodies with `options`, made on first use.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn body_runtime(
+        &self,
+        options: &crate::options::Options,
+    ) -> Result<Arc<crate::runtime::Runtime>> {
+        let owner = Arc::as_ptr(&self.fd) as usize;
+        crate::runtime::body_runtime(owner, self, options)
     }
 
     /// How errors and messages should name this namespace: its path, else its id.
@@ -222,7 +245,7 @@ impl fmt::Debug for NetNs {
         f.debug_struct("NetNs")
             .field("id", &self.id)
             .field("path", &self.path)
-            .field("fd", &self.fd.as_raw_fd())
+            .field("fd", &self.fd.0.as_raw_fd())
             .finish()
     }
 }
@@ -243,12 +266,12 @@ impl Hash for NetNs {
 
 impl AsFd for NetNs {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.fd.0.as_fd()
     }
 }
 
 impl AsRawFd for NetNs {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.0.as_raw_fd()
     }
 }

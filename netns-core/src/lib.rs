@@ -14,6 +14,8 @@ mod nsid;
 mod options;
 #[cfg(feature = "tokio")]
 mod run_async;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod thread;
 mod worker;
 
@@ -24,4 +26,6 @@ pub use nsid::NsId;
 pub use options::Options;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
+#[cfg(feature = "tokio")]
+pub use runtime::Runtime;
 pub use worker::Worker;

@@ -49,6 +49,9 @@ struct Shared {
     thread: Option<JoinHandle<()>>,
     id: NsId,
     options: Options,
+    /// The handle the worker was made from: its async bodies run on its namespace runtime.
+    #[cfg(feature = "tokio")]
+    ns: NetNs,
 }
 
 impl Worker {
@@ -68,6 +71,8 @@ impl Worker {
                 thread: Some(thread),
                 id: ns.id(),
                 options: *options,
+                #[cfg(feature = "tokio")]
+                ns: ns.clone(),
             }),
         })
     }
@@ -98,6 +103,12 @@ impl Worker {
     /// The options the worker's thread was set up with.
     pub fn options(&self) -> Options {
         self.shared.options
+    }
+
+    /// The handle the worker was made from.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn namespace(&self) -> &NetNs {
+        &self.shared.ns
     }
 }
 

@@ -1,0 +1,340 @@
+//! Tokio runtimes whose every thread lives inside one network namespace.
+//!
+//! A [`Runtime`] is a tokio runtime built from the user's `Builder` with one addition: every
+//! thread it starts (workers, the blocking pool, threads started later on demand, whoever asked
+//! for them) enters the namespace, and the `/sys` and `/etc` views of its [`Options`], in
+//! `on_thread_start`, before it runs anything. A current-thread runtime also gets one driver
+//! thread inside, so that its tasks, sockets and timers make progress without anyone calling
+//! `block_on`. Nothing the runtime runs ever runs outside, and no thread of any other runtime
+//! ever moves.
+//!
+//! Each [`NetNs`] handle also owns, lazily, one current-thread runtime per set of options: the
+//! runtime that `run_async` and `#[in_netns] async fn` bodies run on. It ends with the last clone
+//! of the handle.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, RuntimeFlavor};
+use tokio::sync::oneshot;
+
+use crate::error::Result;
+use crate::handle::NetNs;
+use crate::nsid::NsId;
+use crate::options::Options;
+use crate::run_async::RunAsync;
+
+/// How long dropping a [`Runtime`] waits for its blocking tasks before leaving them to finish
+/// on their own (their threads stay inside the namespace until then).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// The id of the namespace runtime the current thread belongs to (0: none), so that a
+    /// runtime dropped from one of its own threads does not wait for itself.
+    static RUNTIME_OF_THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Unique, non-zero runtime ids.
+fn next_runtime_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A tokio runtime whose every thread is inside one network namespace.
+///
+/// Made by [`NetNs::runtime`] or [`NetNs::runtime_with`] from your own `tokio` `Builder`, so
+/// every tokio setting stays yours (flavor, worker count, `enable_all`, thread names, stack
+/// sizes). Tasks spawned onto it, from any thread or any other runtime, run inside; so do their
+/// `spawn_blocking` calls, `tokio::fs`, DNS lookups (`lookup_host`, `connect("name:port")`,
+/// through the namespace's `/etc` view with [`Options::etc`]), `tokio::process` children and
+/// timers.
+///
+/// A current-thread runtime gets one dedicated driver thread inside the namespace, so its tasks
+/// run in the background just as on a multi-thread runtime.
+///
+/// Dropping it shuts the runtime down: its threads end before the drop returns, except threads
+/// still running a blocking task after 5 seconds, which finish that task (inside) on their own.
+/// It may be dropped anywhere, also inside an async context.
+///
+/// ```no_run
+/// # use netns_core as in_netns;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ns = in_netns::NetNs::named("blue")?;
+/// let runtime = ns.runtime(tokio::runtime::Builder::new_multi_thread().enable_all())?;
+/// let addrs = runtime.block_on(async {
+///     // Resolved by a thread inside `blue`, with its own view of `/etc` under `Options::etc`.
+///     tokio::net::lookup_host("localhost:80").await.map(|a| a.count())
+/// })?;
+/// # Ok(()) }
+/// ```
+pub struct Runtime {
+    /// `None` only while dropping.
+    runtime: Option<Arc<tokio::runtime::Runtime>>,
+    /// The current-thread flavor's driver: its stop signal and thread.
+    driver: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    /// A handle with a descriptor of its own, so the runtime never keeps its creator's lazily
+    /// made runtimes alive (which would be a cycle).
+    ns: NetNs,
+    options: Options,
+    id: u64,
+}
+
+impl NetNs {
+    /// Builds a tokio runtime whose every thread is inside this namespace.
+    ///
+    /// Sets `builder`'s `on_thread_start` (a hook set before is replaced) to enter the namespace
+    /// before the thread runs anything. The namespace is entered once first, so a failure to
+    /// enter (privilege, options) is this call's `Err`. Should a later thread fail to enter it
+    /// all the same (the kernel out of memory), the process aborts with a message on stderr,
+    /// rather than let a task run outside.
+    ///
+    /// Build the runtime with the features your tasks need (`enable_all`); this crate's own
+    /// `tokio` dependency enables only what it uses.
+    pub fn runtime(&self, builder: &mut Builder) -> Result<Runtime> {
+        self.runtime_with(&Options::DEFAULT, builder)
+    }
+
+    /// [`NetNs::runtime`] with [`Options`]: every thread of the runtime also has the `/sys`
+    /// and `/etc` view of `options`.
+    pub fn runtime_with(&self, options: &Options, builder: &mut Builder) -> Result<Runtime> {
+        options.check(self)?;
+        // Enter once, so that anything that keeps threads out is an `Err` here.
+        self.run_with(options, || ())?;
+        let ns = self.try_clone()?;
+        let id = next_runtime_id();
+        let entering = ns.clone();
+        let options = *options;
+        builder.on_thread_start(move || {
+            if let Err(err) = entering.enter_current_thread(&options) {
+                // Running the thread's tasks outside would break the promise this runtime
+                // makes, and tokio offers no way to refuse a thread: stop here.
+                eprintln!(
+                    "in-netns: a thread of the runtime of {} could not enter it: {err}; \
+                     aborting rather than run tasks outside the namespace",
+                    entering.describe()
+                );
+                std::process::abort();
+            }
+            RUNTIME_OF_THREAD.with(|mark| mark.set(id));
+        });
+        let runtime = Arc::new(
+            builder
+                .build()
+                .map_err(|source| crate::error::Error::ThreadSpawn { source })?,
+        );
+        let driver = match runtime.handle().runtime_flavor() {
+            RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &options, &runtime, id)?),
+            _ => None,
+        };
+        Ok(Runtime {
+            runtime: Some(runtime),
+            driver,
+            ns,
+            options,
+            id,
+        })
+    }
+}
+
+/// Starts the thread that drives a current-thread runtime, inside the namespace, until its
+/// stop signal.
+fn start_driver(
+    ns: &NetNs,
+    options: &Options,
+    runtime: &Arc<tokio::runtime::Runtime>,
+    id: u64,
+) -> Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = oneshot::channel();
+    let runtime = Arc::clone(runtime);
+    let thread = ns.spawn_with(options, move || {
+        RUNTIME_OF_THREAD.with(|mark| mark.set(id));
+        // An error means the sender is gone: stop as well.
+        let _ = runtime.block_on(stopped);
+    })?;
+    Ok((stop, thread))
+}
+
+impl Runtime {
+    /// Runs `future` to completion on a thread inside the namespace and returns its output.
+    ///
+    /// The calling thread only waits: the future is polled by a dedicated thread that entered
+    /// the namespace (with the runtime's options) and has the runtime entered. Like tokio's
+    /// `block_on`, it must not be called from within an async context; `.await` a
+    /// [`Runtime::spawn`]ed task there instead.
+    pub fn block_on<F>(&self, future: F) -> Result<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let runtime = self.tokio();
+        self.ns.run_with(&self.options, || runtime.block_on(future))
+    }
+
+    /// Spawns `future` as a task of this runtime, inside the namespace, and returns a future of
+    /// its output that any runtime (or none) may await.
+    ///
+    /// Dropping the returned future aborts the task; a panic in the task resumes in the
+    /// awaiting caller.
+    pub fn spawn<F>(&self, future: F) -> RunAsync<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        RunAsync::spawn(self.handle(), future)
+    }
+
+    /// A handle to the runtime, to spawn tasks onto it (`Handle::spawn`, `spawn_blocking`) from
+    /// anywhere: whatever it runs, runs inside.
+    pub fn handle(&self) -> &Handle {
+        self.tokio().handle()
+    }
+
+    /// The namespace every thread of the runtime is in.
+    pub fn id(&self) -> NsId {
+        self.ns.id()
+    }
+
+    /// A handle to the namespace the runtime lives in.
+    pub fn namespace(&self) -> &NetNs {
+        &self.ns
+    }
+
+    /// The views of `/sys` and `/etc` the runtime's threads have.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// Shuts the runtime down, waiting up to `timeout` for its blocking tasks (as tokio's
+    /// `shutdown_timeout`); threads still busy after it finish their task inside.
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shut_down(timeout);
+    }
+
+    /// Shuts the runtime down without waiting for its threads (as tokio's
+    /// `shutdown_background`).
+    pub fn shutdown_background(mut self) {
+        self.shut_down(Duration::ZERO);
+    }
+
+    fn tokio(&self) -> &tokio::runtime::Runtime {
+        match &self.runtime {
+            Some(runtime) => runtime,
+            None => unreachable!("the runtime is only taken while dropping"),
+        }
+    }
+
+    /// Stops the driver, then the runtime, waiting up to `grace` for blocking tasks, and never
+    /// for the current thread itself.
+    fn shut_down(&mut self, grace: Duration) {
+        let own_thread = RUNTIME_OF_THREAD.with(Cell::get) == self.id;
+        if let Some((stop, driver)) = self.driver.take() {
+            let _ = stop.send(());
+            if !own_thread {
+                let _ = driver.join();
+            }
+        }
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // The driver's clone is gone once it has been joined; when it could not be (dropped on
+        // the runtime's own thread), nothing can wait.
+        let Some(runtime) = Arc::into_inner(runtime).filter(|_| !own_thread) else {
+            return;
+        };
+        if grace.is_zero() {
+            return runtime.shutdown_background();
+        }
+        // tokio refuses to wait inside an async context (it panics), so wait on a thread of
+        // our own, which has none; without one, do not wait.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let waiter = thread::Builder::new().spawn(move || {
+            let runtime: tokio::runtime::Runtime = receiver.recv().expect("sent below");
+            runtime.shutdown_timeout(grace);
+        });
+        match waiter {
+            Ok(waiter) => {
+                let _ = sender.send(runtime);
+                let _ = waiter.join();
+            }
+            Err(_) => runtime.shutdown_background(),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shut_down(SHUTDOWN_GRACE);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("id", &self.ns.id())
+            .field("options", &self.options)
+            .field("flavor", &self.handle().runtime_flavor())
+            .finish()
+    }
+}
+
+/// The runtimes handles made for their async bodies: by handle (the address of the descriptor
+/// its clones share), one per set of options, made on first use and released with the last
+/// clone of the handle.
+static BODY_RUNTIMES: LazyLock<Mutex<HashMap<usize, Vec<Arc<Runtime>>>>> =
+    LazyLock::new(Default::default);
+
+/// Whether any handle ever made a body runtime, so that dropping handles in a program that never
+/// runs an async body takes no lock.
+static ANY_BODY_RUNTIME: AtomicBool = AtomicBool::new(false);
+
+/// The runtime for async bodies with `options` of the handle `owner`: a current-thread runtime
+/// with I/O and timers, driven by its own thread inside, made on first use.
+pub(crate) fn body_runtime(owner: usize, ns: &NetNs, options: &Options) -> Result<Arc<Runtime>> {
+    let find = |all: &HashMap<usize, Vec<Arc<Runtime>>>| {
+        all.get(&owner)?
+            .iter()
+            .find(|runtime| runtime.options == *options)
+            .cloned()
+    };
+    if let Some(runtime) = find(&lock(&BODY_RUNTIMES)) {
+        return Ok(runtime);
+    }
+    // Built without the lock (it starts threads), so handles never wait for each other.
+    let made = Arc::new(
+        ns.runtime_with(
+            options,
+            Builder::new_current_thread()
+                .enable_all()
+                .thread_name(crate::thread::THREAD_NAME),
+        )?,
+    );
+    let mut all = lock(&BODY_RUNTIMES);
+    // A concurrent first call may have won the race: use its runtime, drop ours.
+    if let Some(runtime) = find(&all) {
+        return Ok(runtime);
+    }
+    all.entry(owner).or_default().push(Arc::clone(&made));
+    ANY_BODY_RUNTIME.store(true, Ordering::Release);
+    Ok(made)
+}
+
+/// Shuts down the body runtimes of the handle `owner`, whose last clone is being dropped.
+pub(crate) fn release_body_runtimes(owner: usize) {
+    if !ANY_BODY_RUNTIME.load(Ordering::Acquire) {
+        return;
+    }
+    let released = lock(&BODY_RUNTIMES).remove(&owner);
+    // Dropped outside the lock: shutting a runtime down waits for its threads.
+    drop(released);
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while holding it; stay usable if something did.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

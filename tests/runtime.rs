@@ -1,0 +1,419 @@
+//! Nothing leaves a namespace and nothing moves into one (feature "tokio"): async bodies run on
+//! a runtime whose every thread is inside, so their blocking work, lookups, tasks and children
+//! stay inside, the caller's runtime never gets a thread born inside, and callers wait on
+//! wakers, never on threads.
+
+mod common;
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{EtcDir, TempNs, current_id, id_of_path, thread_namespaces};
+use in_netns::{Error, NetNs, NsId, Options, Runtime, Worker, in_netns};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Generous bound that turns a hang into a failure.
+const HANG: Duration = Duration::from_secs(60);
+
+fn host_runtime(max_blocking: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(max_blocking)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn loopback_up(target: &TempNs) {
+    let status = std::process::Command::new("ip")
+        .args(["-n", &target.name, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The namespaces of the process's threads named `name` (threads keep their name in `comm`).
+fn namespaces_of_threads_named(name: &str) -> Vec<NsId> {
+    thread_namespaces()
+        .into_iter()
+        .filter(|(tid, _)| {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .map(|(_, ns)| ns)
+        .collect()
+}
+
+#[in_netns(ns)]
+async fn blocking_work_inside(ns: NetNs) -> io::Result<NsId> {
+    tokio::task::spawn_blocking(current_id)
+        .await
+        .map_err(io::Error::other)
+}
+
+#[in_netns(worker)]
+async fn blocking_work_on_worker(worker: Arc<Worker>) -> io::Result<NsId> {
+    tokio::task::spawn_blocking(current_id)
+        .await
+        .map_err(io::Error::other)
+}
+
+/// The host's blocking pool, asked for several threads at once: where each ran.
+async fn host_blocking_namespaces() -> Vec<NsId> {
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::task::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                current_id()
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for call in calls {
+        seen.push(call.await.unwrap());
+    }
+    seen
+}
+
+#[test]
+fn a_bodys_blocking_work_runs_inside_and_never_plants_a_thread_in_the_callers_pool() {
+    let target = TempNs::new("rt-cold-pool");
+    let runtime = host_runtime(16);
+    runtime.block_on(async {
+        let home = current_id();
+        // The host pool is cold: before the fix, the body's spawn_blocking started a host
+        // pool thread from inside the namespace, which then served the host's later work.
+        let inside = blocking_work_inside(target.ns.clone()).await.unwrap();
+        assert_eq!(inside, target.id());
+        assert_eq!(host_blocking_namespaces().await, [home; 4]);
+
+        let worker = Arc::new(Worker::new(&target.ns).unwrap());
+        let on_worker = blocking_work_on_worker(Arc::clone(&worker)).await.unwrap();
+        assert_eq!(on_worker, target.id());
+        assert_eq!(host_blocking_namespaces().await, [home; 4]);
+    });
+}
+
+#[in_netns(&ns, etc)]
+async fn resolve_inside(ns: NetNs, name: String) -> io::Result<Vec<IpAddr>> {
+    let addrs = tokio::net::lookup_host((name.as_str(), 80)).await?;
+    Ok(addrs.map(|addr| addr.ip()).collect())
+}
+
+#[test]
+fn every_lookup_in_a_body_with_etc_reads_the_namespaces_hosts() {
+    let target = TempNs::new("rt-etc-lookup");
+    let _etc = EtcDir::new(&target.name, &[("hosts", "127.0.0.44 localhost\n")]);
+    let runtime = host_runtime(16);
+    runtime.block_on(async {
+        let ns_address: IpAddr = "127.0.0.44".parse().unwrap();
+        for _ in 0..4 {
+            let found = resolve_inside(target.ns.clone(), "localhost".to_owned())
+                .await
+                .unwrap();
+            assert_eq!(found, [ns_address]);
+        }
+        // The host's lookup of the same name reads the host's /etc/hosts.
+        let on_host: Vec<IpAddr> = tokio::net::lookup_host(("localhost", 80))
+            .await
+            .unwrap()
+            .map(|addr| addr.ip())
+            .collect();
+        assert!(!on_host.contains(&ns_address), "{on_host:?}");
+    });
+}
+
+#[in_netns(worker)]
+async fn stat_on_worker(worker: Arc<Worker>) -> io::Result<u64> {
+    Ok(tokio::fs::metadata("/proc/self/ns/net").await?.len())
+}
+
+#[test]
+fn many_callers_of_a_worker_with_a_small_blocking_pool_all_finish() {
+    let target = TempNs::new("rt-small-pool");
+    let worker = Arc::new(Worker::new(&target.ns).unwrap());
+    let runtime = host_runtime(4);
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..32)
+            .map(|_| tokio::spawn(stat_on_worker(Arc::clone(&worker))))
+            .collect();
+        let all = async {
+            for call in calls {
+                call.await.unwrap().unwrap();
+            }
+        };
+        tokio::time::timeout(HANG, all)
+            .await
+            .expect("32 callers with 4 blocking threads should all finish");
+        // The callers never held the host's blocking pool: it still serves at once.
+        let probe = tokio::time::timeout(HANG, tokio::task::spawn_blocking(|| ()));
+        probe.await.expect("the host pool is free").unwrap();
+    });
+}
+
+#[test]
+fn every_thread_of_a_namespace_runtime_is_inside_whoever_starts_it() {
+    let target = TempNs::new("rt-threads");
+    let name = format!("rt-probe-{}", std::process::id() % 10_000);
+    let runtime = target
+        .ns
+        .runtime(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(32)
+                .thread_name(name.clone())
+                .enable_all(),
+        )
+        .unwrap();
+    assert_eq!(runtime.id(), target.id());
+    let home = current_id();
+
+    // Tasks, and the blocking work they ask for under load (many pool threads at once).
+    let inside = runtime
+        .block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    tokio::spawn(async {
+                        let blocking = tokio::task::spawn_blocking(|| {
+                            std::thread::sleep(Duration::from_millis(30));
+                            current_id()
+                        });
+                        (current_id(), blocking.await.unwrap())
+                    })
+                })
+                .collect();
+            let mut seen = Vec::new();
+            for task in tasks {
+                let (task_ns, blocking_ns) = task.await.unwrap();
+                seen.extend([task_ns, blocking_ns]);
+            }
+            seen
+        })
+        .unwrap();
+    assert!(inside.iter().all(|ns| *ns == target.id()), "{inside:?}");
+
+    // Blocking work asked for from host threads, through the handle, also runs inside.
+    let from_host = std::thread::scope(|scope| {
+        let handle = runtime.handle();
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let call = handle.spawn_blocking(|| {
+                        std::thread::sleep(Duration::from_millis(30));
+                        current_id()
+                    });
+                    (current_id(), call)
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let mut calls = Vec::new();
+    for (caller, call) in from_host {
+        assert_eq!(caller, home);
+        calls.push(call);
+    }
+    let ran_in = runtime
+        .block_on(async {
+            let mut seen = Vec::new();
+            for call in calls {
+                seen.push(call.await.unwrap());
+            }
+            seen
+        })
+        .unwrap();
+    assert_eq!(ran_in, [target.id(); 8]);
+
+    // Whatever started them, every thread of the runtime is inside.
+    let threads = namespaces_of_threads_named(&name);
+    assert!(threads.len() >= 3, "workers and pool threads: {threads:?}");
+    assert!(threads.iter().all(|ns| *ns == target.id()), "{threads:?}");
+    assert_eq!(current_id(), home);
+    drop(runtime);
+    assert!(common::wait_no_thread_in(target.id(), Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn a_namespace_runtime_serves_its_loopback_lookups_and_children_inside() {
+    let target = TempNs::new("rt-serve");
+    loopback_up(&target);
+    let _etc = EtcDir::new(&target.name, &[("hosts", "127.0.0.1 in-netns-peer\n")]);
+    let runtime = target
+        .ns
+        .runtime_with(
+            &Options::default().etc(true),
+            tokio::runtime::Builder::new_current_thread().enable_all(),
+        )
+        .unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counter = Arc::clone(&accepted);
+    // A server task on the namespace runtime: a current-thread runtime runs it in the
+    // background, on its driver thread inside.
+    let _server = runtime.spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            stream.write_all(b"inside").await.unwrap();
+        }
+    });
+
+    let host = host_runtime(4);
+    host.block_on(async {
+        // A client task spawned onto the namespace runtime from the host's runtime, resolving
+        // a name only the namespace's hosts file knows.
+        let reply = runtime
+            .spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(("in-netns-peer", port)).await?;
+                let mut reply = String::new();
+                stream.read_to_string(&mut reply).await?;
+                io::Result::Ok(reply)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply, "inside");
+        // The host's loopback does not reach it.
+        let from_host = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+        if let Ok(mut stream) = from_host {
+            let mut reply = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), stream.read_to_end(&mut reply))
+                    .await;
+            assert_ne!(reply, b"inside", "the host reached the namespace's server");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // A child of tokio::process, started by a task of the runtime, is inside.
+        let child_ns = runtime
+            .spawn(async {
+                let output = tokio::process::Command::new("readlink")
+                    .arg("/proc/self/ns/net")
+                    .output()
+                    .await?;
+                io::Result::Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(child_ns, target.id().to_string());
+    });
+}
+
+struct Agent {
+    runtime: Arc<Runtime>,
+}
+
+impl Agent {
+    #[in_netns(&self.runtime)]
+    async fn where_do_tasks_run(self: Arc<Self>) -> in_netns::Result<(NsId, NsId)> {
+        let spawned = tokio::spawn(async { current_id() }).await.unwrap();
+        Ok((current_id(), spawned))
+    }
+}
+
+#[in_netns(runtime)]
+async fn on_owned_runtime(runtime: Runtime) -> in_netns::Result<NsId> {
+    Ok(current_id())
+}
+
+#[in_netns(&runtime)]
+fn blocking_body_with_the_runtime_entered(runtime: &Runtime) -> in_netns::Result<NsId> {
+    let handle = tokio::runtime::Handle::current();
+    Ok(handle
+        .block_on(tokio::spawn(async { current_id() }))
+        .unwrap())
+}
+
+#[test]
+fn in_netns_with_a_runtime_target_runs_the_body_as_its_task() {
+    let target = TempNs::new("rt-target");
+    let builder = || {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(1).enable_all();
+        builder
+    };
+    let runtime = Arc::new(target.ns.runtime(&mut builder()).unwrap());
+    let agent = Arc::new(Agent {
+        runtime: Arc::clone(&runtime),
+    });
+    let host = host_runtime(4);
+    host.block_on(async {
+        let home = current_id();
+        assert_eq!(
+            agent.where_do_tasks_run().await.unwrap(),
+            (target.id(), target.id())
+        );
+        let owned = target.ns.runtime(&mut builder()).unwrap();
+        assert_eq!(on_owned_runtime(owned).await.unwrap(), target.id());
+        assert_eq!(current_id(), home);
+    });
+    assert_eq!(
+        blocking_body_with_the_runtime_entered(&runtime).unwrap(),
+        target.id()
+    );
+}
+
+#[test]
+fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller() {
+    let target = TempNs::new("rt-abort");
+    let runtime = target
+        .ns
+        .runtime(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all(),
+        )
+        .unwrap();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    struct OnDrop(std::sync::mpsc::Sender<NsId>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(current_id());
+        }
+    }
+    let host = host_runtime(4);
+    host.block_on(async {
+        let call = runtime.spawn(async move {
+            let _guard = OnDrop(dropped_tx);
+            tokio::time::sleep(HANG).await;
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), call)
+                .await
+                .is_err()
+        );
+    });
+    let dropped_in = dropped_rx.recv_timeout(HANG).expect("the task was aborted");
+    assert_eq!(dropped_in, target.id(), "the task is dropped inside");
+
+    let panicked = host.block_on(async {
+        tokio::spawn(runtime.spawn(async {
+            std::panic::panic_any(11_u8);
+        }))
+        .await
+    });
+    let payload = panicked.unwrap_err().into_panic();
+    assert_eq!(payload.downcast_ref::<u8>(), Some(&11));
+}
+
+#[test]
+fn a_runtime_that_cannot_enter_is_an_error_of_runtime() {
+    let anonymous = NetNs::new().unwrap();
+    let result = anonymous.runtime_with(
+        &Options::default().etc(true),
+        tokio::runtime::Builder::new_current_thread().enable_all(),
+    );
+    assert!(matches!(result, Err(Error::Unnamed { .. })), "{result:?}");
+    let this_thread = id_of_path("/proc/thread-self/ns/net");
+    assert_eq!(current_id(), this_thread);
+}
