@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]
 
-pub use netns_core::{ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
+pub use netns_core::{CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
 
 #[cfg(feature = "tokio")]
 pub use netns_core::{RunAsync, Runtime};

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]
 
+mod command;
 mod error;
 mod handle;
 mod lifecycle;
@@ -19,6 +20,7 @@ mod runtime;
 mod thread;
 mod worker;
 
+pub use command::CommandExt;
 pub use error::{Error, Result};
 pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};

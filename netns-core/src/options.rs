@@ -2,7 +2,7 @@
 //! `ip netns exec` gives its command.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
@@ -108,34 +108,27 @@ impl Options {
 /// network namespace.
 fn mount_sysfs(ns: &NetNs) -> Result<()> {
     let sys = Path::new("/sys");
-    let read_only = statvfs(sys).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_RDONLY));
-    // Fails when nothing is mounted there; the new sysfs then simply goes on top.
-    let _ = umount2(sys, MntFlags::MNT_DETACH);
-    let flags = if read_only {
+    let flags = if sys_is_read_only() {
         MsFlags::MS_RDONLY
     } else {
         MsFlags::empty()
     };
+    // Fails when nothing is mounted there; the new sysfs then simply goes on top.
+    let _ = umount2(sys, MntFlags::MNT_DETACH);
     let source = ns.name().unwrap_or("sysfs");
     mount(Some(source), sys, Some("sysfs"), flags, None::<&str>)
         .map_err(|e| Error::from_errno("mount sysfs", Some(sys), e))
 }
 
+/// Whether the host's `/sys` is read-only, so the namespace's sysfs should be too.
+pub(crate) fn sys_is_read_only() -> bool {
+    statvfs("/sys").is_ok_and(|fs| fs.flags().contains(FsFlags::ST_RDONLY))
+}
+
 /// Binds each entry of `/etc/netns/NAME/` over the same name in `/etc/`, as `ip netns exec`
-/// does. A missing `/etc/netns/NAME/` means there is nothing to bind.
+/// does.
 fn bind_etc(name: &str) -> Result<()> {
-    let dir = Path::new(ETC_DIR).join(name);
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry.map_err(|err| Error::Os {
-            operation: "read_dir",
-            path: Some(dir.clone()),
-            source: err,
-        })?;
-        let source = entry.path();
-        let target = Path::new("/etc").join(entry.file_name());
+    for (source, target) in etc_bind_pairs(name)? {
         mount(
             Some(&source),
             &target,
@@ -146,4 +139,23 @@ fn bind_etc(name: &str) -> Result<()> {
         .map_err(|e| Error::from_errno("bind mount over", Some(&target), e))?;
     }
     Ok(())
+}
+
+/// The (source, target) bind mounts that give `/etc` the view of `/etc/netns/NAME/`. A missing
+/// `/etc/netns/NAME/` means there is nothing to bind.
+pub(crate) fn etc_bind_pairs(name: &str) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let dir = Path::new(ETC_DIR).join(name);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut pairs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|err| Error::Os {
+            operation: "read_dir",
+            path: Some(dir.clone()),
+            source: err,
+        })?;
+        pairs.push((entry.path(), Path::new("/etc").join(entry.file_name())));
+    }
+    Ok(pairs)
 }

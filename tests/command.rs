@@ -1,0 +1,111 @@
+//! `CommandExt`: children that start inside a namespace, with `ip netns exec`'s views, while no
+//! thread of the parent moves.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{EtcDir, TempNs, current_id};
+use in_netns::{CommandExt, Error, NetNs, Options};
+
+/// The interface names a `/proc/.../net/dev` text lists.
+fn links_in(dev: &str) -> Vec<String> {
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+fn output_of(command: &mut Command) -> String {
+    let output = command.output().expect("spawn");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_child_lists_only_the_namespaces_links_and_the_parent_stays() {
+    let target = TempNs::new("cmd-links");
+    let home = current_id();
+    let host_links = links_in(&fs::read_to_string("/proc/self/net/dev").unwrap());
+    let inside = output_of(
+        Command::new("cat")
+            .arg("/proc/self/net/dev")
+            .netns(&target.ns),
+    );
+    assert_eq!(links_in(&inside), ["lo"]);
+    let ns_of_child = output_of(
+        Command::new("readlink")
+            .arg("/proc/self/ns/net")
+            .netns(&target.ns),
+    );
+    assert_eq!(ns_of_child.trim(), target.id().to_string());
+    assert_eq!(current_id(), home);
+    assert_eq!(
+        links_in(&fs::read_to_string("/proc/self/net/dev").unwrap()),
+        host_links
+    );
+}
+
+#[test]
+fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay() {
+    let target = TempNs::new("cmd-etc");
+    let _etc = EtcDir::new(&target.name, &[("resolv.conf", "nameserver 192.0.2.53\n")]);
+    let mounts_before = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap();
+    let options = Options::default().etc(true).sysfs(true);
+    let seen = output_of(
+        Command::new("sh")
+            .args(["-c", "cat /etc/resolv.conf; ls /sys/class/net"])
+            .netns_with(&target.ns, &options)
+            .unwrap(),
+    );
+    assert_eq!(seen, "nameserver 192.0.2.53\nlo\n");
+    assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
+    assert_eq!(
+        fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        mounts_before
+    );
+}
+
+#[test]
+fn options_that_cannot_apply_fail_before_anything_is_spawned() {
+    let anonymous = NetNs::new().unwrap();
+    let mut command = Command::new("true");
+    let result = command.netns_with(&anonymous, &Options::default().etc(true));
+    assert!(matches!(result, Err(Error::Unnamed { .. })));
+}
+
+#[test]
+fn a_tokio_child_inside_does_not_block_a_current_thread_runtime() {
+    let target = TempNs::new("cmd-tokio");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = std::sync::Arc::clone(&ticks);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let output = tokio::process::Command::new("sh")
+            .args(["-c", "sleep 0.3; readlink /proc/self/ns/net"])
+            .netns(&target.ns)
+            .output()
+            .await
+            .unwrap();
+        ticker.abort();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            target.id().to_string()
+        );
+        // The runtime's only thread kept running other tasks while the child ran.
+        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 5);
+    });
+}
