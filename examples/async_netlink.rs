@@ -1,7 +1,7 @@
 //! Async netlink inside a namespace, from tokio: an `#[in_netns] async fn` opens an rtnetlink
-//! connection inside the namespace, adds a link there and lists the links. The connection's
-//! socket is made in the body, so it talks to the namespace for life, even though the task
-//! that drives it (`tokio::spawn`) runs on the runtime's own threads, which never move.
+//! connection inside the namespace, adds a link there and lists the links. The body runs as a
+//! task on the namespace's own runtime, so the connection's task (`tokio::spawn`) runs there
+//! too, inside; the caller's runtime only awaits the result, and none of its threads moves.
 //!
 //! Run as root: `cargo run --features tokio --example async_netlink`.
 
@@ -34,7 +34,7 @@ async fn link_names(handle: &rtnetlink::Handle) -> Result<Vec<String>, BoxError>
 /// Adds `dummy0` inside `ns` and returns the links there.
 #[in_netns(ns)]
 async fn add_link_inside(ns: NetNs) -> Result<Vec<String>, BoxError> {
-    // The socket is made here, inside; the task that drives it may run anywhere.
+    // The socket is made here, inside, and the task that drives it runs inside too.
     let (connection, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(connection);
     let added = handle

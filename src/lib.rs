@@ -86,11 +86,14 @@ pub use netns_core::{RunAsync, Runtime};
 ///
 /// # Async functions (feature `tokio`)
 ///
-/// An `async fn` runs its body's future on a dedicated thread inside the namespace, with the
-/// caller's tokio runtime entered; awaiting it never blocks the caller's executor thread, and no
-/// runtime worker ever changes namespace. Arguments must be owned (`Send + 'static`): take
-/// `NetNs`, `Arc<NetNs>`, `Arc<Worker>` or `self: Arc<Self>` rather than references. Dropping the
-/// future cancels the body at its next wake-up. See `NetNs::run_async` for the details.
+/// An `async fn` runs its body as a task on a tokio runtime whose every thread is inside the
+/// namespace: the handle's own (see `NetNs::run_async`), or an [`in_netns::Runtime`](Runtime)
+/// given as the target. Everything the body hands to tokio (spawned tasks, `spawn_blocking`,
+/// `tokio::fs`, DNS lookups, child processes) stays inside; the caller's runtime is never entered
+/// and awaiting the call only registers a waker. Arguments, the body and the result must be
+/// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<Runtime>` or
+/// `self: Arc<Self>` rather than references. Dropping the future aborts the body at its next
+/// `.await`.
 ///
 /// ```no_run
 /// # #[cfg(feature = "tokio")]

@@ -77,3 +77,35 @@ impl Drop for TempNamespace {
         }
     }
 }
+
+/// Files in `/etc/netns/NAME/`, which `Options::etc` binds over `/etc` for the namespace NAME;
+/// removed on drop, with `/etc/netns` when this made it.
+pub struct EtcFiles {
+    dir: std::path::PathBuf,
+    made_etc_netns: bool,
+}
+
+impl EtcFiles {
+    pub fn create(name: &str, files: &[(&str, &str)]) -> std::io::Result<EtcFiles> {
+        let made_etc_netns = std::fs::create_dir(in_netns::ETC_DIR).is_ok();
+        let dir = std::path::Path::new(in_netns::ETC_DIR).join(name);
+        let etc = EtcFiles {
+            dir,
+            made_etc_netns,
+        };
+        std::fs::create_dir_all(&etc.dir)?;
+        for (file, content) in files {
+            std::fs::write(etc.dir.join(file), content)?;
+        }
+        Ok(etc)
+    }
+}
+
+impl Drop for EtcFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.made_etc_netns {
+            let _ = std::fs::remove_dir(in_netns::ETC_DIR);
+        }
+    }
+}

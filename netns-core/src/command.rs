@@ -41,7 +41,7 @@ pub trait CommandExt: sealed::Sealed {
     fn netns(&mut self, ns: &NetNs) -> &mut Self;
 
     /// Runs the child inside `ns`, with the `/sys` and `/etc` view of `options`. Fails, before
-    /// anything is spawned, when the options cannot apply to `ns` ([`Error::Unnamed`] for
+    /// anything is spawned, when the options cannot apply to `ns` ([`Error::Unnamed`](crate::Error::Unnamed) for
     /// `etc` on a namespace without a name) or `/etc/netns/NAME` cannot be read.
     fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<&mut Self>;
 }
