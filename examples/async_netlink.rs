@@ -3,7 +3,7 @@
 //! task on the namespace's own runtime, so the connection's task (`tokio::spawn`) runs there
 //! too, inside; the caller's runtime only awaits the result, and none of its threads moves.
 //!
-//! Run as root: `cargo run --features tokio --example async_netlink`.
+//! Run it (as root or not): `cargo run --features tokio --example async_netlink`.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -1,7 +1,7 @@
 //! The example from the CNI `pkg/ns` README, in Rust: create a namespace, add a `dummy0` link
 //! inside it over rtnetlink, list the links inside, and show that the host has no `dummy0`.
 //!
-//! Run as root: `cargo run --example dummy_link`.
+//! Run it (as root or not): `cargo run --example dummy_link`.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -1,7 +1,7 @@
 //! The main job: run functions inside a temporary named namespace with `#[in_netns]`, and see
 //! that the namespace is isolated while the calling thread never leaves its own.
 //!
-//! Run as root: `cargo run --example quickstart`.
+//! Run it (as root or not): `cargo run --example quickstart`.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -3,7 +3,7 @@
 //! lookup (answered by `/etc/netns/NAME/hosts`) and the connection all happen there, while the
 //! host's loopback and `/etc/hosts` see none of it, and no thread of the program moves.
 //!
-//! Run as root: `cargo run --features tokio --example runtime_in_namespace`.
+//! Run it (as root or not): `cargo run --features tokio --example runtime_in_namespace`.
 
 #[path = "support/mod.rs"]
 mod support;

@@ -3,7 +3,7 @@
 //! inside with `#[in_netns]` and served from the main thread: a socket keeps its namespace
 //! wherever it is used.
 //!
-//! Run as root: `cargo run --example serve_in_namespace`.
+//! Run it (as root or not): `cargo run --example serve_in_namespace`.
 
 #[path = "support/mod.rs"]
 mod support;

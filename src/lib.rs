@@ -2,7 +2,9 @@
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]
 
-pub use netns_core::{CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker};
+pub use netns_core::{
+    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker, rootless,
+};
 
 #[cfg(feature = "tokio")]
 pub use netns_core::{RunAsync, Runtime};
@@ -143,6 +145,33 @@ pub use netns_core::{RunAsync, Runtime};
 /// }
 /// ```
 pub use netns_macros::in_netns;
+
+/// A test whose body runs in a fresh network namespace with `lo` up, with or without root.
+///
+/// ```no_run
+/// #[in_netns::test]
+/// fn two_tests_may_bind_the_same_port() -> std::io::Result<()> {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:8080")?; // this test's own loopback
+///     std::net::TcpStream::connect(listener.local_addr()?)?;
+///     Ok(())
+/// }
+/// ```
+///
+/// - Each test gets its own anonymous namespace, so tests run in parallel may all use the same
+///   addresses and ports, and nothing they configure reaches the host or each other. The body
+///   runs on a dedicated thread inside (the harness's thread never moves); the namespace goes
+///   away with the test.
+/// - As root (or with `CAP_SYS_ADMIN`) the body runs in the test process. Without, the test
+///   runs again in a child process of its own (`--exact NAME`), made rootless between `fork`
+///   and `exec` as [`rootless::enter`] makes a process, and the test passes only if the child
+///   ran it and it passed. No namespace or process outlives the test.
+/// - A test that cannot get a namespace fails with the reason (a missing privilege, a system
+///   that forbids user namespaces, naming the setting); it never passes silently.
+/// - Works under `cargo test`'s parallel harness and under nextest. `fn` returning `()` or
+///   `Result<(), E>`, and `async fn` with the `tokio` feature (on a current-thread runtime whose
+///   every thread is inside); `#[should_panic]` and `#[ignore]` pass through.
+/// - `crate = path` names the library when it is not `::in_netns`.
+pub use netns_macros::test;
 
 #[doc(hidden)]
 #[path = "private.rs"]

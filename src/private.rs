@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use netns_core::{Error, NetNs, Options, Result, Worker};
 
+#[path = "test_support.rs"]
+pub mod test;
+
 /// Something `#[in_netns(TARGET)]` can run in.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace target for `#[in_netns]`",

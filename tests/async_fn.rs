@@ -72,7 +72,7 @@ impl Pod {
     }
 }
 
-#[test]
+#[in_netns::test]
 fn async_bodies_run_inside_on_a_multi_thread_runtime() {
     let target = TempNs::new("async-mt");
     let (runtime, workers) = runtime_with_known_workers();
@@ -97,7 +97,7 @@ fn async_bodies_run_inside_on_a_multi_thread_runtime() {
     assert!(workers_inside(&workers, &[target.id()]).is_empty());
 }
 
-#[test]
+#[in_netns::test]
 fn sockets_made_inside_are_usable_after_return() {
     let target = TempNs::new("async-echo");
     loopback_up(&target);
@@ -138,7 +138,7 @@ fn sockets_made_inside_are_usable_after_return() {
     });
 }
 
-#[test]
+#[in_netns::test]
 fn async_bodies_run_on_a_current_thread_runtime() {
     let target = TempNs::new("async-ct");
     loopback_up(&target);
@@ -167,7 +167,7 @@ fn async_bodies_run_on_a_current_thread_runtime() {
     });
 }
 
-#[test]
+#[in_netns::test]
 fn outside_a_runtime_the_body_still_runs_with_tokio_io() {
     let target = TempNs::new("async-none");
     // Awaited by a minimal executor with no tokio context: the body runs on the namespace's
@@ -188,7 +188,7 @@ fn outside_a_runtime_the_body_still_runs_with_tokio_io() {
     assert_eq!((body, socket), (target.id(), target.id()));
 }
 
-#[test]
+#[in_netns::test]
 fn many_concurrent_calls_across_namespaces_never_move_a_worker() {
     let targets = [
         TempNs::new("async-c1"),
@@ -231,7 +231,7 @@ fn many_concurrent_calls_across_namespaces_never_move_a_worker() {
     assert!(workers_inside(&workers, &ids).is_empty());
 }
 
-#[test]
+#[in_netns::test]
 fn dropping_the_future_cancels_the_body_at_its_next_wake_up() {
     let target = TempNs::new("async-cancel");
     // A handle of its own: the runtime its bodies run on ends with it.
@@ -272,7 +272,7 @@ fn dropping_the_future_cancels_the_body_at_its_next_wake_up() {
     assert!(common::wait_no_thread_in(target.id(), Duration::from_secs(1)).is_empty());
 }
 
-#[test]
+#[in_netns::test]
 fn a_panic_in_the_body_is_resumed_in_the_awaiting_task() {
     let target = TempNs::new("async-panic");
     let (runtime, _workers) = runtime_with_known_workers();
@@ -286,7 +286,7 @@ fn a_panic_in_the_body_is_resumed_in_the_awaiting_task() {
     assert_eq!(err.into_panic().downcast_ref::<u8>(), Some(&7));
 }
 
-#[test]
+#[in_netns::test]
 fn entry_failures_are_the_functions_err() {
     #[in_netns(name = "netns-test-async-no-such-name")]
     async fn never() -> io::Result<()> {

@@ -186,6 +186,11 @@ fn main() -> ExitCode {
         (Ok("no-threads"), Ok(fixture)) => return child_no_threads(&fixture),
         _ => {}
     }
+    // Without root, a user namespace of this process's own (it is still single-threaded);
+    // the children below then drop their capabilities in it, as they would as root.
+    if let Err(err) = in_netns::rootless::enter() {
+        panic!("child_faults needs root or user namespaces: {err}");
+    }
     require_privilege();
     let fixture = TempNs::new("child");
     let drop_all_capabilities = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"];

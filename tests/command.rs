@@ -25,7 +25,7 @@ fn output_of(command: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-#[test]
+#[in_netns::test]
 fn a_child_lists_only_the_namespaces_links_and_the_parent_stays() {
     let target = TempNs::new("cmd-links");
     let home = current_id();
@@ -49,7 +49,7 @@ fn a_child_lists_only_the_namespaces_links_and_the_parent_stays() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay() {
     let target = TempNs::new("cmd-etc");
     let _etc = EtcDir::new(&target.name, &[("resolv.conf", "nameserver 192.0.2.53\n")]);
@@ -70,7 +70,7 @@ fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay
     );
 }
 
-#[test]
+#[in_netns::test]
 fn options_that_cannot_apply_fail_before_anything_is_spawned() {
     let anonymous = NetNs::new().unwrap();
     let mut command = Command::new("true");
@@ -78,7 +78,7 @@ fn options_that_cannot_apply_fail_before_anything_is_spawned() {
     assert!(matches!(result, Err(Error::Unnamed { .. })));
 }
 
-#[test]
+#[in_netns::test]
 fn a_tokio_child_inside_does_not_block_a_current_thread_runtime() {
     let target = TempNs::new("cmd-tokio");
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -15,7 +15,7 @@ use in_netns::{Error, NetNs};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
 
-#[test]
+#[in_netns::test]
 fn callback_runs_in_the_target_namespace() {
     let target = TempNs::new("target");
     let caller = current_id();
@@ -25,7 +25,7 @@ fn callback_runs_in_the_target_namespace() {
     assert_eq!(current_id(), caller, "the caller's thread never moves");
 }
 
-#[test]
+#[in_netns::test]
 fn nested_calls_see_the_inner_then_the_outer_namespace() {
     let outer = TempNs::new("outer");
     let inner = TempNs::new("inner");
@@ -43,7 +43,7 @@ fn nested_calls_see_the_inner_then_the_outer_namespace() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn two_hundred_concurrent_callers_each_keep_their_own_namespace() {
     let targets = [TempNs::new("conc-a"), TempNs::new("conc-b")];
     let home = current_id();
@@ -66,7 +66,7 @@ fn two_hundred_concurrent_callers_each_keep_their_own_namespace() {
     });
 }
 
-#[test]
+#[in_netns::test]
 fn an_error_from_the_callback_is_returned_and_the_caller_is_unchanged() {
     let target = TempNs::new("err");
     let home = current_id();
@@ -78,7 +78,7 @@ fn an_error_from_the_callback_is_returned_and_the_caller_is_unchanged() {
     assert_eq!(current_id(), home);
 }
 
-#[test]
+#[in_netns::test]
 fn distinct_namespaces_have_distinct_nonzero_ids() {
     let a = NetNs::new().unwrap();
     let b = NetNs::new().unwrap();
@@ -90,7 +90,7 @@ fn distinct_namespaces_have_distinct_nonzero_ids() {
     assert_eq!(set.len(), 2, "Hash and Eq go by namespace identity");
 }
 
-#[test]
+#[in_netns::test]
 fn after_a_namespace_is_dropped_no_thread_of_the_process_is_in_it() {
     let ns = NetNs::new().unwrap();
     let id = ns.id();
@@ -101,7 +101,7 @@ fn after_a_namespace_is_dropped_no_thread_of_the_process_is_in_it() {
     assert!(stuck.is_empty(), "threads {stuck:?} are still in {id}");
 }
 
-#[test]
+#[in_netns::test]
 fn a_regular_file_is_not_netns_and_not_not_found() {
     let file = std::env::temp_dir().join(unique_name("regular"));
     std::fs::write(&file, b"not a namespace").unwrap();
@@ -116,12 +116,17 @@ fn a_regular_file_is_not_netns_and_not_not_found() {
     }
 }
 
-#[test]
+#[in_netns::test]
 fn a_namespace_path_is_accepted() {
     require_privilege();
-    for path in ["/proc/self/ns/net", "/proc/thread-self/ns/net"] {
+    // `/proc/self` is the process (its main thread), `/proc/thread-self` the calling thread.
+    let process = common::id_of_path("/proc/self/ns/net");
+    for (path, id) in [
+        ("/proc/self/ns/net", process),
+        ("/proc/thread-self/ns/net", current_id()),
+    ] {
         let ns = NetNs::open(path).unwrap();
-        assert_eq!(ns.id(), current_id());
+        assert_eq!(ns.id(), id);
         assert_eq!(ns.path(), Some(Path::new(path)));
     }
     let target = TempNs::new("path");
@@ -134,7 +139,7 @@ fn a_namespace_path_is_accepted() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn a_missing_path_is_not_found_and_not_not_netns() {
     let path = Path::new("/run/netns-does-not-exist/x");
     match NetNs::open(path) {
@@ -145,7 +150,7 @@ fn a_missing_path_is_not_found_and_not_not_netns() {
 
 // --- hazards no peer tests ------------------------------------------------------------------
 
-#[test]
+#[in_netns::test]
 fn a_panic_in_the_body_reaches_the_caller_with_its_payload_and_strands_no_thread() {
     let ns = NetNs::new().unwrap();
     let id = ns.id();
@@ -160,7 +165,7 @@ fn a_panic_in_the_body_reaches_the_caller_with_its_payload_and_strands_no_thread
     assert!(wait_no_thread_in(id, Duration::from_secs(1)).is_empty());
 }
 
-#[test]
+#[in_netns::test]
 fn threads_started_in_the_body_start_in_the_target_namespace() {
     let target = TempNs::new("threads");
     let inner = target
@@ -170,7 +175,7 @@ fn threads_started_in_the_body_start_in_the_target_namespace() {
     assert_eq!(inner, target.id());
 }
 
-#[test]
+#[in_netns::test]
 fn a_socket_made_in_the_body_belongs_to_the_namespace_for_life() {
     let target = TempNs::new("socket");
     let socket = target
@@ -183,7 +188,7 @@ fn a_socket_made_in_the_body_belongs_to_the_namespace_for_life() {
     assert_eq!(socket_ns(&here), current_id());
 }
 
-#[test]
+#[in_netns::test]
 fn spawn_returns_a_thread_already_inside() {
     let target = TempNs::new("spawn");
     let handle = target.ns.spawn(current_id).unwrap();
@@ -191,7 +196,7 @@ fn spawn_returns_a_thread_already_inside() {
     assert_eq!(handle.join().unwrap(), target.id());
 }
 
-#[test]
+#[in_netns::test]
 fn new_does_not_move_the_caller_and_lives_while_held() {
     require_privilege();
     let home = current_id();
@@ -204,7 +209,7 @@ fn new_does_not_move_the_caller_and_lives_while_held() {
     assert_eq!(ns.run(current_id).unwrap(), ns.id());
 }
 
-#[test]
+#[in_netns::test]
 fn current_and_of_socket_name_the_namespace_they_see() {
     require_privilege();
     let current = NetNs::current().unwrap();
@@ -213,7 +218,7 @@ fn current_and_of_socket_name_the_namespace_they_see() {
     assert_eq!(NetNs::of_socket(&socket).unwrap(), current);
 }
 
-#[test]
+#[in_netns::test]
 fn id_displays_like_readlink() {
     require_privilege();
     let link = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
@@ -223,7 +228,7 @@ fn id_displays_like_readlink() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn clone_shares_the_descriptor_and_try_clone_duplicates_it() {
     use std::os::fd::AsRawFd;
     let ns = NetNs::new().unwrap();
@@ -239,7 +244,7 @@ fn clone_shares_the_descriptor_and_try_clone_duplicates_it() {
     assert_eq!(shared.as_raw_fd(), raw);
 }
 
-#[test]
+#[in_netns::test]
 fn handles_and_errors_have_the_promised_traits() {
     use std::fmt::Debug;
     use std::hash::Hash;
@@ -268,7 +273,7 @@ fn ip(args: &[&str]) -> (bool, String) {
     )
 }
 
-#[test]
+#[in_netns::test]
 fn created_namespaces_are_seen_by_ip_netns() {
     let target = TempNs::new("ip-sees");
     let (ok, list) = ip(&["netns", "list"]);
@@ -290,7 +295,7 @@ fn created_namespaces_are_seen_by_ip_netns() {
     assert_eq!(target.ns.name(), Some(target.name.as_str()));
 }
 
-#[test]
+#[in_netns::test]
 fn namespaces_added_by_ip_netns_open_by_name_and_remove() {
     require_privilege();
     let name = unique_name("ip-add");
@@ -312,7 +317,7 @@ fn namespaces_added_by_ip_netns_open_by_name_and_remove() {
     assert_eq!(ns.run(current_id).unwrap(), ns.id());
 }
 
-#[test]
+#[in_netns::test]
 fn an_existing_name_is_already_exists_and_left_untouched() {
     let target = TempNs::new("exists");
     match NetNs::create(&target.name) {
@@ -322,7 +327,7 @@ fn an_existing_name_is_already_exists_and_left_untouched() {
     assert_eq!(NetNs::named(&target.name).unwrap().id(), target.id());
 }
 
-#[test]
+#[in_netns::test]
 fn of_concurrent_creates_of_one_name_exactly_one_succeeds() {
     require_privilege();
     let name = unique_name("race");
@@ -347,7 +352,7 @@ fn of_concurrent_creates_of_one_name_exactly_one_succeeds() {
     assert_eq!((created, exists), (1, 7), "{results:?}");
 }
 
-#[test]
+#[in_netns::test]
 fn remove_of_a_missing_name_is_not_found() {
     require_privilege();
     let name = unique_name("missing");
@@ -357,7 +362,7 @@ fn remove_of_a_missing_name_is_not_found() {
 
 // --- bad names and bad paths ----------------------------------------------------------------
 
-#[test]
+#[in_netns::test]
 fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
     let long = "x".repeat(256);
     for name in [
@@ -382,7 +387,7 @@ fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
     }
 }
 
-#[test]
+#[in_netns::test]
 fn bad_paths_each_give_their_typed_error() {
     require_privilege();
     let not_netns = [
@@ -409,7 +414,7 @@ fn bad_paths_each_give_their_typed_error() {
     ));
 }
 
-#[test]
+#[in_netns::test]
 fn a_pid_that_exited_is_not_found() {
     require_privilege();
     let mut child = Command::new("true").spawn().unwrap();
@@ -418,7 +423,7 @@ fn a_pid_that_exited_is_not_found() {
     assert!(matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })));
 }
 
-#[test]
+#[in_netns::test]
 fn errors_convert_to_io_errors_keeping_the_kind() {
     use std::io::ErrorKind;
     let kind = |e: Error| std::io::Error::from(e).kind();

@@ -1,13 +1,13 @@
 //! The hazard suite: load, runtimes, faults and bad input, against real namespaces. Figures are
-//! printed (run with `--nocapture` to see them); process-wide counts are compared only while
-//! this binary's other tests are held off.
+//! printed (run with `--nocapture` to see them); tests that compare process-wide counts run in
+//! a process of their own (`#[in_netns::test(own_process)]`).
 
 mod common;
 
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -15,12 +15,6 @@ use common::{
     unique_name, wait_no_thread_in,
 };
 use in_netns::{Error, NetNs, NsId, Worker, in_netns};
-
-/// Held by every test here: descriptor, thread and memory counts are process-wide.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn thread_count() -> usize {
     fs::read_dir("/proc/self/task").unwrap().count()
@@ -51,9 +45,9 @@ fn where_am_i(ns: &NetNs) -> in_netns::Result<NsId> {
 
 // --- load -----------------------------------------------------------------------------------
 
-#[test]
+// Counts the process's threads and descriptors: a process of its own.
+#[in_netns::test(own_process)]
 fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
-    let _serial = serial();
     const THREADS: usize = 8;
     const CALLS: usize = 100_000;
     let targets: Vec<TempNs> = (0..4).map(|i| TempNs::new(&format!("load{i}"))).collect();
@@ -107,9 +101,9 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
     }
 }
 
-#[test]
+// Counts the process's threads and descriptors: a process of its own.
+#[in_netns::test(own_process)]
 fn load_through_a_worker_leaks_nothing() {
-    let _serial = serial();
     let target = TempNs::new("load-worker");
     let worker = Worker::new(&target.ns).unwrap();
     worker.run(|| ()).unwrap();
@@ -135,9 +129,9 @@ fn load_through_a_worker_leaks_nothing() {
 
 // --- runtimes -------------------------------------------------------------------------------
 
-#[test]
+// Counts the process's threads and descriptors: a process of its own.
+#[in_netns::test(own_process)]
 fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
-    let _serial = serial();
     let targets = [TempNs::new("tokio-a"), TempNs::new("tokio-b")];
     let target_ids: Vec<NsId> = targets.iter().map(TempNs::id).collect();
     let (runtime, workers) = runtime_with_known_threads(4);
@@ -199,9 +193,9 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
 
 // --- faults ---------------------------------------------------------------------------------
 
-#[test]
+// Counts the process's threads and descriptors: a process of its own.
+#[in_netns::test(own_process)]
 fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
-    let _serial = serial();
     let target = TempNs::new("panics");
     let inner = TempNs::new("panics-inner");
     let home = current_id();
@@ -250,9 +244,8 @@ fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
     }
 }
 
-#[test]
+#[in_netns::test]
 fn removing_the_name_while_handles_and_calls_are_live_breaks_nothing() {
-    let _serial = serial();
     let target = TempNs::new("removed");
     let worker = Worker::new(&target.ns).unwrap();
     let inside = Barrier::new(2);
@@ -285,9 +278,8 @@ fn removing_the_name_while_handles_and_calls_are_live_breaks_nothing() {
 
 // --- bad input ------------------------------------------------------------------------------
 
-#[test]
+#[in_netns::test]
 fn bad_input_catalog_gives_typed_errors_naming_the_input() {
-    let _serial = serial();
     require_privilege();
     let long_name = "n".repeat(256);
     for name in [

@@ -54,7 +54,7 @@ fn namespace_with_a_link(tag: &str) -> TempNs {
     target
 }
 
-#[test]
+#[in_netns::test]
 fn sysfs_lists_the_namespaces_links_and_the_hosts_stay() {
     let target = namespace_with_a_link("sysfs");
     let host_links = links_in_sys();
@@ -73,13 +73,13 @@ fn sysfs_lists_the_namespaces_links_and_the_hosts_stay() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn without_sysfs_the_body_sees_the_hosts_sys() {
     let target = namespace_with_a_link("nosysfs");
     assert_eq!(target.ns.run(links_in_sys).unwrap(), links_in_sys());
 }
 
-#[test]
+#[in_netns::test]
 fn sysfs_is_read_only_exactly_when_the_hosts_is() {
     let target = TempNs::new("sysfs-ro");
     let options_of_sys = || {
@@ -105,7 +105,7 @@ fn sysfs_is_read_only_exactly_when_the_hosts_is() {
     assert_eq!(inside, options_of_sys());
 }
 
-#[test]
+#[in_netns::test]
 fn etc_binds_the_namespaces_files_over_etc() {
     let target = TempNs::new("etc");
     let resolv = format!("nameserver 192.0.2.53 # {}\n", target.name);
@@ -130,7 +130,7 @@ fn etc_binds_the_namespaces_files_over_etc() {
     assert_eq!(host_mounts(), mounts_before);
 }
 
-#[test]
+#[in_netns::test]
 fn etc_without_a_name_is_an_error_not_a_no_op() {
     common::require_privilege();
     let anonymous = NetNs::new().unwrap();
@@ -146,7 +146,7 @@ fn etc_without_a_name_is_an_error_not_a_no_op() {
     ));
 }
 
-#[test]
+#[in_netns::test]
 fn a_panic_under_options_leaves_the_host_mounts_untouched() {
     let target = namespace_with_a_link("sysfs-panic");
     let _etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.2 panic\n")]);
@@ -165,7 +165,7 @@ fn a_panic_under_options_leaves_the_host_mounts_untouched() {
     assert_eq!(links_in_sys(), host_links);
 }
 
-#[test]
+#[in_netns::test]
 fn spawned_threads_and_workers_keep_their_view() {
     let target = namespace_with_a_link("sysfs-spawn");
     let options = Options::default().sysfs(true);
@@ -186,7 +186,7 @@ fn view_through_the_macro(name: &str) -> in_netns::Result<(Vec<String>, String, 
     ))
 }
 
-#[test]
+#[in_netns::test]
 fn macro_flags_apply_the_options() {
     let target = namespace_with_a_link("sysfs-macro");
     let _etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.3 macro\n")]);

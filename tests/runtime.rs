@@ -77,7 +77,7 @@ async fn host_blocking_namespaces() -> Vec<NsId> {
     seen
 }
 
-#[test]
+#[in_netns::test]
 fn a_bodys_blocking_work_runs_inside_and_never_plants_a_thread_in_the_callers_pool() {
     let target = TempNs::new("rt-cold-pool");
     let runtime = host_runtime(16);
@@ -102,7 +102,7 @@ async fn resolve_inside(ns: NetNs, name: String) -> io::Result<Vec<IpAddr>> {
     Ok(addrs.map(|addr| addr.ip()).collect())
 }
 
-#[test]
+#[in_netns::test]
 fn every_lookup_in_a_body_with_etc_reads_the_namespaces_hosts() {
     let target = TempNs::new("rt-etc-lookup");
     let _etc = EtcDir::new(&target.name, &[("hosts", "127.0.0.44 localhost\n")]);
@@ -130,7 +130,7 @@ async fn stat_on_worker(worker: Arc<Worker>) -> io::Result<u64> {
     Ok(tokio::fs::metadata("/proc/self/ns/net").await?.len())
 }
 
-#[test]
+#[in_netns::test]
 fn many_callers_of_a_worker_with_a_small_blocking_pool_all_finish() {
     let target = TempNs::new("rt-small-pool");
     let worker = Arc::new(Worker::new(&target.ns).unwrap());
@@ -153,7 +153,7 @@ fn many_callers_of_a_worker_with_a_small_blocking_pool_all_finish() {
     });
 }
 
-#[test]
+#[in_netns::test]
 fn every_thread_of_a_namespace_runtime_is_inside_whoever_starts_it() {
     let target = TempNs::new("rt-threads");
     let name = format!("rt-probe-{}", std::process::id() % 10_000);
@@ -238,7 +238,7 @@ fn every_thread_of_a_namespace_runtime_is_inside_whoever_starts_it() {
     assert!(common::wait_no_thread_in(target.id(), Duration::from_secs(5)).is_empty());
 }
 
-#[test]
+#[in_netns::test]
 fn a_namespace_runtime_serves_its_loopback_lookups_and_children_inside() {
     let target = TempNs::new("rt-serve");
     loopback_up(&target);
@@ -334,7 +334,7 @@ fn blocking_body_with_the_runtime_entered(runtime: &Runtime) -> in_netns::Result
         .unwrap())
 }
 
-#[test]
+#[in_netns::test]
 fn in_netns_with_a_runtime_target_runs_the_body_as_its_task() {
     let target = TempNs::new("rt-target");
     let builder = || {
@@ -363,7 +363,7 @@ fn in_netns_with_a_runtime_target_runs_the_body_as_its_task() {
     );
 }
 
-#[test]
+#[in_netns::test]
 fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller() {
     let target = TempNs::new("rt-abort");
     let runtime = target
@@ -406,7 +406,7 @@ fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller()
     assert_eq!(payload.downcast_ref::<u8>(), Some(&11));
 }
 
-#[test]
+#[in_netns::test]
 fn a_runtime_that_cannot_enter_is_an_error_of_runtime() {
     let anonymous = NetNs::new().unwrap();
     let result = anonymous.runtime_with(

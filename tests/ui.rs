@@ -2,7 +2,7 @@
 //! gets (`ui/fail`, with the expected messages committed next to each case).
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test --test ui`, then read them.
 
-#[test]
+#[in_netns::test]
 fn ui() {
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");

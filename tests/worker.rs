@@ -17,7 +17,7 @@ fn cpu_ticks(tid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-#[test]
+#[in_netns::test]
 fn calls_run_inside_on_one_thread_and_the_caller_stays_home() {
     let target = TempNs::new("worker");
     let home = current_id();
@@ -31,7 +31,7 @@ fn calls_run_inside_on_one_thread_and_the_caller_stays_home() {
     assert_eq!(current_id(), home);
 }
 
-#[test]
+#[in_netns::test]
 fn calls_may_borrow_from_the_caller() {
     let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
     let mut items = vec![1, 2, 3];
@@ -40,7 +40,7 @@ fn calls_may_borrow_from_the_caller() {
     assert_eq!(items, [1, 2, 3, 6]);
 }
 
-#[test]
+#[in_netns::test]
 fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
     let target = TempNs::new("worker-conc");
     let worker = Worker::new(&target.ns).unwrap();
@@ -71,7 +71,7 @@ fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
     assert_eq!(overlaps.load(Ordering::SeqCst), 0);
 }
 
-#[test]
+#[in_netns::test]
 fn long_calls_wake_their_sleeping_callers() {
     // Longer than the callers' spin (about 50us), so each caller sleeps on its futex and must
     // be woken; and longer than the worker's, between calls.
@@ -95,7 +95,7 @@ fn long_calls_wake_their_sleeping_callers() {
     });
 }
 
-#[test]
+#[in_netns::test]
 fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
     let target = TempNs::new("worker-panic");
     let worker = Worker::new(&target.ns).unwrap();
@@ -109,7 +109,7 @@ fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
     assert_eq!(worker.run(current_id).unwrap(), target.id());
 }
 
-#[test]
+#[in_netns::test]
 fn dropping_the_worker_ends_its_thread() {
     let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
     let worker_tid = worker.run(tid).unwrap();
@@ -122,7 +122,7 @@ fn dropping_the_worker_ends_its_thread() {
     assert!(gone, "worker thread {worker_tid} is still alive after drop");
 }
 
-#[test]
+#[in_netns::test]
 fn an_idle_worker_uses_no_cpu() {
     let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
     let worker_tid = worker.run(tid).unwrap();
@@ -140,7 +140,7 @@ fn an_idle_worker_uses_no_cpu() {
     drop(worker);
 }
 
-#[test]
+#[in_netns::test]
 fn entry_failures_are_errors_of_new() {
     let anonymous = NetNs::new().unwrap();
     let options = Options::default().etc(true);
@@ -166,7 +166,7 @@ impl Poller {
     }
 }
 
-#[test]
+#[in_netns::test]
 fn in_netns_runs_on_a_worker_target() {
     let target = TempNs::new("worker-macro");
     let worker = Worker::new(&target.ns).unwrap();

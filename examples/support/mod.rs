@@ -7,18 +7,14 @@ use std::process::ExitCode;
 use in_netns::NetNs;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-/// Exits with one line when the process cannot create namespaces, and routes Ctrl-C and
-/// SIGTERM to a thread that cleans up. Call first in `main`, before any thread starts.
+/// Makes the process able to create namespaces (as root it already is; without root,
+/// `rootless::enter` gives it a user namespace of its own), exits with one line when it cannot,
+/// and routes Ctrl-C and SIGTERM to a thread that cleans up. Call first in `main`, before any
+/// thread starts.
 pub fn init(example: &str) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    if effective & (1 << 21) == 0 {
+    if let Err(err) = in_netns::rootless::enter() {
         eprintln!(
-            "{example}: needs root or CAP_SYS_ADMIN to create network namespaces (try: sudo cargo run --example {example})"
+            "{example}: cannot create network namespaces: {err}\n(run as root, or where unprivileged user namespaces are allowed)"
         );
         std::process::exit(1);
     }

@@ -66,6 +66,22 @@ pub enum Error {
         /// The error `std::thread::Builder::spawn` returned.
         source: io::Error,
     },
+    /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
+    /// refuses a new user namespace to a multithreaded process.
+    NotSingleThreaded {
+        /// How many threads the process had.
+        threads: usize,
+    },
+    /// A step of [`rootless::enter`](crate::rootless::enter) failed.
+    Rootless {
+        /// The step, e.g. `"unshare(CLONE_NEWUSER | CLONE_NEWNS)"` or `"/proc/self/uid_map"`.
+        step: String,
+        /// The OS error, with its errno.
+        source: io::Error,
+        /// The system setting that forbids unprivileged user namespaces, when one does, with
+        /// how to allow them.
+        forbidden_by: Option<String>,
+    },
     /// The namespace runtime an async body ran on shut down before the body finished.
     RuntimeShutDown {
         /// The namespace, as its path or its id.
@@ -106,7 +122,9 @@ impl Error {
     /// The errno behind this error, when it came from the OS.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Os { source, .. } | Error::ThreadSpawn { source } => source.raw_os_error(),
+            Error::Os { source, .. }
+            | Error::ThreadSpawn { source }
+            | Error::Rootless { source, .. } => source.raw_os_error(),
             Error::NotFound { .. } => Some(Errno::ENOENT as i32),
             Error::PermissionDenied { .. } => Some(Errno::EPERM as i32),
             Error::AlreadyExists { .. } => Some(Errno::EEXIST as i32),
@@ -125,6 +143,8 @@ impl Error {
             | Error::InvalidName { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
             Error::RuntimeShutDown { .. } => io::ErrorKind::Interrupted,
+            Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
+            Error::Rootless { source, .. } => source.kind(),
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -157,7 +177,7 @@ impl fmt::Display for Error {
             ),
             Error::PermissionDenied { operation, path } => write!(
                 f,
-                "{operation}{} was refused: network namespaces need CAP_SYS_ADMIN (run as root, or grant the capability)",
+                "{operation}{} was refused: network namespaces need CAP_SYS_ADMIN (run as root, grant the capability, or call in_netns::rootless::enter() first thing in main)",
                 OptionalPath(path)
             ),
             Error::InvalidPath { path, reason } => {
@@ -178,6 +198,24 @@ impl fmt::Display for Error {
                 f,
                 "could not start a thread to enter the namespace: {source} (check RLIMIT_NPROC and available memory)"
             ),
+            Error::NotSingleThreaded { threads } => write!(
+                f,
+                "rootless::enter() must run before any thread starts (the kernel refuses a user namespace to a multithreaded process), but the process has {threads} threads: call it first thing in main"
+            ),
+            Error::Rootless {
+                step,
+                source,
+                forbidden_by,
+            } => {
+                write!(f, "without root, {step} failed: {source}")?;
+                match forbidden_by {
+                    Some(setting) => write!(
+                        f,
+                        "; this system forbids unprivileged user namespaces: {setting}"
+                    ),
+                    None => Ok(()),
+                }
+            }
             Error::RuntimeShutDown { namespace } => write!(
                 f,
                 "the runtime inside {namespace} shut down before the async body finished (keep the runtime, or a handle to the namespace, alive until its calls are done)"
@@ -194,7 +232,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ThreadSpawn { source } | Error::Os { source, .. } => Some(source),
+            Error::ThreadSpawn { source }
+            | Error::Os { source, .. }
+            | Error::Rootless { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -10,9 +10,11 @@ mod command;
 mod error;
 mod handle;
 mod lifecycle;
+mod loopback;
 mod name;
 mod nsid;
 mod options;
+pub mod rootless;
 #[cfg(feature = "tokio")]
 mod run_async;
 #[cfg(feature = "tokio")]

@@ -3,6 +3,7 @@
 //!
 //! Layout: `args` parses the attribute's arguments, `validate` refuses functions that cannot
 //! be rewritten, `expand` rewrites the function, and `rename_self` renames `self` in the body.
+//! `test_attr` is `#[in_netns::test]`.
 
 #![deny(missing_docs)]
 
@@ -11,6 +12,7 @@ mod expand;
 #[cfg(test)]
 mod never_panics;
 mod rename_self;
+mod test_attr;
 mod validate;
 
 use proc_macro::TokenStream;
@@ -21,4 +23,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn in_netns(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::in_netns(attr.into(), item.into()).into()
+}
+
+/// Runs a test in a fresh network namespace with `lo` up, with or without root.
+///
+/// See the `in-netns` crate's documentation of `test` for what it gives.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::test(attr.into(), item.into()).into()
 }
