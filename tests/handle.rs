@@ -143,6 +143,36 @@ fn a_missing_path_is_not_found_and_not_not_netns() {
     }
 }
 
+#[test]
+fn a_name_written_as_a_relative_path_says_to_pass_the_name() {
+    let target = TempNs::new("name-as-path");
+    assert!(
+        !Path::new(&target.name).exists(),
+        "run from a directory without it"
+    );
+    match NetNs::open(&target.name) {
+        Err(err @ Error::NameAsPath { .. }) => {
+            let Error::NameAsPath { path, name } = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                (path.as_path(), name.as_str()),
+                (Path::new(&target.name), target.name.as_str())
+            );
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("#[in_netns(name = {:?})]", target.name)),
+                "{message}"
+            );
+        }
+        other => panic!("expected NameAsPath, got {other:?}"),
+    }
+    // A relative path that is no run-dir entry is still NotFound.
+    let missing = unique_name("nowhere");
+    assert!(matches!(NetNs::open(&missing), Err(Error::NotFound { .. })));
+}
+
 // --- hazards no peer tests ------------------------------------------------------------------
 
 #[test]

@@ -174,8 +174,7 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
     // Woken (0), or the word had already changed (EAGAIN), or a signal (EINTR): nothing else
     // can come back for a valid address and no timeout.
     debug_assert!(
-        result == 0
-            || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR),
+        result == 0 || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR),
         "FUTEX_WAIT returned {result} ({})",
         Errno::last()
     );
