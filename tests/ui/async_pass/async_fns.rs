@@ -1,9 +1,8 @@
-//! Async forms that compile (with the "tokio" feature): owned arguments, `Arc` targets and
-//! receivers, `?` and `return` in the body, and `impl Trait` in the result.
+//! Async forms that compile (with the "tokio" feature, which `tests/ui.rs` only runs this
+//! directory with): owned arguments, `Arc` targets and receivers, `?` and `return` in the body,
+//! and `impl Trait` in the result.
 #![deny(warnings)]
-#![cfg_attr(not(feature = "tokio"), allow(unused))]
 
-#[cfg(feature = "tokio")]
 mod with_tokio {
     use std::sync::Arc;
     use in_netns::{NetNs, Worker};
