@@ -10,7 +10,9 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
+use common::{
+    TempNs, bad_names, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in,
+};
 use in_netns::{Error, NetNs};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
@@ -389,20 +391,11 @@ fn remove_of_a_missing_name_is_not_found() {
 
 #[test]
 fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
-    let long = "x".repeat(256);
-    for name in [
-        "",
-        "a/b",
-        "../../etc/passwd",
-        "a\0b",
-        ".",
-        "..",
-        long.as_str(),
-    ] {
+    for name in bad_names() {
         for result in [
-            NetNs::named(name).map(drop),
-            NetNs::create(name).map(drop),
-            NetNs::remove(name),
+            NetNs::named(&name).map(drop),
+            NetNs::create(&name).map(drop),
+            NetNs::remove(&name),
         ] {
             match result {
                 Err(Error::InvalidName { name: got, .. }) => assert_eq!(got, name),
@@ -410,33 +403,6 @@ fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
             }
         }
     }
-}
-
-#[test]
-fn bad_paths_each_give_their_typed_error() {
-    require_privilege();
-    let not_netns = [
-        ("/", "a directory"),
-        ("/dev/null", "a character device"),
-        ("/proc/self/ns/mnt", "a mnt namespace"),
-        ("/proc/self/ns/uts", "a uts namespace"),
-        ("/proc/self/ns/user", "a user namespace"),
-    ];
-    for (path, expected) in not_netns {
-        match NetNs::open(path) {
-            Err(Error::NotNetns { found, .. }) => assert_eq!(found, expected, "{path}"),
-            other => panic!("{path}: expected NotNetns, got {other:?}"),
-        }
-    }
-    let dangling = std::env::temp_dir().join(unique_name("dangling"));
-    std::os::unix::fs::symlink("/nonexistent/target", &dangling).unwrap();
-    let result = NetNs::open(&dangling);
-    std::fs::remove_file(&dangling).unwrap();
-    assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
-    assert!(matches!(
-        NetNs::from_pid(u32::MAX),
-        Err(Error::NotFound { .. })
-    ));
 }
 
 #[test]

@@ -4,19 +4,16 @@
 
 use std::process::ExitCode;
 
+#[path = "../../tests/common/privilege.rs"]
+mod privilege;
+
 use in_netns::NetNs;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
 /// Exits with one line when the process cannot create namespaces, and routes Ctrl-C and
 /// SIGTERM to a thread that cleans up. Call first in `main`, before any thread starts.
 pub fn init(example: &str) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    if effective & (1 << 21) == 0 {
+    if !privilege::has_cap_sys_admin() {
         eprintln!(
             "{example}: needs root or CAP_SYS_ADMIN to create network namespaces (try: sudo cargo run --example {example})"
         );
