@@ -32,6 +32,17 @@ mod with_tokio {
         Ok(())
     }
 
+    /// Parameters only the target reads draw no "unused variable".
+    #[in_netns::in_netns(&ns)]
+    pub async fn read_only_by_target(ns: Arc<NetNs>) -> in_netns::Result<()> {
+        Ok(())
+    }
+
+    #[in_netns::in_netns(ns.clone())]
+    pub async fn cloned_by_target(ns: Arc<NetNs>) -> in_netns::Result<()> {
+        Ok(())
+    }
+
     pub fn futures_are_send(pod: Arc<Pod>, worker: Arc<Worker>, ns: Arc<NetNs>) {
         fn assert_send<T: Send>(_: T) {}
         assert_send(pod.probe(1));
