@@ -130,14 +130,26 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
         syn::token::Brace(Span::mixed_site().located_at(block.brace_token.span.join()));
     let run = if is_async {
         let fake_return = fake_return_edge(&sig.output);
-        quote! {
-            #private::run_async(#target_var, #options, #returns, move || async move {
+        let closure = quote! {
+            move || async move {
                 #(#rebindings)*
                 #fake_return
                 #user_block
-            })
-            .await
-        }
+            }
+        };
+        // The body's future holds the arguments, so it needs `'static` wherever an argument
+        // does: spanned at the first argument of a generic type, rustc reports a type parameter
+        // that may not live long enough there, where the argument's own check does, and not at
+        // the attribute.
+        let span = generic_argument_span(sig).unwrap_or_else(Span::call_site);
+        let run_async = respan(quote!(#private::run_async), span);
+        let mut call = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Parenthesis,
+            quote!(#target_var, #options, #returns, #closure),
+        );
+        call.set_span(span);
+        let await_ = respan(quote!(.await), span);
+        quote!(#run_async #call #await_)
     } else {
         quote! {
             #private::run(#target_var, #options, #returns, move || {
@@ -255,6 +267,19 @@ fn checked_call(function: &TokenStream, argument: TokenStream, span: Span) -> To
     let mut call = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, argument);
     call.set_span(span);
     quote!(#function #call)
+}
+
+/// Where the first parameter whose type names a type parameter of `sig` (or `impl Trait`)
+/// checks its bounds.
+fn generic_argument_span(sig: &syn::Signature) -> Option<Span> {
+    let type_params: Vec<&Ident> = sig.generics.type_params().map(|p| &p.ident).collect();
+    sig.inputs.iter().find_map(|input| match input {
+        syn::FnArg::Typed(param) => inputs::all_idents(&param.ty)
+            .iter()
+            .any(|ident| ident == "impl" || type_params.contains(&ident))
+            .then(|| param.ty.span()),
+        syn::FnArg::Receiver(_) => None,
+    })
 }
 
 /// `Returns::checked()`, spanned over the return type so that a result that is not `Send`, or

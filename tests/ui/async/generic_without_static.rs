@@ -1,4 +1,6 @@
-//! A generic argument of an async fn must be `'static`: the error names the bound to add.
+//! A generic argument of an async fn must be `'static`: the error, at the argument, names the
+//! bound to add. (rustc reports it twice there: for the argument's check, and for the body's
+//! future awaited with it.)
 use std::sync::Arc;
 
 #[in_netns::in_netns(ns)]
