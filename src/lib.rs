@@ -133,15 +133,16 @@ pub use netns_core::{RunAsync, Runtime};
 ///     let arg0 = Sendable::new(base);          // `u16: Send`, checked at `base: u16`
 ///     let arg1 = Sendable::new(offset);
 ///     let recv = Sendable::new(self);          // `Self: Sync`, checked at `&self`
-///     run(target, Options::DEFAULT, Returns::checked(), move || {
+///     return run(target, Options::DEFAULT, Returns::checked(), move || {
 ///         let base = arg0.into_inner();
 ///         let mut offset = arg1.into_inner();
-///         let __self = recv.into_inner();      // `self` in the body is renamed
+///         let self_ = recv.into_inner();       // `self` in the body is renamed (to a name
+///                                              // the function does not use)
 ///         {
 ///             offset += 1;
 ///             Ok(base + offset)
 ///         }
-///     })
+///     });
 /// }
 /// ```
 pub use netns_macros::in_netns;

@@ -7,7 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use netns_core::{Error, NetNs, Options, Result, Worker};
+use netns_core::{NetNs, Options, Result, Worker};
+
+// `private.rs` is loaded with `#[path]`, so its children are found relative to `src/`.
+#[path = "private/sendable.rs"]
+mod sendable;
+
+pub use sendable::{NsReturn, Returns, Sendable};
 
 #[path = "test_support.rs"]
 pub mod test;
@@ -202,90 +208,6 @@ impl<N: AsRef<str>> Target for Name<N> {
 impl Target for Pid {
     fn resolve(self) -> Result<Resolved> {
         NetNs::from_pid(self.0).map(Resolved::Namespace)
-    }
-}
-
-/// The return types `#[in_netns]` accepts: a `Result` whose error type can hold a
-/// [`in_netns::Error`](Error), so a failure to enter becomes the function's `Err`.
-#[diagnostic::on_unimplemented(
-    message = "`#[in_netns]` functions must return `Result<_, E>` with `E: From<in_netns::Error>`, not `{Self}`",
-    label = "entering the namespace can fail, so this must be a `Result`",
-    note = "`in_netns::Error`, `std::io::Error` and `anyhow::Error` all work as `E`"
-)]
-pub trait NsReturn {
-    /// The function's result when the namespace cannot be entered.
-    fn from_netns_error(err: Error) -> Self;
-}
-
-impl<T, E: From<Error>> NsReturn for Result<T, E> {
-    fn from_netns_error(err: Error) -> Self {
-        Err(E::from(err))
-    }
-}
-
-/// Proof that the function's return type `R` may cross threads and can report entry failures.
-/// Only [`Returns::checked`] makes one, and only when `R: Send + NsReturn`.
-pub struct Returns<R> {
-    from_error: fn(Error) -> R,
-}
-
-impl<R: Send + NsReturn> Returns<R> {
-    /// Checks, at the return type, that `R` is `Send` and a suitable `Result`.
-    pub fn checked() -> Returns<R> {
-        Returns {
-            from_error: R::from_netns_error,
-        }
-    }
-}
-
-impl<R: Send + NsReturn + 'static> Returns<R> {
-    /// [`Returns::checked`] for an `async fn`, whose result may outlive the caller's borrows.
-    pub fn checked_owned() -> Returns<R> {
-        Returns::checked()
-    }
-}
-
-impl<R> Clone for Returns<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<R> Copy for Returns<R> {}
-
-impl<R> Returns<R> {
-    fn wrap(&self, value: R) -> Sendable<R> {
-        Sendable(value)
-    }
-}
-
-/// A value proven `Send` where it was wrapped, so the check's error points there.
-pub struct Sendable<T>(T);
-
-// SAFETY: a `Sendable<T>` is only ever made where `T: Send` was proven: by `Sendable::new` or
-// `Sendable::new_owned`, which require it, or by `Returns::wrap`, whose `Returns<T>` only
-// `Returns::checked` makes, which requires it. So every `Sendable<T>` that exists holds a `T: Send`.
-unsafe impl<T> Send for Sendable<T> {}
-
-impl<T: Send> Sendable<T> {
-    /// Wraps an argument or receiver; fails to compile, at the caller's span, unless `T: Send`.
-    pub fn new(value: T) -> Sendable<T> {
-        Sendable(value)
-    }
-}
-
-impl<T: Send + 'static> Sendable<T> {
-    /// Wraps an argument or receiver of an `async fn`: it moves to a thread that may outlive
-    /// the caller's future, so it must also own its data.
-    pub fn new_owned(value: T) -> Sendable<T> {
-        Sendable(value)
-    }
-}
-
-impl<T> Sendable<T> {
-    /// Unwraps the value on the namespace thread.
-    pub fn into_inner(self) -> T {
-        self.0
     }
 }
 

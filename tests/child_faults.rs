@@ -96,6 +96,42 @@ fn child_unprivileged(fixture: &str) -> ExitCode {
     checks.exit()
 }
 
+/// With CAP_SYS_ADMIN but without CAP_SYS_PTRACE, another process's namespace file is refused
+/// by the ptrace access check (EACCES): `AccessDenied`, whose message says so, not that
+/// CAP_SYS_ADMIN is missing.
+fn child_without_ptrace(process: &str) -> ExitCode {
+    let mut checks = Checks::default();
+    let pid: u32 = process.parse().expect("a pid");
+    let open = NetNs::from_pid(pid);
+    checks.check(
+        "from_pid() of a process with more capabilities is AccessDenied",
+        matches!(
+            open,
+            Err(Error::AccessDenied {
+                operation: "open",
+                ..
+            })
+        ),
+        &open,
+    );
+    if let Err(err) = open {
+        let message = err.to_string();
+        checks.check(
+            "the message names the ptrace access check, not CAP_SYS_ADMIN",
+            message.contains("ptrace access check") && !message.contains("need CAP_SYS_ADMIN"),
+            &message,
+        );
+        checks.check(
+            "the kind is PermissionDenied",
+            err.kind() == std::io::ErrorKind::PermissionDenied,
+            err.kind(),
+        );
+    }
+    let new = NetNs::new();
+    checks.check("CAP_SYS_ADMIN is there: new() works", new.is_ok(), new);
+    checks.exit()
+}
+
 /// With thread creation refused every call is `ThreadSpawn`, and nothing leaks.
 fn child_no_threads(fixture: &str) -> ExitCode {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -184,6 +220,7 @@ fn main() -> ExitCode {
     match (std::env::var(MODE).as_deref(), std::env::var(FIXTURE)) {
         (Ok("unprivileged"), Ok(fixture)) => return child_unprivileged(&fixture),
         (Ok("no-threads"), Ok(fixture)) => return child_no_threads(&fixture),
+        (Ok("no-ptrace"), Ok(process)) => return child_without_ptrace(&process),
         _ => {}
     }
     // Without root, a user namespace of this process's own (it is still single-threaded);
@@ -200,6 +237,20 @@ fn main() -> ExitCode {
             run_child("unprivileged", &drop_all_capabilities, &fixture.name),
         ),
         ("no-threads", run_child("no-threads", &[], &fixture.name)),
+        ("no-ptrace", {
+            // A process with every capability this one has, which the child lacks one of.
+            let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+            let drop_ptrace = [
+                "setpriv",
+                "--inh-caps=-sys_ptrace",
+                "--bounding-set=-sys_ptrace",
+                "--",
+            ];
+            let passed = run_child("no-ptrace", &drop_ptrace, &sleeper.id().to_string());
+            let _ = sleeper.kill();
+            let _ = sleeper.wait();
+            passed
+        }),
     ];
     let failed: Vec<&str> = results
         .iter()

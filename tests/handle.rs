@@ -10,7 +10,9 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
+use common::{
+    TempNs, bad_names, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in,
+};
 use in_netns::{Error, NetNs};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
@@ -146,6 +148,36 @@ fn a_missing_path_is_not_found_and_not_not_netns() {
         Err(Error::NotFound { path: got }) => assert_eq!(got, path),
         other => panic!("expected NotFound, got {other:?}"),
     }
+}
+
+#[in_netns::test]
+fn a_name_written_as_a_relative_path_says_to_pass_the_name() {
+    let target = TempNs::new("name-as-path");
+    assert!(
+        !Path::new(&target.name).exists(),
+        "run from a directory without it"
+    );
+    match NetNs::open(&target.name) {
+        Err(err @ Error::NameAsPath { .. }) => {
+            let Error::NameAsPath { path, name } = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                (path.as_path(), name.as_str()),
+                (Path::new(&target.name), target.name.as_str())
+            );
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("#[in_netns(name = {:?})]", target.name)),
+                "{message}"
+            );
+        }
+        other => panic!("expected NameAsPath, got {other:?}"),
+    }
+    // A relative path that is no run-dir entry is still NotFound.
+    let missing = unique_name("nowhere");
+    assert!(matches!(NetNs::open(&missing), Err(Error::NotFound { .. })));
 }
 
 // --- hazards no peer tests ------------------------------------------------------------------
@@ -364,20 +396,11 @@ fn remove_of_a_missing_name_is_not_found() {
 
 #[in_netns::test]
 fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
-    let long = "x".repeat(256);
-    for name in [
-        "",
-        "a/b",
-        "../../etc/passwd",
-        "a\0b",
-        ".",
-        "..",
-        long.as_str(),
-    ] {
+    for name in bad_names() {
         for result in [
-            NetNs::named(name).map(drop),
-            NetNs::create(name).map(drop),
-            NetNs::remove(name),
+            NetNs::named(&name).map(drop),
+            NetNs::create(&name).map(drop),
+            NetNs::remove(&name),
         ] {
             match result {
                 Err(Error::InvalidName { name: got, .. }) => assert_eq!(got, name),
@@ -385,33 +408,6 @@ fn bad_names_are_invalid_name_before_the_filesystem_is_touched() {
             }
         }
     }
-}
-
-#[in_netns::test]
-fn bad_paths_each_give_their_typed_error() {
-    require_privilege();
-    let not_netns = [
-        ("/", "a directory"),
-        ("/dev/null", "a character device"),
-        ("/proc/self/ns/mnt", "a mnt namespace"),
-        ("/proc/self/ns/uts", "a uts namespace"),
-        ("/proc/self/ns/user", "a user namespace"),
-    ];
-    for (path, expected) in not_netns {
-        match NetNs::open(path) {
-            Err(Error::NotNetns { found, .. }) => assert_eq!(found, expected, "{path}"),
-            other => panic!("{path}: expected NotNetns, got {other:?}"),
-        }
-    }
-    let dangling = std::env::temp_dir().join(unique_name("dangling"));
-    std::os::unix::fs::symlink("/nonexistent/target", &dangling).unwrap();
-    let result = NetNs::open(&dangling);
-    std::fs::remove_file(&dangling).unwrap();
-    assert!(matches!(result, Err(Error::NotFound { .. })), "{result:?}");
-    assert!(matches!(
-        NetNs::from_pid(u32::MAX),
-        Err(Error::NotFound { .. })
-    ));
 }
 
 #[in_netns::test]

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    TempNs, current_id, fd_count, namespaces_of, require_privilege, runtime_with_known_threads,
-    unique_name, wait_no_thread_in,
+    TempNs, bad_names, current_id, fd_count, namespaces_of, require_privilege,
+    runtime_with_known_threads, unique_name, wait_no_thread_in,
 };
 use in_netns::{Error, NetNs, NsId, Worker, in_netns};
 
@@ -108,18 +108,20 @@ fn load_through_a_worker_leaks_nothing() {
     let worker = Worker::new(&target.ns).unwrap();
     worker.run(|| ()).unwrap();
     let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
+    const THREADS: usize = 8;
+    const CALLS: usize = 100_000;
     let start = Instant::now();
     std::thread::scope(|scope| {
-        for _ in 0..8 {
+        for _ in 0..THREADS {
             scope.spawn(|| {
-                for _ in 0..12_500 {
+                for _ in 0..CALLS / THREADS {
                     assert_eq!(worker.run(current_id).unwrap(), target.id());
                 }
             });
         }
     });
     println!(
-        "worker load: 100000 calls from 8 threads in {:.2}s",
+        "worker load: {CALLS} calls from {THREADS} threads in {:.2}s",
         start.elapsed().as_secs_f64()
     );
     assert_eq!((fd_count(), threads_settle_to(threads)), (fds, threads));
@@ -134,7 +136,10 @@ fn load_through_a_worker_leaks_nothing() {
 fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
     let targets = [TempNs::new("tokio-a"), TempNs::new("tokio-b")];
     let target_ids: Vec<NsId> = targets.iter().map(TempNs::id).collect();
-    let (runtime, workers) = runtime_with_known_threads(4);
+    const WORKERS: usize = 4;
+    const TASKS: usize = 64;
+    const CALLS_PER_TASK: usize = 40;
+    let (runtime, workers) = runtime_with_known_threads(WORKERS);
     let stop = AtomicBool::new(false);
     let (samples, violations) = std::thread::scope(|scope| {
         let sampler = scope.spawn(|| {
@@ -152,13 +157,13 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
         });
         runtime.block_on(async {
             let mut tasks = Vec::new();
-            for task in 0..64 {
+            for task in 0..TASKS {
                 let ns = [
                     targets[0].ns.try_clone().unwrap(),
                     targets[1].ns.try_clone().unwrap(),
                 ];
                 tasks.push(tokio::spawn(async move {
-                    for call in 0..40 {
+                    for call in 0..CALLS_PER_TASK {
                         let target = &ns[(task + call) % 2];
                         let inside = if call % 2 == 0 {
                             target.run(current_id).unwrap()
@@ -179,7 +184,8 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
     });
     let after = namespaces_of(&workers);
     println!(
-        "tokio: {samples} samples of runtime worker threads during 2560 calls, {} workers after",
+        "tokio: {samples} samples of runtime worker threads during {} calls, {} workers after",
+        TASKS * CALLS_PER_TASK,
         after.len()
     );
     assert!(samples > 0, "the sampler never saw the runtime's workers");
@@ -187,7 +193,7 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
         violations.is_empty(),
         "runtime workers seen inside a target: {violations:?}"
     );
-    assert!(after.len() >= 4, "{after:?}");
+    assert!(after.len() >= WORKERS, "{after:?}");
     assert!(after.iter().all(|(_, ns)| *ns == current_id()));
 }
 
@@ -281,18 +287,8 @@ fn removing_the_name_while_handles_and_calls_are_live_breaks_nothing() {
 #[in_netns::test]
 fn bad_input_catalog_gives_typed_errors_naming_the_input() {
     require_privilege();
-    let long_name = "n".repeat(256);
-    for name in [
-        "",
-        "a\0b",
-        long_name.as_str(),
-        ".",
-        "..",
-        "a/b",
-        "../../../etc/shadow",
-        "/abs",
-    ] {
-        match NetNs::named(name) {
+    for name in bad_names() {
+        match NetNs::named(&name) {
             Err(err @ Error::InvalidName { .. }) => {
                 assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
             }
@@ -312,26 +308,51 @@ fn bad_input_catalog_gives_typed_errors_naming_the_input() {
     std::os::unix::fs::symlink(&looping, &looping).unwrap();
     let too_long = format!("/{}", "d/".repeat(3000));
 
-    let expectations: Vec<(String, &str)> = vec![
-        (regular.display().to_string(), "NotNetns"),
-        (scratch.display().to_string(), "NotNetns"),
-        (fifo.display().to_string(), "NotNetns"),
-        ("/dev/null".into(), "NotNetns"),
-        ("/proc/self/ns/mnt".into(), "NotNetns"),
-        ("/proc/self/ns/uts".into(), "NotNetns"),
-        ("/proc/self/ns/user".into(), "NotNetns"),
-        (dangling.display().to_string(), "NotFound"),
-        (looping.display().to_string(), "InvalidPath"),
-        ("/run/netns/a\0b".into(), "InvalidPath"),
-        (too_long, "InvalidPath"),
-        (format!("/proc/{}/ns/net", u32::MAX), "NotFound"),
+    // (path, variant, what `NotNetns` says was found there)
+    let expectations: Vec<(String, &str, Option<&str>)> = vec![
+        (
+            regular.display().to_string(),
+            "NotNetns",
+            Some("a regular file"),
+        ),
+        (
+            scratch.display().to_string(),
+            "NotNetns",
+            Some("a directory"),
+        ),
+        (fifo.display().to_string(), "NotNetns", Some("a FIFO")),
+        ("/dev/null".into(), "NotNetns", Some("a character device")),
+        (
+            "/proc/self/ns/mnt".into(),
+            "NotNetns",
+            Some("a mnt namespace"),
+        ),
+        (
+            "/proc/self/ns/uts".into(),
+            "NotNetns",
+            Some("a uts namespace"),
+        ),
+        (
+            "/proc/self/ns/user".into(),
+            "NotNetns",
+            Some("a user namespace"),
+        ),
+        (dangling.display().to_string(), "NotFound", None),
+        (looping.display().to_string(), "InvalidPath", None),
+        ("/run/netns/a\0b".into(), "InvalidPath", None),
+        (too_long, "InvalidPath", None),
+        (format!("/proc/{}/ns/net", u32::MAX), "NotFound", None),
     ];
     let outcomes: Vec<(String, String)> = expectations
         .iter()
-        .map(|(path, _)| {
+        .map(|(path, _, expected_found)| {
             let outcome = match NetNs::open(path) {
                 Ok(ns) => format!("opened {ns:?}"),
                 Err(err) => {
+                    if let (Error::NotNetns { found, .. }, Some(expected)) = (&err, expected_found)
+                    {
+                        assert_eq!(found, expected, "{path:?}");
+                    }
                     let variant = format!("{err:?}");
                     let variant = variant.split([' ', '{']).next().unwrap().to_owned();
                     let shown = err.to_string();
@@ -348,7 +369,7 @@ fn bad_input_catalog_gives_typed_errors_naming_the_input() {
         })
         .collect();
     fs::remove_dir_all(&scratch).unwrap();
-    for ((path, expected), (_, got)) in expectations.iter().zip(&outcomes) {
+    for ((path, expected, _), (_, got)) in expectations.iter().zip(&outcomes) {
         assert_eq!(got, expected, "{path:?}");
     }
 

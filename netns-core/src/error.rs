@@ -17,10 +17,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The path (or the run-dir entry of a name, or a process's `ns/net`) does not exist.
+    /// The namespace file (a path, the run-dir entry of a name, or a process's `ns/net`) does
+    /// not exist.
     NotFound {
         /// The path that was looked up.
         path: PathBuf,
+    },
+    /// A relative path that does not exist, while the run dir has an entry of that name: a name
+    /// was written where a path goes (`#[in_netns("blue")]` for `#[in_netns(name = "blue")]`).
+    NameAsPath {
+        /// The relative path, as given.
+        path: PathBuf,
+        /// The run-dir entry it matches: the name to pass instead.
+        name: String,
     },
     /// The path exists but is not a network namespace (a regular file, a directory, a device,
     /// another namespace type).
@@ -30,9 +39,18 @@ pub enum Error {
         /// What was found there instead, e.g. `"a regular file"` or `"a mnt namespace"`.
         found: String,
     },
-    /// The kernel refused the operation (EPERM or EACCES).
+    /// The kernel refused the operation for lack of privilege (EPERM): creating, entering and
+    /// mounting need `CAP_SYS_ADMIN`.
     PermissionDenied {
         /// The operation that was refused, e.g. `"setns"`.
+        operation: &'static str,
+        /// The path the operation was about, when there is one.
+        path: Option<PathBuf>,
+    },
+    /// The kernel refused access to a file (EACCES): its permissions, or, for another process's
+    /// `/proc/PID/ns/net`, the ptrace access check (which `CAP_SYS_ADMIN` does not pass).
+    AccessDenied {
+        /// The operation that was refused, e.g. `"open"`.
         operation: &'static str,
         /// The path the operation was about, when there is one.
         path: Option<PathBuf>,
@@ -99,23 +117,34 @@ pub enum Error {
 }
 
 impl Error {
-    /// Maps an errno from `operation` on `path` to the most specific variant.
-    ///
-    /// `ENOENT`/`ENOTDIR` become [`Error::NotFound`] only when there is a path to name.
+    /// Maps an errno from `operation` on `path` to the most specific variant: EPERM is
+    /// [`Error::PermissionDenied`], EACCES [`Error::AccessDenied`], anything else (ENOENT
+    /// included: a missing mount point or run dir is not a missing namespace) [`Error::Os`].
     pub(crate) fn from_errno(operation: &'static str, path: Option<&Path>, errno: Errno) -> Error {
-        match (errno, path) {
-            (Errno::EPERM | Errno::EACCES, _) => Error::PermissionDenied {
-                operation,
-                path: path.map(Path::to_path_buf),
-            },
-            (Errno::ENOENT | Errno::ENOTDIR, Some(path)) => Error::NotFound {
-                path: path.to_path_buf(),
-            },
+        let path = path.map(Path::to_path_buf);
+        match errno {
+            Errno::EPERM => Error::PermissionDenied { operation, path },
+            Errno::EACCES => Error::AccessDenied { operation, path },
             _ => Error::Os {
                 operation,
-                path: path.map(Path::to_path_buf),
+                path,
                 source: io::Error::from_raw_os_error(errno as i32),
             },
+        }
+    }
+
+    /// [`Error::from_errno`] for an operation on a namespace file itself (opening it, removing
+    /// its name): there, ENOENT and ENOTDIR mean the namespace does not exist, [`Error::NotFound`].
+    pub(crate) fn from_errno_on_namespace(
+        operation: &'static str,
+        path: &Path,
+        errno: Errno,
+    ) -> Error {
+        match errno {
+            Errno::ENOENT | Errno::ENOTDIR => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            errno => Error::from_errno(operation, Some(path), errno),
         }
     }
 
@@ -125,8 +154,9 @@ impl Error {
             Error::Os { source, .. }
             | Error::ThreadSpawn { source }
             | Error::Rootless { source, .. } => source.raw_os_error(),
-            Error::NotFound { .. } => Some(Errno::ENOENT as i32),
+            Error::NotFound { .. } | Error::NameAsPath { .. } => Some(Errno::ENOENT as i32),
             Error::PermissionDenied { .. } => Some(Errno::EPERM as i32),
+            Error::AccessDenied { .. } => Some(Errno::EACCES as i32),
             Error::AlreadyExists { .. } => Some(Errno::EEXIST as i32),
             _ => None,
         }
@@ -135,8 +165,10 @@ impl Error {
     /// The [`io::ErrorKind`] this error converts to.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::NotFound { .. } => io::ErrorKind::NotFound,
-            Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
+            Error::NotFound { .. } | Error::NameAsPath { .. } => io::ErrorKind::NotFound,
+            Error::PermissionDenied { .. } | Error::AccessDenied { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
             Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
             Error::NotNetns { .. }
             | Error::InvalidPath { .. }
@@ -175,9 +207,20 @@ impl fmt::Display for Error {
                 "{} is not a network namespace but {found}; pass /run/netns/NAME, /proc/PID/ns/net or a bind mount of one",
                 path.display()
             ),
+            Error::NameAsPath { path, name } => write!(
+                f,
+                "no file {} here, but the network namespace {name:?} exists: pass the name with #[in_netns(name = {name:?})] or NetNs::named({name:?}), or the path {}",
+                path.display(),
+                Path::new(crate::RUN_DIR).join(name).display()
+            ),
             Error::PermissionDenied { operation, path } => write!(
                 f,
                 "{operation}{} was refused: network namespaces need CAP_SYS_ADMIN (run as root, grant the capability, or call in_netns::rootless::enter() first thing in main)",
+                OptionalPath(path)
+            ),
+            Error::AccessDenied { operation, path } => write!(
+                f,
+                "{operation}{} was refused (EACCES): the file's permissions do not allow it, or, for another process's /proc/PID/ns/net, the ptrace access check failed (the caller needs the process's user and all of its capabilities, or CAP_SYS_PTRACE)",
                 OptionalPath(path)
             ),
             Error::InvalidPath { path, reason } => {
@@ -243,5 +286,73 @@ impl std::error::Error for Error {
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         io::Error::new(err.kind(), err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eperm_and_eacces_are_told_apart_and_both_permission_denied() {
+        let path = Some(Path::new("/proc/1/ns/net"));
+        let eperm = Error::from_errno("setns", path, Errno::EPERM);
+        let eacces = Error::from_errno("open", path, Errno::EACCES);
+        assert!(matches!(eperm, Error::PermissionDenied { .. }), "{eperm:?}");
+        assert!(matches!(eacces, Error::AccessDenied { .. }), "{eacces:?}");
+        for (err, errno) in [(&eperm, Errno::EPERM), (&eacces, Errno::EACCES)] {
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+            assert_eq!(err.raw_os_error(), Some(errno as i32));
+        }
+        assert!(eperm.to_string().contains("need CAP_SYS_ADMIN"), "{eperm}");
+        let eacces = eacces.to_string();
+        assert!(!eacces.contains("need CAP_SYS_ADMIN"), "{eacces}");
+        assert!(
+            eacces.starts_with("open /proc/1/ns/net was refused (EACCES)")
+                && eacces.contains("ptrace access check"),
+            "{eacces}"
+        );
+    }
+
+    #[test]
+    fn enoent_is_not_found_only_for_a_namespace_file() {
+        let sys = Path::new("/sys");
+        let mount = Error::from_errno("mount sysfs", Some(sys), Errno::ENOENT);
+        match &mount {
+            Error::Os {
+                operation: "mount sysfs",
+                path: Some(path),
+                source,
+            } => {
+                assert_eq!(path, sys);
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            other => panic!("expected Os, got {other:?}"),
+        }
+        assert!(
+            mount.to_string().starts_with("mount sysfs /sys failed: "),
+            "{mount}"
+        );
+        let open = Error::from_errno_on_namespace("open", Path::new("/run/netns/x"), Errno::ENOENT);
+        assert!(matches!(open, Error::NotFound { .. }), "{open:?}");
+        let refused =
+            Error::from_errno_on_namespace("open", Path::new("/run/netns/x"), Errno::EACCES);
+        assert!(matches!(refused, Error::AccessDenied { .. }), "{refused:?}");
+    }
+
+    #[test]
+    fn a_name_written_as_a_path_says_how_to_pass_the_name() {
+        let err = Error::NameAsPath {
+            path: PathBuf::from("blue"),
+            name: "blue".to_owned(),
+        };
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let message = err.to_string();
+        assert!(
+            message.contains("#[in_netns(name = \"blue\")]")
+                && message.contains("NetNs::named(\"blue\")")
+                && message.contains("/run/netns/blue"),
+            "{message}"
+        );
     }
 }

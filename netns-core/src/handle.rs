@@ -121,7 +121,16 @@ impl NetNs {
         let fd = nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {
             Errno::ENAMETOOLONG => invalid("it is longer than the kernel accepts"),
             Errno::ELOOP => invalid("it has too many levels of symbolic links"),
-            errno => Error::from_errno("open", Some(path), errno),
+            Errno::ENOENT => match name::run_dir_entry_named_by(path) {
+                Some(name) => Error::NameAsPath {
+                    path: path.to_path_buf(),
+                    name: name.to_owned(),
+                },
+                None => Error::NotFound {
+                    path: path.to_path_buf(),
+                },
+            },
+            errno => Error::from_errno_on_namespace("open", path, errno),
         })?;
         Self::validate(fd, path, kept_path)
     }
@@ -204,11 +213,6 @@ impl NetNs {
             Some(path) => path.display().to_string(),
             None => self.id.to_string(),
         }
-    }
-
-    /// The path to report in errors about this namespace.
-    pub(crate) fn error_path(&self) -> PathBuf {
-        PathBuf::from(self.describe())
     }
 }
 

@@ -90,9 +90,9 @@ impl NetNs {
         match umount2(&path, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point (a half-made or foreign file); still unlink it.
             Ok(()) | Err(Errno::EINVAL) => {}
-            Err(errno) => return Err(Error::from_errno("umount", Some(&path), errno)),
+            Err(errno) => return Err(Error::from_errno_on_namespace("umount", &path, errno)),
         }
-        nix::unistd::unlink(&path).map_err(|e| Error::from_errno("unlink", Some(&path), e))
+        nix::unistd::unlink(&path).map_err(|e| Error::from_errno_on_namespace("unlink", &path, e))
     }
 
     /// The names in the run dir, sorted; an absent run dir is an empty list.

@@ -46,6 +46,18 @@ pub(crate) fn name_of(path: &Path) -> Option<&str> {
     path.file_name()?.to_str()
 }
 
+/// The run-dir entry that a relative `path` names, when `path` is a valid name and the entry
+/// exists: a name written where a path goes.
+pub(crate) fn run_dir_entry_named_by(path: &Path) -> Option<&str> {
+    let name = path.to_str().filter(|_| path.is_relative())?;
+    validate(name).ok()?;
+    Path::new(RUN_DIR)
+        .join(name)
+        .symlink_metadata()
+        .is_ok()
+        .then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

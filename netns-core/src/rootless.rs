@@ -11,7 +11,7 @@
 //! real root (or another user) made, including the host's own network namespace once a thread
 //! has left it; moving links into the host's namespace; and anything that needs a capability in
 //! the initial user namespace (loading modules, some sysctls). Those calls fail with
-//! [`Error::PermissionDenied`](crate::Error::PermissionDenied), naming the operation.
+//! [`Error::PermissionDenied`], naming the operation.
 
 use std::ffi::{CStr, CString};
 use std::fs;

@@ -42,12 +42,12 @@ impl NetNs {
     ///
     /// Only ever called on a dedicated thread that ends afterwards.
     pub(crate) fn enter_current_thread(&self, options: &Options) -> Result<()> {
-        setns(self, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
-            Errno::EINVAL => Error::NotNetns {
-                path: self.error_path(),
+        setns(self, CloneFlags::CLONE_NEWNET).map_err(|errno| match (errno, self.path()) {
+            (Errno::EINVAL, Some(path)) => Error::NotNetns {
+                path: path.to_path_buf(),
                 found: "a namespace that setns(CLONE_NEWNET) refuses".to_owned(),
             },
-            errno => Error::from_errno("setns", Some(&self.error_path()), errno),
+            (errno, path) => Error::from_errno("setns", path, errno),
         })?;
         options.apply(self)
     }

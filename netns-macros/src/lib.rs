@@ -1,17 +1,23 @@
 //! The `#[in_netns]` attribute of the [`in-netns`](https://docs.rs/in-netns) crate. Use it through
 //! `in-netns`, which documents it in full; this crate only holds the macro.
 //!
-//! Layout: `args` parses the attribute's arguments, `validate` refuses functions that cannot
-//! be rewritten, `expand` rewrites the function, and `rename_self` renames `self` in the body.
+//! Layout: `args` parses the attribute's arguments, `item` the function, `validate` refuses
+//! functions that cannot be rewritten, `inputs` collects what the parameters bind, `expand`
+//! rewrites the function (turning any error into one `compile_error!`), and `rename_self`
+//! renames `self` in the body.
 //! `test_attr` is `#[in_netns::test]`.
 
 #![deny(missing_docs)]
 
 mod args;
 mod expand;
+mod inputs;
+mod item;
 #[cfg(test)]
 mod never_panics;
 mod rename_self;
+#[cfg(test)]
+mod snapshots;
 mod test_attr;
 mod validate;
 

@@ -2,12 +2,13 @@
 //! change.
 
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, ReturnType, Type};
+use syn::{ItemFn, ReturnType};
 
 /// Checks the parts of `func` that `#[in_netns]` cannot handle. `async_supported` says whether
 /// `in-netns` was built with its `tokio` feature.
 pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
     let sig = &func.sig;
+    check_not_rewritten_by_async_trait(sig)?;
     if let Some(asyncness) = &sig.asyncness {
         if !async_supported {
             return Err(syn::Error::new(
@@ -16,7 +17,6 @@ pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
                  `in-netns = { version = \"0.1\", features = [\"tokio\"] }`",
             ));
         }
-        check_owned_inputs(sig)?;
     }
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
@@ -42,29 +42,24 @@ pub(crate) fn check(func: &ItemFn, async_supported: bool) -> syn::Result<()> {
     Ok(())
 }
 
-/// An `async fn`'s arguments move to a thread that may outlive the caller's future (when it is
-/// dropped), so they cannot borrow: refuse `&self` and `&T` where the user wrote them.
-fn check_owned_inputs(sig: &syn::Signature) -> syn::Result<()> {
-    const OWNED: &str = "an `async fn` under `#[in_netns]` runs its body on another thread that \
-        may outlive the caller's future, so its arguments must be owned (`Send + 'static`)";
-    for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) if receiver.reference.is_some() => {
-                return Err(syn::Error::new_spanned(
-                    receiver,
-                    format!(
-                        "{OWNED}: take `self: Arc<Self>` (or `self`) instead of a borrowed `self`"
-                    ),
-                ));
-            }
-            FnArg::Typed(param) if matches!(*param.ty, Type::Reference(_)) => {
-                return Err(syn::Error::new_spanned(
-                    &param.ty,
-                    format!("{OWNED}: pass an owned value or an `Arc` instead of a reference"),
-                ));
-            }
-            _ => {}
-        }
+/// `#[async_trait]` on the impl expands first and turns `async fn f(..) -> R` into
+/// `fn f<'async_trait>(..) -> Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`; what
+/// `#[in_netns]` then sees is no longer the user's function.
+fn check_not_rewritten_by_async_trait(sig: &syn::Signature) -> syn::Result<()> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Ok(());
+    };
+    let rewritten = crate::inputs::all_idents(ty)
+        .iter()
+        .any(|ident| ident == "async_trait");
+    if rewritten {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "`#[in_netns]` cannot apply to a method of an `#[async_trait]` impl: `#[async_trait]` \
+             has already turned it into a function returning a boxed future; write the body as \
+             an `#[in_netns]` async fn outside the trait impl (a free function or an inherent \
+             method) and call it from this method",
+        ));
     }
     Ok(())
 }
@@ -107,9 +102,9 @@ mod tests {
     }
 
     #[test]
-    fn async_needs_the_tokio_feature_and_owned_arguments() {
+    fn async_needs_the_tokio_feature_and_leaves_lifetimes_to_the_compiler() {
         let async_fn = syn::parse2(quote!(
-            async fn f() -> R {}
+            async fn f(label: &'static str, x: &str) -> R {}
         ))
         .unwrap();
         let without_tokio = check(&async_fn, false).unwrap_err().to_string();
@@ -117,21 +112,23 @@ mod tests {
             without_tokio.contains("needs the `tokio` feature"),
             "{without_tokio}"
         );
+        // Whether an argument lives long enough is the `Sendable::new_owned` bound's to say.
         assert!(check(&async_fn, true).is_ok());
-        let borrowed = message(quote!(
-            async fn f(x: &str) -> R {}
+    }
+
+    #[test]
+    fn a_method_rewritten_by_async_trait_is_refused_at_its_name() {
+        let message = message(quote!(
+            fn probe<'life0, 'async_trait>(
+                &'life0 self,
+            ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                Box::pin(async move { Ok(()) })
+            }
         ));
-        assert!(borrowed.contains("instead of a reference"), "{borrowed}");
-        let borrowed_self = message(quote!(
-            async fn f(&self) -> R {}
-        ));
-        assert!(
-            borrowed_self.contains("`self: Arc<Self>`"),
-            "{borrowed_self}"
-        );
-        let owned = message(quote!(
-            async fn f(self: Arc<Self>, x: String) {}
-        ));
-        assert!(owned.contains("must return"), "{owned}");
+        assert!(message.contains("`#[async_trait]` impl"), "{message}");
     }
 }

@@ -9,19 +9,22 @@ use std::time::{Duration, Instant};
 
 use in_netns::{NetNs, NsId};
 
-/// Fails the test with one clear message when the process lacks CAP_SYS_ADMIN.
+/// Names `ip netns` would refuse, one of each kind: every call that takes a name must give
+/// `InvalidName` for each, naming it, before touching the filesystem.
+pub fn bad_names() -> Vec<String> {
+    let names = ["", "a/b", "../../etc/passwd", "/abs", "a\0b", ".", ".."];
+    let mut names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    names.push("x".repeat(256));
+    names
+}
+
+/// Fails the test with one clear message when the process lacks CAP_SYS_ADMIN (tests under
+/// `#[in_netns::test]` have it, as root or in the user namespace made for them).
 pub fn require_privilege() {
-    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let effective = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    const CAP_SYS_ADMIN: u32 = 21;
     assert!(
-        effective & (1 << CAP_SYS_ADMIN) != 0,
-        "these tests create network namespaces and need CAP_SYS_ADMIN: \
-         run them as root (`sudo -E cargo test --workspace`)"
+        in_netns::rootless::privileged(),
+        "these tests create network namespaces and need CAP_SYS_ADMIN: run them under \
+         #[in_netns::test], or after in_netns::rootless::enter()"
     );
 }
 

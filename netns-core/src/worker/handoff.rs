@@ -15,7 +15,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
 use super::sync::{
-    AtomicBool, AtomicU32, Mutex, Ordering, UnsafeCell, futex_wake, wait_until, wait_until_marked,
+    AtomicBool, AtomicU32, CachePadded, Mutex, Ordering, UnsafeCell, futex_wake, wait_until,
+    wait_until_marked,
 };
 
 /// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), or the call is done.
@@ -30,9 +31,10 @@ struct Published {
     frame: *const (),
 }
 
-/// One call, on the caller's stack. `signal` comes first, so a pointer to the frame is a pointer
-/// to it (`repr(C)`).
-#[repr(C, align(64))]
+/// One call, on the caller's stack, on a cache line of its own (the caller wraps it in
+/// [`CachePadded`]). `signal` comes first, so a pointer to the frame is a pointer to it
+/// (`repr(C)`).
+#[repr(C)]
 struct Frame<F, T> {
     signal: AtomicU32,
     task: UnsafeCell<Option<F>>,
@@ -58,17 +60,15 @@ unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) {
     }
 }
 
-/// Keeps what callers touch alone off the line that both sides share.
-#[repr(align(128))]
-struct Padded<T>(T);
-
 /// The meeting point of callers and one worker thread.
 pub(crate) struct Handoff {
-    /// Serializes callers: one published call at a time.
-    callers: Padded<Mutex<()>>,
+    /// Serializes callers: one published call at a time. Padded, to keep what callers touch
+    /// alone off the line that both sides share.
+    callers: CachePadded<Mutex<()>>,
     /// Bumped by each call (and by `stop`); the worker's futex word.
     published: AtomicU32,
-    /// Written by the caller before bumping `published`, read by the worker after seeing it.
+    /// Written by the caller before bumping `published`, taken by the worker after seeing it,
+    /// so no pointer to a finished frame stays behind.
     call: UnsafeCell<Option<Published>>,
     stopping: AtomicBool,
     worker_sleeping: AtomicBool,
@@ -87,7 +87,7 @@ unsafe impl Sync for Handoff {}
 impl Handoff {
     pub(crate) fn new() -> Handoff {
         Handoff {
-            callers: Padded(Mutex::new(())),
+            callers: CachePadded(Mutex::new(())),
             published: AtomicU32::new(0),
             call: UnsafeCell::new(None),
             stopping: AtomicBool::new(false),
@@ -106,17 +106,18 @@ impl Handoff {
         if self.stopping.load(Ordering::Acquire) {
             return None;
         }
-        let frame = Frame {
+        let padded = CachePadded(Frame {
             signal: AtomicU32::new(PENDING),
             task: UnsafeCell::new(Some(task)),
             outcome: UnsafeCell::new(None),
-        };
+        });
+        let frame = &padded.0;
         let published = Published {
             run: run_frame::<F, T>,
-            frame: &frame as *const Frame<F, T> as *const (),
+            frame: frame as *const Frame<F, T> as *const (),
         };
-        // SAFETY: we hold `callers` and no call is published, so the worker does not touch
-        // `call`. The frame outlives its use: the worker runs it and marks it DONE, and this
+        // SAFETY: we hold `callers` and no call is published (the worker took the last one before
+        // marking it DONE), so the worker does not touch `call`. The frame outlives its use: the worker runs it and marks it DONE, and this
         // function neither returns nor unwinds (nothing below panics) before it has seen DONE.
         self.call
             .with_mut(|slot| unsafe { *slot = Some(published) });
@@ -140,9 +141,13 @@ impl Handoff {
                 return;
             }
             seen = self.published.load(Ordering::Acquire);
-            // SAFETY: a new count means a caller has written `call` and waits for its frame.
-            let Some(call) = self.call.with_mut(|slot| unsafe { *slot }) else {
-                continue;
+            // SAFETY: a new count without `stopping` means a caller has written `call` and waits
+            // for its frame (see `call`); only this thread touches `call` until it marks it DONE.
+            let Some(call) = self.call.with_mut(|slot| unsafe { (*slot).take() }) else {
+                unreachable!(
+                    "a call was counted but not published: callers publish before counting, \
+                     and `stop` sets `stopping` before counting"
+                );
             };
             // SAFETY: the frame is live and the caller waits for DONE (see `call`).
             unsafe { (call.run)(call.frame) };

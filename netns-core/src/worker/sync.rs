@@ -9,10 +9,59 @@ pub(crate) use loom::{
 };
 
 #[cfg(not(loom))]
+use nix::errno::Errno;
+#[cfg(not(loom))]
 pub(crate) use std::{
     sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
+
+/// `T` aligned to (and so alone on) a cache line, or the pair of lines that the adjacent-line
+/// prefetcher moves together, as far as false sharing goes on each architecture. The sizes are
+/// crossbeam-utils' (`crossbeam-utils/src/cache_padded.rs`, which cites the vendors' manuals);
+/// `repr(align)` takes only a literal, so this type is where they are written, once.
+#[cfg_attr(
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "arm64ec",
+        target_arch = "powerpc64",
+    ),
+    repr(C, align(128))
+)]
+#[cfg_attr(
+    any(
+        target_arch = "arm",
+        target_arch = "mips",
+        target_arch = "mips32r6",
+        target_arch = "mips64",
+        target_arch = "mips64r6",
+        target_arch = "sparc",
+        target_arch = "hexagon",
+    ),
+    repr(C, align(32))
+)]
+#[cfg_attr(target_arch = "m68k", repr(C, align(16)))]
+#[cfg_attr(target_arch = "s390x", repr(C, align(256)))]
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "arm64ec",
+        target_arch = "powerpc64",
+        target_arch = "arm",
+        target_arch = "mips",
+        target_arch = "mips32r6",
+        target_arch = "mips64",
+        target_arch = "mips64r6",
+        target_arch = "sparc",
+        target_arch = "hexagon",
+        target_arch = "m68k",
+        target_arch = "s390x",
+    )),
+    repr(C, align(64))
+)]
+pub(crate) struct CachePadded<T>(pub(crate) T);
 
 /// std's `UnsafeCell` with loom's access API, so one body of code serves both.
 #[cfg(not(loom))]
@@ -113,31 +162,45 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
     // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call; it
     // returns at once (EAGAIN) unless that u32 still equals `expected`. EINTR and spurious
     // returns are fine: the callers loop and re-check.
-    unsafe {
+    let result = unsafe {
         nix::libc::syscall(
             nix::libc::SYS_futex,
             word.as_ptr(),
             nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
             expected,
             std::ptr::null::<nix::libc::timespec>(),
-        );
-    }
+        )
+    };
+    // Woken (0), or the word had already changed (EAGAIN), or a signal (EINTR): nothing else
+    // can come back for a valid address and no timeout.
+    debug_assert!(
+        result == 0 || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR),
+        "FUTEX_WAIT returned {result} ({})",
+        Errno::last()
+    );
 }
 
-/// Wakes the threads sleeping on the futex at `word`. Only the address is used, never the
+/// Wakes the thread sleeping on the futex at `word`. Only the address is used, never the
 /// memory, so `word` may already be gone (a wake-up is then at worst spurious for a waiter
 /// that reused the address, and every waiter re-checks its condition).
 #[cfg(not(loom))]
 pub(crate) fn futex_wake(word: *const AtomicU32) {
     // SAFETY: FUTEX_WAKE does not access memory; it wakes threads waiting on this address.
-    unsafe {
+    let result = unsafe {
         nix::libc::syscall(
             nix::libc::SYS_futex,
             word,
             nix::libc::FUTEX_WAKE | nix::libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
-        );
-    }
+            // Each word has one waiter at most: the worker on `published`, a caller on its frame.
+            1,
+        )
+    };
+    // The number of threads woken; a private wake of an aligned user address cannot fail.
+    debug_assert!(
+        result == 0 || result == 1,
+        "FUTEX_WAKE returned {result} ({})",
+        Errno::last()
+    );
 }
 
 /// Under loom the waits are yielding spins, so loom explores every order of the hand-off's

@@ -1,9 +1,8 @@
-//! Async forms that compile (with the "tokio" feature): owned arguments, `Arc` targets and
-//! receivers, `?` and `return` in the body, and `impl Trait` in the result.
+//! Async forms that compile (with the "tokio" feature, which `tests/ui.rs` only runs this
+//! directory with): owned arguments, `Arc` targets and receivers, `?` and `return` in the body,
+//! and `impl Trait` in the result.
 #![deny(warnings)]
-#![cfg_attr(not(feature = "tokio"), allow(unused))]
 
-#[cfg(feature = "tokio")]
 mod with_tokio {
     use std::sync::Arc;
     use in_netns::{NetNs, Worker};
@@ -30,6 +29,17 @@ mod with_tokio {
 
     #[in_netns::in_netns(ns)]
     pub async fn by_handle(ns: Arc<NetNs>) -> in_netns::Result<()> {
+        Ok(())
+    }
+
+    /// Parameters only the target reads draw no "unused variable".
+    #[in_netns::in_netns(&ns)]
+    pub async fn read_only_by_target(ns: Arc<NetNs>) -> in_netns::Result<()> {
+        Ok(())
+    }
+
+    #[in_netns::in_netns(ns.clone())]
+    pub async fn cloned_by_target(ns: Arc<NetNs>) -> in_netns::Result<()> {
         Ok(())
     }
 
