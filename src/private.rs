@@ -51,7 +51,31 @@ pub struct RuntimeTarget {
     handle: tokio::runtime::Handle,
     ns: NetNs,
     options: Options,
-    _owned: Option<netns_core::Runtime>,
+    /// The runtime, or the `Arc` holding it, when the target was given by value: it must
+    /// outlive the call.
+    _owner: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Resolved {
+    /// Keeps `owner` (what the target was given as) alive until the call is done, where it
+    /// owns what runs the call: a runtime shuts down with its last handle.
+    #[cfg_attr(
+        not(feature = "tokio"),
+        allow(
+            unused_variables,
+            reason = "without tokio, no target needs its owner kept"
+        )
+    )]
+    fn keep_alive(self, owner: impl std::any::Any + Send + Sync) -> Resolved {
+        match self {
+            #[cfg(feature = "tokio")]
+            Resolved::Runtime(mut runtime) => {
+                runtime._owner = Some(Box::new(owner));
+                Resolved::Runtime(runtime)
+            }
+            other => other,
+        }
+    }
 }
 
 impl Resolved {
@@ -132,12 +156,12 @@ impl Target for &Worker {
 }
 
 /// A shared handle: `Arc<NetNs>`, `Arc<Worker>` (owned, as async functions need, or borrowed).
-impl<T: ?Sized> Target for Arc<T>
+impl<T: ?Sized + Send + Sync + 'static> Target for Arc<T>
 where
     for<'a> &'a T: Target,
 {
     fn resolve(self) -> Result<Resolved> {
-        (&*self).resolve()
+        Ok((&*self).resolve()?.keep_alive(self))
     }
 }
 
@@ -163,11 +187,7 @@ where
 #[cfg(feature = "tokio")]
 impl Target for netns_core::Runtime {
     fn resolve(self) -> Result<Resolved> {
-        let mut target = (&self).resolve()?;
-        if let Resolved::Runtime(runtime) = &mut target {
-            runtime._owned = Some(self);
-        }
-        Ok(target)
+        Ok((&self).resolve()?.keep_alive(self))
     }
 }
 
@@ -179,7 +199,7 @@ impl Target for &netns_core::Runtime {
             handle: self.handle().clone(),
             ns: self.namespace().clone(),
             options: self.options(),
-            _owned: None,
+            _owner: None,
         }))
     }
 }
@@ -250,7 +270,8 @@ where
         Resolved::Worker(worker) => worker.run_async(body),
         // Flags with a runtime target do not compile: the runtime has its options.
         Resolved::Runtime(runtime) => {
-            netns_core::RunAsync::spawn(&runtime.handle, async move { body().await })
+            let namespace = runtime.ns.to_string();
+            netns_core::RunAsync::spawn(&runtime.handle, namespace, async move { body().await })
         }
     };
     match call.await {

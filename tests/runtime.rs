@@ -417,3 +417,163 @@ fn a_runtime_that_cannot_enter_is_an_error_of_runtime() {
     let this_thread = id_of_path("/proc/thread-self/ns/net");
     assert_eq!(current_id(), this_thread);
 }
+
+/// Waits (polling: a joined thread lingers a moment) until no thread of the process is in `id`.
+fn no_thread_left_in(id: NsId) -> bool {
+    common::wait_no_thread_in(id, HANG).is_empty()
+}
+
+#[in_netns::test]
+fn the_last_handle_dropped_on_a_blocking_thread_of_its_own_runtime_ends_it() {
+    for _ in 0..20 {
+        let ns = NetNs::new().unwrap();
+        let id = ns.id();
+        let last = ns.clone();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let runtime = host_runtime(4);
+        runtime.block_on(async {
+            ns.run_async(move || async move {
+                tokio::task::spawn_blocking(move || {
+                    let _ = released.recv();
+                    drop(last);
+                });
+            })
+            .await
+            .unwrap();
+        });
+        drop(ns);
+        release.send(()).unwrap();
+        assert!(no_thread_left_in(id), "threads stayed in the namespace");
+    }
+}
+
+fn multi_thread(ns: &NetNs) -> Runtime {
+    ns.runtime(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all(),
+    )
+    .unwrap()
+}
+
+#[in_netns::test]
+fn a_runtime_dropped_or_shut_down_on_its_own_threads_neither_panics_nor_hangs() {
+    let ns = NetNs::new().unwrap();
+    let (done, finished) = std::sync::mpsc::channel::<&str>();
+    let runtime = multi_thread(&ns);
+    let handle = runtime.handle().clone();
+    let report = done.clone();
+    handle.spawn_blocking(move || {
+        drop(runtime);
+        report.send("dropped on a blocking thread").unwrap();
+    });
+    for end in ["drop", "shutdown_background", "shutdown_timeout"] {
+        let runtime = multi_thread(&ns);
+        let handle = runtime.handle().clone();
+        let report = done.clone();
+        handle.spawn(async move {
+            match end {
+                "drop" => drop(runtime),
+                "shutdown_background" => runtime.shutdown_background(),
+                _ => runtime.shutdown_timeout(Duration::from_secs(1)),
+            }
+            report.send(end).unwrap();
+        });
+    }
+    let mut ended: Vec<&str> = (0..4)
+        .map(|_| finished.recv_timeout(HANG).unwrap())
+        .collect();
+    ended.sort_unstable();
+    assert_eq!(
+        ended,
+        [
+            "drop",
+            "dropped on a blocking thread",
+            "shutdown_background",
+            "shutdown_timeout"
+        ]
+    );
+    let id = ns.id();
+    drop(ns);
+    assert!(no_thread_left_in(id));
+}
+
+#[in_netns::test]
+fn block_on_from_a_task_of_the_same_runtime_panics_instead_of_hanging() {
+    let ns = NetNs::new().unwrap();
+    let runtime = Arc::new(multi_thread(&ns));
+    let inner = Arc::clone(&runtime);
+    let task = runtime
+        .handle()
+        .spawn(async move { inner.block_on(async {}).ok() });
+    let outcome = host_runtime(2).block_on(async { tokio::time::timeout(HANG, task).await });
+    let panic = outcome.expect("no hang").unwrap_err().into_panic();
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("own threads"), "{message}");
+}
+
+#[in_netns(runtime)]
+async fn on_the_last_arc(runtime: Arc<Runtime>) -> in_netns::Result<NsId> {
+    Ok(current_id())
+}
+
+#[in_netns::test]
+fn a_runtime_target_given_as_its_last_arc_lives_until_the_call_is_done() {
+    let ns = NetNs::new().unwrap();
+    let runtime = Arc::new(multi_thread(&ns));
+    let outcome = host_runtime(2).block_on(on_the_last_arc(runtime));
+    assert_eq!(outcome.unwrap(), ns.id());
+}
+
+#[in_netns(name = name)]
+async fn lingering_blocking_work(
+    name: String,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+    released: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+) -> io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let _ = released.lock().unwrap().recv_timeout(HANG);
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    })
+    .await
+    .map_err(io::Error::other)
+}
+
+#[in_netns::test]
+fn cancelling_a_call_does_not_wait_for_its_leftover_blocking_work() {
+    let target = TempNs::new("rt-cancel-leftover");
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Arc::new(std::sync::Mutex::new(released));
+    host_runtime(2).block_on(async {
+        let call = lingering_blocking_work(target.name.clone(), Arc::clone(&finished), released);
+        let outcome = tokio::time::timeout(Duration::from_millis(100), call).await;
+        assert!(outcome.is_err(), "the call should still be running");
+    });
+    // The caller got control back while the blocking work still ran (a shutdown that waited
+    // for it would have returned only after it finished).
+    assert!(!finished.load(std::sync::atomic::Ordering::SeqCst));
+    release.send(()).unwrap();
+}
+
+// Forks: a process of its own, so no other test's thread holds a lock the child needs.
+#[in_netns::test(own_process)]
+fn in_a_forked_child_an_inherited_handle_with_a_body_runtime_drops_cleanly() {
+    let ns = NetNs::new().unwrap();
+    host_runtime(2)
+        .block_on(ns.run_async(|| async { current_id() }))
+        .unwrap();
+    // SAFETY: the child only drops the handle and exits; it calls no function that a
+    // multithreaded parent's locks could block (dropping forgets the runtime's threads).
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(ns)));
+            // SAFETY: exits the child at once, as a forked child of a threaded process should.
+            unsafe { nix::libc::_exit(if dropped.is_ok() { 0 } else { 1 }) };
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+        }
+    }
+}

@@ -174,7 +174,7 @@ impl Error {
             | Error::InvalidPath { .. }
             | Error::InvalidName { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
-            Error::RuntimeShutDown { .. } => io::ErrorKind::Interrupted,
+            Error::RuntimeShutDown { .. } => io::ErrorKind::Other,
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
@@ -261,7 +261,7 @@ impl fmt::Display for Error {
             }
             Error::RuntimeShutDown { namespace } => write!(
                 f,
-                "the runtime inside {namespace} shut down before the async body finished (keep the runtime, or a handle to the namespace, alive until its calls are done)"
+                "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::Runtime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
             ),
             Error::Os {
                 operation,

@@ -244,6 +244,13 @@ fn namespace_kind(kind: i32) -> &'static str {
     }
 }
 
+/// The path the handle was opened from, else its id (`net:[4026531840]`): how errors name it.
+impl fmt::Display for NetNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 impl fmt::Debug for NetNs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetNs")

@@ -21,7 +21,7 @@ use crate::worker::Worker;
 /// [`Worker::run_async`], [`Runtime::spawn`]): resolves to the body's output, or to the error
 /// that kept it from running. A panic in the body is resumed in the task that polls this
 /// future. Dropping it aborts the body's task (at its next `.await`, inside the namespace).
-#[must_use = "the body runs in any case, but its result and panics arrive only through this future"]
+#[must_use = "dropping this future aborts the body; await it for its result"]
 pub struct RunAsync<T> {
     state: State<T>,
 }
@@ -43,8 +43,9 @@ impl<T: Send + 'static> RunAsync<T> {
     /// Spawns `future` on `handle`, which must be the handle of a namespace [`Runtime`] (the
     /// only runtimes whose tasks run inside). For `#[in_netns]` expansions; use
     /// [`Runtime::spawn`].
+    /// `namespace` names it in errors.
     #[doc(hidden)]
-    pub fn spawn<F>(handle: &Handle, future: F) -> RunAsync<T>
+    pub fn spawn<F>(handle: &Handle, namespace: String, future: F) -> RunAsync<T>
     where
         F: Future<Output = T> + Send + 'static,
     {
@@ -52,7 +53,7 @@ impl<T: Send + 'static> RunAsync<T> {
             state: State::Running {
                 task: handle.spawn(future),
                 _runtime: None,
-                namespace: String::from("the namespace"),
+                namespace,
             },
         }
     }

@@ -46,6 +46,9 @@ fn next_runtime_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The thread that drives a current-thread runtime, and its stop signal.
+type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
+
 /// A tokio runtime whose every thread is inside one network namespace.
 ///
 /// Made by [`NetNs::runtime`] or [`NetNs::runtime_with`] from your own `tokio` `Builder`, so
@@ -60,7 +63,8 @@ fn next_runtime_id() -> u64 {
 ///
 /// Dropping it shuts the runtime down: its threads end before the drop returns, except threads
 /// still running a blocking task after 5 seconds, which finish that task (inside) on their own.
-/// It may be dropped anywhere, also inside an async context.
+/// It may be dropped anywhere: in an async context, or on one of its own threads, the drop
+/// returns at once and the threads end in the background.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -77,12 +81,14 @@ pub struct Runtime {
     /// `None` only while dropping.
     runtime: Option<Arc<tokio::runtime::Runtime>>,
     /// The current-thread flavor's driver: its stop signal and thread.
-    driver: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    driver: Driver,
     /// A handle with a descriptor of its own, so the runtime never keeps its creator's lazily
     /// made runtimes alive (which would be a cycle).
     ns: NetNs,
     options: Options,
     id: u64,
+    /// The process that made the runtime: in a forked child its threads do not exist.
+    creator: u32,
 }
 
 impl NetNs {
@@ -138,6 +144,7 @@ impl NetNs {
             ns,
             options,
             id,
+            creator: std::process::id(),
         })
     }
 }
@@ -167,11 +174,21 @@ impl Runtime {
     /// the namespace (with the runtime's options) and has the runtime entered. Like tokio's
     /// `block_on`, it must not be called from within an async context; `.await` a
     /// [`Runtime::spawn`]ed task there instead.
+    ///
+    /// # Panics
+    ///
+    /// When called on one of the runtime's own threads (from one of its tasks), which would
+    /// wait for itself forever.
     pub fn block_on<F>(&self, future: F) -> Result<F::Output>
     where
         F: Future + Send,
         F::Output: Send,
     {
+        assert!(
+            RUNTIME_OF_THREAD.with(Cell::get) != self.id,
+            "Runtime::block_on called from one of the runtime's own threads, which would wait \
+             for itself: `.await` the future (or `Runtime::spawn` it) instead"
+        );
         let runtime = self.tokio();
         self.ns.run_with(&self.options, || runtime.block_on(future))
     }
@@ -186,11 +203,12 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        RunAsync::spawn(self.handle(), future)
+        RunAsync::spawn(self.handle(), self.ns.describe(), future)
     }
 
     /// A handle to the runtime, to spawn tasks onto it (`Handle::spawn`, `spawn_blocking`) from
-    /// anywhere: whatever it runs, runs inside.
+    /// anywhere: what it spawns runs inside. (`Handle::block_on` is the exception: it polls its
+    /// future on the calling thread, wherever that is; use [`Runtime::block_on`].)
     pub fn handle(&self) -> &Handle {
         self.tokio().handle()
     }
@@ -213,13 +231,13 @@ impl Runtime {
     /// Shuts the runtime down, waiting up to `timeout` for its blocking tasks (as tokio's
     /// `shutdown_timeout`); threads still busy after it finish their task inside.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
-        self.shut_down(timeout);
+        self.shut_down(timeout, true);
     }
 
     /// Shuts the runtime down without waiting for its threads (as tokio's
     /// `shutdown_background`).
     pub fn shutdown_background(mut self) {
-        self.shut_down(Duration::ZERO);
+        self.shut_down(Duration::ZERO, false);
     }
 
     fn tokio(&self) -> &tokio::runtime::Runtime {
@@ -229,47 +247,58 @@ impl Runtime {
         }
     }
 
-    /// Stops the driver, then the runtime, waiting up to `grace` for blocking tasks, and never
-    /// for the current thread itself.
-    fn shut_down(&mut self, grace: Duration) {
-        let own_thread = RUNTIME_OF_THREAD.with(Cell::get) == self.id;
-        if let Some((stop, driver)) = self.driver.take() {
-            let _ = stop.send(());
-            if !own_thread {
-                let _ = driver.join();
-            }
-        }
+    /// Stops the driver, then the runtime, giving its blocking tasks up to `grace`; waits for
+    /// that with `wait`, unless on one of the runtime's own threads, which cannot wait for
+    /// themselves.
+    fn shut_down(&mut self, grace: Duration, wait: bool) {
+        let driver = self.driver.take();
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        // The driver's clone is gone once it has been joined; when it could not be (dropped on
-        // the runtime's own thread), nothing can wait.
-        let Some(runtime) = Arc::into_inner(runtime).filter(|_| !own_thread) else {
+        if std::process::id() != self.creator {
+            // A forked child: the runtime's threads do not exist here, there is nothing to
+            // stop or join, and tokio would fail trying.
+            std::mem::forget((driver, runtime));
             return;
-        };
-        if grace.is_zero() {
-            return runtime.shutdown_background();
         }
-        // tokio refuses to wait inside an async context (it panics), so wait on a thread of
-        // our own, which has none; without one, do not wait.
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let waiter = thread::Builder::new().spawn(move || {
-            let runtime: tokio::runtime::Runtime = receiver.recv().expect("sent below");
-            runtime.shutdown_timeout(grace);
-        });
-        match waiter {
-            Ok(waiter) => {
-                let _ = sender.send(runtime);
-                let _ = waiter.join();
+        let own_thread = RUNTIME_OF_THREAD.with(Cell::get) == self.id;
+        // tokio refuses to shut a runtime down in an async context or on its own threads (it
+        // panics or waits for itself), so a thread of our own, which has neither, does it.
+        let (hand_over, receive) =
+            std::sync::mpsc::channel::<(Driver, Arc<tokio::runtime::Runtime>)>();
+        let reaper = thread::Builder::new()
+            .name(String::from(crate::thread::THREAD_NAME))
+            .spawn(move || {
+                let Ok((driver, runtime)) = receive.recv() else {
+                    return;
+                };
+                if let Some((stop, driver)) = driver {
+                    let _ = stop.send(());
+                    let _ = driver.join();
+                }
+                // The driver's clone went with it: this is the last.
+                if let Some(runtime) = Arc::into_inner(runtime) {
+                    runtime.shutdown_timeout(grace);
+                }
+            });
+        match reaper {
+            Ok(reaper) => {
+                let _ = hand_over.send((driver, runtime));
+                if wait && !own_thread {
+                    let _ = reaper.join();
+                }
             }
-            Err(_) => runtime.shutdown_background(),
+            // No thread to be had: leave the runtime's threads running rather than hang here.
+            Err(_) => std::mem::forget((driver, runtime)),
         }
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.shut_down(SHUTDOWN_GRACE);
+        // Wait for the threads to end, except in an async context, whose thread must not block.
+        let in_async_context = Handle::try_current().is_ok();
+        self.shut_down(SHUTDOWN_GRACE, !in_async_context);
     }
 }
 
