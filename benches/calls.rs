@@ -267,6 +267,10 @@ fn print_ratios(f: &Fixture) {
 }
 
 fn main() {
+    // Without root, a user namespace of the bench's own (as root this does nothing).
+    if let Err(err) = in_netns::rootless::enter() {
+        panic!("the benchmarks need namespaces: {err}");
+    }
     let fixture = Fixture::new();
     let mut criterion = Criterion::default()
         .configure_from_args()

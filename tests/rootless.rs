@@ -1,6 +1,6 @@
 //! `rootless::enter()`, each case in a process of its own, since it must run while the process
-//! is single-threaded. Every case runs without privilege: as root, the child drops all its
-//! capabilities first (`setpriv`), so the cases mean the same in root's run and an
+//! is single-threaded. Every case runs without privilege: as root, the child becomes `nobody`
+//! without capabilities first (`setpriv`), so the cases mean the same in root's run and an
 //! unprivileged user's. The parent checks every line each child reports.
 
 use std::fs;
@@ -176,11 +176,26 @@ fn case_forbidden_step_two() -> ExitCode {
     checks.exit()
 }
 
-/// Runs this binary as `case` without any capability, prints its lines, and says whether it
-/// passed.
+/// Runs this binary as `case` without any capability (and, as root, as the unprivileged user
+/// `nobody`, since root without capabilities still may not map uid 0), prints its lines, and
+/// says whether it passed.
 fn run_case(case: &str) -> bool {
     let exe = std::env::current_exe().expect("the test binary");
-    let output = Command::new("setpriv")
+    let mut setpriv = Command::new("setpriv");
+    let _copy;
+    // As root (and not already a case, which may be root of its own user namespace).
+    let as_root = std::env::var_os(CASE).is_none() && nix::unistd::geteuid().is_root();
+    let exe = if as_root && rootless::privileged() {
+        // `nobody` may not reach the build directory: run a copy of this binary from /tmp.
+        let copy = TempCopy::of(&exe);
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        let path = copy.0.clone();
+        _copy = copy;
+        path
+    } else {
+        exe
+    };
+    let output = setpriv
         .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
         .arg(exe)
         .env(CASE, case)
@@ -190,6 +205,27 @@ fn run_case(case: &str) -> bool {
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     output.status.success() && stdout.contains("ok: ") && !stdout.contains("FAIL")
+}
+
+/// A world-executable copy of a file in /tmp, removed on drop.
+struct TempCopy(std::path::PathBuf);
+
+impl TempCopy {
+    fn of(file: &std::path::Path) -> TempCopy {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = TempCopy(
+            std::env::temp_dir().join(format!("in-netns-rootless-test-{}", std::process::id())),
+        );
+        fs::copy(file, &copy.0).expect("copy the test binary to /tmp");
+        fs::set_permissions(&copy.0, fs::Permissions::from_mode(0o755)).expect("chmod");
+        copy
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 fn main() -> ExitCode {
