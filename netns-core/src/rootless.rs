@@ -166,79 +166,72 @@ impl Plan {
     /// Makes the calling single-threaded process rootless. System calls only: no allocation,
     /// no locks, so it may run between `fork` and `exec`.
     pub(crate) fn apply(&self) -> std::result::Result<(), Failure> {
-        // SAFETY (every block below): plain system calls whose pointer arguments are
-        // NUL-terminated strings owned by `self` (or literals) that outlive the call, or null.
-        // SAFETY: see above.
         let network = if self.own_network {
             libc::CLONE_NEWNET
         } else {
             0
         };
-        // SAFETY: see above.
-        let unshared = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | network) };
+        let namespaces = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | network;
+        // SAFETY: unshare takes no pointers.
+        let unshared = unsafe { libc::unshare(namespaces) };
         check(unshared, c"unshare(CLONE_NEWUSER | CLONE_NEWNS)")?;
         write_file(c"/proc/self/setgroups", c"deny")?;
         write_file(c"/proc/self/uid_map", &self.uid_map)?;
         write_file(c"/proc/self/gid_map", &self.gid_map)?;
         let slave = libc::MS_SLAVE | libc::MS_REC;
-        // SAFETY: see above.
-        let made_slave = unsafe { mount(c"", c"/", c"none", slave, None) };
-        check(made_slave, c"mount --make-rslave /")?;
-        let overlays = [&self.run, &self.etc]
-            .into_iter()
-            .filter_map(|private| private.overlay.as_ref());
+        check(
+            mount(c"", c"/", c"none", slave, None),
+            c"mount --make-rslave /",
+        )?;
         if self.run.overlay.is_some() || self.etc.overlay.is_some() {
-            // SAFETY: see above.
-            let made = unsafe { libc::mkdir(self.scratch.as_ptr(), 0o700) };
-            check(made, c"mkdir /tmp/.in-netns-rootless-*")?;
-            // SAFETY: see above.
-            let mounted = unsafe { mount(c"none", &self.scratch, c"tmpfs", 0, Some(c"mode=0700")) };
-            check(mounted, c"mount tmpfs on /tmp/.in-netns-rootless-*")?;
-            for overlay in overlays {
-                for dir in [&overlay.upper, &overlay.work] {
-                    // SAFETY: see above.
-                    let made = unsafe { libc::mkdir(dir.as_ptr(), 0o755) };
-                    check(made, c"mkdir an overlay layer")?;
-                }
-                // SAFETY: see above.
-                let mounted = unsafe {
-                    mount(
-                        c"overlay",
-                        &overlay.parent,
-                        c"overlay",
-                        0,
-                        Some(&overlay.options),
-                    )
-                };
-                check(mounted, c"mount overlay (a writable /run or /etc)")?;
+            check(
+                mkdir(&self.scratch, 0o700),
+                c"mkdir /tmp/.in-netns-rootless-*",
+            )?;
+            let overlaid = self.mount_overlays();
+            // The overlays keep their layers; the scratch mount and directory go either way.
+            // SAFETY: umount2 and rmdir only read the path, a C string `self` owns.
+            unsafe {
+                libc::umount2(self.scratch.as_ptr(), libc::MNT_DETACH);
+                libc::rmdir(self.scratch.as_ptr());
             }
-            // The overlays keep their layers; the scratch mount and directory can go.
-            // SAFETY: see above.
-            unsafe { libc::umount2(self.scratch.as_ptr(), libc::MNT_DETACH) };
-            // SAFETY: see above.
-            unsafe { libc::rmdir(self.scratch.as_ptr()) };
+            overlaid?;
         }
         for private in [&self.run, &self.etc] {
             if private.overlay.is_some() {
-                // SAFETY: see above.
-                let made = unsafe { libc::mkdir(private.dir.as_ptr(), 0o755) };
-                check(made, c"mkdir /run/netns or /etc/netns")?;
+                check(
+                    mkdir(&private.dir, 0o755),
+                    c"mkdir /run/netns or /etc/netns",
+                )?;
             } else {
-                // SAFETY: see above.
-                let mounted =
-                    unsafe { mount(c"none", &private.dir, c"tmpfs", 0, Some(c"mode=0755")) };
+                let mounted = mount(c"none", &private.dir, c"tmpfs", 0, Some(c"mode=0755"));
                 check(mounted, c"mount tmpfs on /run/netns or /etc/netns")?;
             }
         }
         Ok(())
     }
+
+    /// A tmpfs on the scratch directory for the layers, and a writable overlay over each
+    /// parent whose directory is missing.
+    fn mount_overlays(&self) -> std::result::Result<(), Failure> {
+        let tmpfs = mount(c"none", &self.scratch, c"tmpfs", 0, Some(c"mode=0700"));
+        check(tmpfs, c"mount tmpfs on /tmp/.in-netns-rootless-*")?;
+        let overlays = [&self.run, &self.etc]
+            .into_iter()
+            .filter_map(|private| private.overlay.as_ref());
+        for overlay in overlays {
+            check(mkdir(&overlay.upper, 0o755), c"mkdir an overlay layer")?;
+            check(mkdir(&overlay.work, 0o755), c"mkdir an overlay layer")?;
+            let options = Some(overlay.options.as_c_str());
+            let mounted = mount(c"overlay", &overlay.parent, c"overlay", 0, options);
+            check(mounted, c"mount overlay (a writable /run or /etc)")?;
+        }
+        Ok(())
+    }
 }
 
-/// `mount(2)` on C strings.
-///
-/// # Safety
-/// Plain system call; every pointer comes from a `&CStr`.
-unsafe fn mount(
+/// `mount(2)` on C strings; returns its result (`-1` on failure, with errno set).
+fn mount(
     source: &CStr,
     target: &CStr,
     fstype: &CStr,
@@ -256,6 +249,12 @@ unsafe fn mount(
             data,
         )
     }
+}
+
+/// `mkdir(2)`; returns its result (`-1` on failure, with errno set).
+fn mkdir(path: &CStr, mode: libc::mode_t) -> libc::c_int {
+    // SAFETY: mkdir only reads the path, a C string that outlives the call.
+    unsafe { libc::mkdir(path.as_ptr(), mode) }
 }
 
 /// Writes `content` to the file at `path` (a `/proc/self/*_map` file): open, write, close.
