@@ -53,6 +53,9 @@ pub fn privileged() -> bool {
 /// provides it; submounts under that directory are then hidden from the process). The host's
 /// mounts and files are never touched, and the private directories vanish with the process.
 ///
+/// An `Err` from a step after the new user namespace was made leaves the process in it, half
+/// set up: report the error and exit rather than go on.
+///
 /// Where the system forbids unprivileged user namespaces, the error is
 /// [`Error::Rootless`] and names the setting: `user.max_user_namespaces`, Debian's
 /// `kernel.unprivileged_userns_clone`, Ubuntu's `kernel.apparmor_restrict_unprivileged_userns`.
