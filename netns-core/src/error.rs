@@ -66,6 +66,13 @@ pub enum Error {
         /// The error `std::thread::Builder::spawn` returned.
         source: io::Error,
     },
+    /// A [`Worker`](crate::Worker) made by process `pid` was called in a `fork()`ed child of it.
+    /// A fork copies only the calling thread, so the child has no worker thread to serve the
+    /// call.
+    ForkedWorker {
+        /// The process that made the worker.
+        pid: u32,
+    },
     /// Any other operating-system error, with the operation and the path it was about.
     Os {
         /// The failed operation, e.g. `"mount"`.
@@ -78,19 +85,28 @@ pub enum Error {
 }
 
 impl Error {
-    /// Maps an errno from `operation` on `path` to the most specific variant.
+    /// Maps an errno from `operation` on the namespace file `path` to the most specific variant.
     ///
-    /// `ENOENT`/`ENOTDIR` become [`Error::NotFound`] only when there is a path to name.
+    /// `ENOENT`/`ENOTDIR` become [`Error::NotFound`] (whose message is about a namespace) only
+    /// when there is a path to name; use [`Error::from_os`] for any other file.
     pub(crate) fn from_errno(operation: &'static str, path: Option<&Path>, errno: Errno) -> Error {
         match (errno, path) {
-            (Errno::EPERM | Errno::EACCES, _) => Error::PermissionDenied {
-                operation,
-                path: path.map(Path::to_path_buf),
-            },
             (Errno::ENOENT | Errno::ENOTDIR, Some(path)) => Error::NotFound {
                 path: path.to_path_buf(),
             },
-            _ => Error::Os {
+            _ => Error::from_os(operation, path, errno),
+        }
+    }
+
+    /// Maps an errno from `operation` on `path`, which is not a namespace file (a mount point,
+    /// the run dir, a directory): [`Error::PermissionDenied`] when refused, else [`Error::Os`].
+    pub(crate) fn from_os(operation: &'static str, path: Option<&Path>, errno: Errno) -> Error {
+        match errno {
+            Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
+                operation,
+                path: path.map(Path::to_path_buf),
+            },
+            errno => Error::Os {
                 operation,
                 path: path.map(Path::to_path_buf),
                 source: io::Error::from_raw_os_error(errno as i32),
@@ -119,6 +135,7 @@ impl Error {
             | Error::InvalidPath { .. }
             | Error::InvalidName { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
+            Error::ForkedWorker { .. } => io::ErrorKind::Other,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -171,6 +188,10 @@ impl fmt::Display for Error {
             Error::ThreadSpawn { source } => write!(
                 f,
                 "could not start a thread to enter the namespace: {source} (check RLIMIT_NPROC and available memory)"
+            ),
+            Error::ForkedWorker { pid } => write!(
+                f,
+                "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (Worker::new), or use NetNs::run"
             ),
             Error::Os {
                 operation,

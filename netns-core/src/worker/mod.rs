@@ -1,19 +1,27 @@
 //! `Worker`: one long-lived thread inside a namespace that serves calls, so repeated calls pay
 //! neither a thread start nor a `setns`.
 
+mod fork;
 mod handoff;
 mod sync;
 
+use std::cell::Cell;
 use std::fmt;
 use std::panic;
 use std::sync::Arc;
-use std::thread::{self as std_thread, JoinHandle};
+use std::thread::JoinHandle;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::nsid::NsId;
 use crate::options::Options;
 use handoff::Handoff;
+
+std::thread_local! {
+    /// On a worker's thread, its hand-off: a call made there runs inline, since waiting for the
+    /// thread's own loop would never end.
+    static SERVING: Cell<*const Handoff> = const { Cell::new(std::ptr::null()) };
+}
 
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
@@ -39,6 +47,11 @@ use handoff::Handoff;
 ///
 /// An idle worker uses no CPU: after each call it spins for at most about 50µs waiting for the
 /// next one, then sleeps on a futex.
+///
+/// A call made on the worker's own thread (a call's body calling the same worker, directly or
+/// through another `#[in_netns(&self.worker)]` method) runs inline, since that thread is already
+/// inside. In a `fork()`ed child, which has no worker thread, a call is
+/// [`Error::ForkedWorker`] instead of a wait; make a new worker in the child.
 pub struct Worker {
     shared: Arc<Shared>,
 }
@@ -49,6 +62,10 @@ struct Shared {
     thread: Option<JoinHandle<()>>,
     id: NsId,
     options: Options,
+    /// The process that made the worker, and how many forks it had seen then
+    /// ([`fork::generation`]): in a child the generation differs and the thread does not exist.
+    pid: u32,
+    generation: u32,
 }
 
 impl Worker {
@@ -59,15 +76,21 @@ impl Worker {
 
     /// Starts a worker inside `ns` whose thread also has the `/sys` and `/etc` view of `options`.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
+        fork::watch()?;
         let handoff = Arc::new(Handoff::new());
         let served = Arc::clone(&handoff);
-        let thread = ns.spawn_with(options, move || served.serve())?;
+        let thread = ns.spawn_with(options, move || {
+            SERVING.with(|serving| serving.set(Arc::as_ptr(&served)));
+            served.serve();
+        })?;
         Ok(Worker {
             shared: Arc::new(Shared {
                 handoff,
                 thread: Some(thread),
                 id: ns.id(),
                 options: *options,
+                pid: std::process::id(),
+                generation: fork::generation(),
             }),
         })
     }
@@ -77,12 +100,22 @@ impl Worker {
     /// Blocks until `f` is done, so `f` may borrow from the caller (no `'static` bound).
     /// Concurrent callers are served one at a time. A panic in `f` is resumed here with its
     /// payload, and the worker keeps serving.
+    ///
+    /// Called on the worker's own thread (from inside a call), `f` runs inline, at once. In a
+    /// forked child the worker has no thread, and the call is [`Error::ForkedWorker`].
     pub fn run<F, T>(&self, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        match self.shared.handoff.call(f) {
+        let shared = &*self.shared;
+        if shared.on_worker_thread() {
+            return Ok(f());
+        }
+        if shared.forked() {
+            return Err(Error::ForkedWorker { pid: shared.pid });
+        }
+        match shared.handoff.call(f) {
             Some(Ok(value)) => Ok(value),
             Some(Err(payload)) => panic::resume_unwind(payload),
             // Only dropping the last handle stops the worker, and `self` is one.
@@ -115,6 +148,19 @@ impl Clone for Worker {
 impl std::panic::UnwindSafe for Worker {}
 impl std::panic::RefUnwindSafe for Worker {}
 
+impl Shared {
+    /// Whether the calling thread is this worker's (also in a child forked from inside a call,
+    /// whose one thread is a copy of it).
+    fn on_worker_thread(&self) -> bool {
+        SERVING.with(Cell::get) == Arc::as_ptr(&self.handoff)
+    }
+
+    /// Whether this is a forked child of the process that made the worker.
+    fn forked(&self) -> bool {
+        fork::generation() != self.generation
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         let Some(thread) = self.thread.take() else {
@@ -122,7 +168,13 @@ impl Drop for Shared {
         };
         // The last handle can be dropped by a call running on the worker thread itself: it
         // cannot wait for itself, so it only asks the loop to end after this call.
-        let on_worker = thread.thread().id() == std_thread::current().id();
+        let on_worker = self.on_worker_thread();
+        if self.forked() && !on_worker {
+            // No worker thread here to stop or join, and the lock may have been held by a
+            // thread that the fork did not copy: leave both alone.
+            std::mem::forget(thread);
+            return;
+        }
         self.handoff.stop(!on_worker);
         if !on_worker {
             let _ = thread.join();
