@@ -6,6 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, Once};
 
 use common::{TempNs, current_id};
 use in_netns::{Error, NetNs, Options, Worker, in_netns};
@@ -160,6 +161,89 @@ fn etc_binds_the_namespaces_files_over_etc() {
     assert_eq!(inside, (resolv, "192.0.2.1 inside\n".to_owned()));
     assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
     assert_eq!(host_mounts(), mounts_before);
+}
+
+/// The warnings the crate logs, as `target: message`.
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CaptureWarnings;
+
+impl log::Log for CaptureWarnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{}: {}", record.target(), record.args());
+            WARNINGS.lock().unwrap().push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once for this test binary).
+fn capture_warnings() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CaptureWarnings).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+/// The captured warnings that mention `needle`.
+fn warnings_about(needle: &str) -> Vec<String> {
+    let warnings = WARNINGS.lock().unwrap();
+    warnings
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn etc_binds_every_entry_it_can_and_warns_of_each_one_it_skips() {
+    capture_warnings();
+    let target = TempNs::new("etc-odd");
+    let resolv = format!("nameserver 192.0.2.54 # {}\n", target.name);
+    let etc = EtcDir::new(
+        &target.name,
+        &[
+            ("resolv.conf", &resolv),
+            ("netns-test-no-counterpart.conf", "x\n"),
+        ],
+    );
+    // A dangling symlink, and a directory where /etc has a file.
+    std::os::unix::fs::symlink("/nonexistent/netns-test", etc.0.join("hosts")).unwrap();
+    fs::create_dir(etc.0.join("hostname")).unwrap();
+    let host = |file: &str| fs::read_to_string(Path::new("/etc").join(file)).unwrap();
+    let (host_hosts, host_hostname) = (host("hosts"), host("hostname"));
+    let mounts_before = host_mounts();
+
+    let inside = target
+        .ns
+        .run_with(&Options::default().etc(true), || {
+            (host("resolv.conf"), host("hosts"), host("hostname"))
+        })
+        .unwrap();
+    assert_eq!(inside, (resolv, host_hosts, host_hostname));
+    assert_eq!(host_mounts(), mounts_before);
+
+    let warnings = warnings_about(&format!("/etc/netns/{}/", target.name));
+    for skipped in ["netns-test-no-counterpart.conf", "hosts", "hostname"] {
+        let source = format!(
+            "/etc/netns/{}/{skipped} was not bound over /etc/{skipped}: ",
+            target.name
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("in_netns: ") && w.contains(&source)),
+            "no warning for {skipped} in {warnings:#?}"
+        );
+    }
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
 }
 
 #[test]

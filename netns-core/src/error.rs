@@ -216,3 +216,23 @@ impl From<Error> for io::Error {
         io::Error::new(err.kind(), err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_not_found_only_when_it_is_a_namespace_file() {
+        let namespace = Error::from_errno("open", Some(Path::new("/run/netns/x")), Errno::ENOENT);
+        assert!(matches!(namespace, Error::NotFound { .. }));
+        let mount_point = Error::from_os("mount sysfs", Some(Path::new("/sys")), Errno::ENOENT);
+        assert!(matches!(
+            &mount_point,
+            Error::Os { operation: "mount sysfs", path: Some(path), .. } if path == Path::new("/sys")
+        ));
+        assert_eq!(
+            mount_point.to_string(),
+            "mount sysfs /sys failed: No such file or directory (os error 2)"
+        );
+    }
+}

@@ -44,7 +44,7 @@ impl NetNs {
     pub fn new() -> Result<NetNs> {
         on_scoped_thread(|| {
             unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+                .map_err(|e| Error::from_os("unshare(CLONE_NEWNET)", None, e))?;
             NetNs::open_at(Path::new(THREAD_SELF_NET), None)
         })
     }
@@ -65,7 +65,7 @@ impl NetNs {
         };
         on_scoped_thread(|| {
             unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+                .map_err(|e| Error::from_os("unshare(CLONE_NEWNET)", None, e))?;
             mount(
                 Some(THREAD_SELF_NET),
                 &path,
@@ -74,7 +74,7 @@ impl NetNs {
                 MsFlags::MS_BIND,
                 None::<&str>,
             )
-            .map_err(|e| Error::from_errno("bind mount", Some(&path), e))
+            .map_err(|e| Error::from_os("bind mount", Some(&path), e))
         })?;
         let ns = NetNs::open(&path)?;
         guard.keep = true;
@@ -123,7 +123,7 @@ fn prepare_run_dir() -> Result<()> {
     let run_dir = Path::new(RUN_DIR);
     match nix::unistd::mkdir(run_dir, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
-        Err(errno) => return Err(Error::from_errno("mkdir", Some(run_dir), errno)),
+        Err(errno) => return Err(Error::from_os("mkdir", Some(run_dir), errno)),
     }
     let make_shared = || {
         mount(
@@ -139,11 +139,7 @@ fn prepare_run_dir() -> Result<()> {
         // EINVAL: not a mount point yet; bind it onto itself, then retry.
         Err(Errno::EINVAL) => {}
         Err(errno) => {
-            return Err(Error::from_errno(
-                "mount --make-rshared",
-                Some(run_dir),
-                errno,
-            ));
+            return Err(Error::from_os("mount --make-rshared", Some(run_dir), errno));
         }
     }
     mount(
@@ -153,8 +149,8 @@ fn prepare_run_dir() -> Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| Error::from_errno("mount --rbind", Some(run_dir), e))?;
-    make_shared().map_err(|e| Error::from_errno("mount --make-rshared", Some(run_dir), e))
+    .map_err(|e| Error::from_os("mount --rbind", Some(run_dir), e))?;
+    make_shared().map_err(|e| Error::from_os("mount --make-rshared", Some(run_dir), e))
 }
 
 /// Creates the empty name file exclusively: exactly one of several racing creates gets it.
@@ -165,7 +161,7 @@ fn create_name_file(name: &str, path: &Path) -> Result<()> {
             Errno::EEXIST => Error::AlreadyExists {
                 name: name.to_owned(),
             },
-            errno => Error::from_errno("create", Some(path), errno),
+            errno => Error::from_os("create", Some(path), errno),
         })?;
     drop(fd);
     Ok(())
@@ -174,7 +170,7 @@ fn create_name_file(name: &str, path: &Path) -> Result<()> {
 /// Wraps an `io::Error` from a std call about `path`.
 fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
     match err.raw_os_error() {
-        Some(errno) => Error::from_errno(operation, Some(path), Errno::from_raw(errno)),
+        Some(errno) => Error::from_os(operation, Some(path), Errno::from_raw(errno)),
         None => Error::Os {
             operation,
             path: Some(path.to_path_buf()),

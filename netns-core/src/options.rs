@@ -2,6 +2,7 @@
 //! `ip netns exec` gives its command.
 
 use std::fs;
+use std::io;
 use std::path::Path;
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -11,6 +12,9 @@ use nix::sys::statvfs::{FsFlags, statvfs};
 use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::name::ETC_DIR;
+
+/// The `log` target of the warnings about views that could only partly be set up.
+pub(crate) const LOG_TARGET: &str = "in_netns";
 
 /// What a dedicated thread sets up after entering the namespace, besides the namespace itself.
 ///
@@ -84,7 +88,7 @@ impl Options {
             return Ok(());
         }
         unshare(CloneFlags::CLONE_NEWNS)
-            .map_err(|e| Error::from_errno("unshare(CLONE_NEWNS)", None, e))?;
+            .map_err(|e| Error::from_os("unshare(CLONE_NEWNS)", None, e))?;
         mount(
             Some(""),
             "/",
@@ -92,13 +96,13 @@ impl Options {
             MsFlags::MS_SLAVE | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| Error::from_errno("mount --make-rslave", Some(Path::new("/")), e))?;
+        .map_err(|e| Error::from_os("mount --make-rslave", Some(Path::new("/")), e))?;
         if self.sysfs {
             mount_sysfs(ns)?;
         }
         // `check` refused `etc` without a name before the thread started.
         if let (true, Some(name)) = (self.etc, ns.name()) {
-            bind_etc(name)?;
+            bind_etc(name);
         }
         Ok(())
     }
@@ -118,32 +122,49 @@ fn mount_sysfs(ns: &NetNs) -> Result<()> {
     };
     let source = ns.name().unwrap_or("sysfs");
     mount(Some(source), sys, Some("sysfs"), flags, None::<&str>)
-        .map_err(|e| Error::from_errno("mount sysfs", Some(sys), e))
+        .map_err(|e| Error::from_os("mount sysfs", Some(sys), e))
 }
 
 /// Binds each entry of `/etc/netns/NAME/` over the same name in `/etc/`, as `ip netns exec`
-/// does. A missing `/etc/netns/NAME/` means there is nothing to bind.
-fn bind_etc(name: &str) -> Result<()> {
+/// does, and like it carries on past an entry that cannot be bound (no counterpart in `/etc`, a
+/// dangling symlink on either side, a directory over a file): each one skipped is a `log`
+/// warning naming both paths and the reason. A missing `/etc/netns/NAME/` means there is
+/// nothing to bind.
+fn bind_etc(name: &str) {
     let dir = Path::new(ETC_DIR).join(name);
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(());
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return,
+        Err(err) => {
+            log::warn!(target: LOG_TARGET, "nothing bound over /etc: cannot list {}: {err}", dir.display());
+            return;
+        }
     };
     for entry in entries {
-        let entry = entry.map_err(|err| Error::Os {
-            operation: "read_dir",
-            path: Some(dir.clone()),
-            source: err,
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                log::warn!(target: LOG_TARGET, "an entry of {} was skipped: {err}", dir.display());
+                continue;
+            }
+        };
         let source = entry.path();
         let target = Path::new("/etc").join(entry.file_name());
-        mount(
+        let bound = mount(
             Some(&source),
             &target,
             Some("none"),
             MsFlags::MS_BIND,
             None::<&str>,
-        )
-        .map_err(|e| Error::from_errno("bind mount over", Some(&target), e))?;
+        );
+        if let Err(errno) = bound {
+            log::warn!(
+                target: LOG_TARGET,
+                "{} was not bound over {}: {} (the other entries are bound, as `ip netns exec` does)",
+                source.display(),
+                target.display(),
+                io::Error::from(errno),
+            );
+        }
     }
-    Ok(())
 }
