@@ -106,6 +106,79 @@ fn sysfs_lists_the_namespaces_links_and_the_hosts_stay() {
     );
 }
 
+/// The links `/proc/.../net/dev` lists (after its two header lines, each line is `NAME: ...`).
+fn links_in_proc(path: &str) -> Vec<String> {
+    let dev = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let mut links: Vec<String> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|line| Some(line.split_once(':')?.0.trim().to_owned()))
+        .collect();
+    links.sort();
+    links
+}
+
+/// What `/proc/net/dev`, `/proc/self/net/dev` and `/proc/thread-self/net/dev` list, and what
+/// `/proc/self` is.
+fn proc_net_view() -> ([Vec<String>; 3], PathBuf) {
+    (
+        [
+            links_in_proc("/proc/net/dev"),
+            links_in_proc("/proc/self/net/dev"),
+            links_in_proc("/proc/thread-self/net/dev"),
+        ],
+        fs::read_link("/proc/self").unwrap(),
+    )
+}
+
+/// Waits until the calling thread is the only one of the process in `id` (a thread that ended
+/// lingers in /proc for a moment).
+fn wait_alone_in(id: in_netns::NsId) {
+    let me = common::gettid();
+    for _ in 0..2000 {
+        let others = common::thread_namespaces()
+            .into_iter()
+            .filter(|&(tid, ns)| ns == id && tid != me)
+            .count();
+        if others == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("other threads stayed in {id}");
+}
+
+#[test]
+fn sysfs_makes_proc_net_the_namespaces_and_the_hosts_stays() {
+    let target = namespace_with_a_link("procnet");
+    let host = proc_net_view();
+    assert!(!host.0[0].contains(&"nsopt0".to_owned()));
+    let mounts_before = host_mounts();
+    let inside = || {
+        let links = vec!["lo".to_owned(), "nsopt0".to_owned()];
+        ([links.clone(), links.clone(), links], host.1.clone())
+    };
+    let options = Options::default().sysfs(true);
+    // `/proc/self` is still the process (the documented difference from a process inside).
+    assert_eq!(
+        target.ns.run_with(&options, proc_net_view).unwrap(),
+        inside()
+    );
+    // A spawned thread and a worker read it once the thread that set up their view has ended.
+    let id = target.id();
+    let spawned = target.ns.spawn_with(&options, move || {
+        wait_alone_in(id);
+        proc_net_view()
+    });
+    assert_eq!(spawned.unwrap().join().unwrap(), inside());
+    let worker = Worker::with_options(&target.ns, &options).unwrap();
+    worker.run(|| wait_alone_in(id)).unwrap();
+    assert_eq!(worker.run(proc_net_view).unwrap(), inside());
+    drop(worker);
+    assert_eq!(proc_net_view(), host, "the host's /proc is untouched");
+    assert_eq!(host_mounts(), mounts_before);
+}
+
 #[test]
 fn without_sysfs_the_body_sees_the_hosts_sys() {
     let target = namespace_with_a_link("nosysfs");

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
@@ -82,6 +82,18 @@ impl Options {
         Ok(())
     }
 
+    /// On a thread started by the one that set up the view (and may end first), points the
+    /// parts of the view that follow a thread at this one: `/proc/net` must not describe a
+    /// thread that is gone. The view works without it but for `/proc/net`, so a failure (it
+    /// needs a mount that just succeeded on the other thread) is a `log` warning.
+    pub(crate) fn follow_current_thread(&self) {
+        if self.sysfs {
+            if let Err(err) = bind_proc_net() {
+                log::warn!(target: LOG_TARGET, "/proc/net still describes the thread that set up the view: {err}");
+            }
+        }
+    }
+
     /// Sets up the views on the calling (dedicated) thread, which has already entered `ns`.
     pub(crate) fn apply(&self, ns: &NetNs) -> Result<()> {
         if !self.needs_mounts() {
@@ -99,6 +111,7 @@ impl Options {
         .map_err(|e| Error::from_os("mount --make-rslave", Some(Path::new("/")), e))?;
         if self.sysfs {
             mount_sysfs(ns)?;
+            bind_proc_net()?;
         }
         // `check` refused `etc` without a name before the thread started.
         if let (true, Some(name)) = (self.etc, ns.name()) {
@@ -123,6 +136,28 @@ fn mount_sysfs(ns: &NetNs) -> Result<()> {
     let source = ns.name().unwrap_or("sysfs");
     mount(Some(source), sys, Some("sysfs"), flags, None::<&str>)
         .map_err(|e| Error::from_os("mount sysfs", Some(sys), e))
+}
+
+/// Makes `/proc/net` and `/proc/self/net` (in the thread's private mount namespace) list the
+/// calling thread's network namespace. Both lead to `/proc/PID/net`, which describes the
+/// process's main thread, elsewhere; `/proc/thread-self/net` describes this thread, so it is
+/// bound over `/proc/PID/net`. (`/proc/self` itself stays the process.)
+///
+/// A bind already there (of the thread that set up the view, or of an enclosing view) is
+/// detached first rather than covered: procfs detaches every mount on a thread's directory when
+/// that thread ends, so a bind stacked on another thread's would vanish with it.
+fn bind_proc_net() -> Result<()> {
+    let process_net = PathBuf::from(format!("/proc/{}/net", std::process::id()));
+    // EINVAL: nothing is bound there yet.
+    let _ = umount2(&process_net, MntFlags::MNT_DETACH);
+    mount(
+        Some("/proc/thread-self/net"),
+        &process_net,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::from_os("bind /proc/thread-self/net over", Some(&process_net), e))
 }
 
 /// Binds each entry of `/etc/netns/NAME/` over the same name in `/etc/`, as `ip netns exec`

@@ -4,6 +4,7 @@
 //! switched back, reused or stranded: the calling thread's namespace never changes.
 
 use std::panic;
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 
 use nix::errno::Errno;
@@ -110,10 +111,20 @@ impl NetNs {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let view = *options;
         self.run_with(options, || {
-            thread::Builder::new()
+            let (followed, following) = mpsc::sync_channel(1);
+            let thread = thread::Builder::new()
                 .name(String::from(THREAD_NAME))
-                .spawn(f)
+                .spawn(move || {
+                    view.follow_current_thread();
+                    let _ = followed.send(());
+                    f()
+                })?;
+            // Until the new thread has taken the view over, parts of it (`/proc/net`) follow
+            // this one, which must not end before. (An error means the new thread has gone.)
+            let _ = following.recv();
+            Ok(thread)
         })?
         .map_err(|source| Error::ThreadSpawn { source })
     }
