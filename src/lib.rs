@@ -55,6 +55,8 @@ pub use netns_core::RunAsync;
 /// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
 /// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
+/// - `stack_size = BYTES`: the stack of the body's thread (default
+///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///

@@ -46,7 +46,7 @@ impl Resolved {
 
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
-    message = "`sysfs` and `etc` cannot be set per call on `{Self}`",
+    message = "`sysfs`, `etc` and `stack_size` cannot be set per call on `{Self}`",
     label = "a worker's options are set when it is made",
     note = "make the worker with `Worker::with_options(&ns, &Options::default().sysfs(true))` and remove the flags here"
 )]
@@ -63,8 +63,8 @@ pub fn resolve<T: Target>(target: T) -> Result<Resolved> {
     target.resolve()
 }
 
-/// [`resolve`] for a call with `sysfs` or `etc`: fails to compile, at the flag, when the target
-/// does not take per-call options.
+/// [`resolve`] for a call with `sysfs`, `etc` or `stack_size`: fails to compile, at the option,
+/// when the target does not take per-call options.
 pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Resolved> {
     target.resolve()
 }

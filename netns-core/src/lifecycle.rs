@@ -15,6 +15,7 @@ use nix::sys::stat::Mode;
 use crate::error::{Error, Result};
 use crate::handle::{NetNs, THREAD_SELF_NET};
 use crate::name::{self, RUN_DIR};
+use crate::options::Options;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
@@ -42,7 +43,7 @@ impl NetNs {
     /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
     /// not move: a throwaway thread unshares its namespace and ends.
     pub fn new() -> Result<NetNs> {
-        on_scoped_thread(|| {
+        on_scoped_thread(&Options::DEFAULT, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_os("unshare(CLONE_NEWNET)", None, e))?;
             NetNs::open_at(Path::new(THREAD_SELF_NET), None)
@@ -63,7 +64,7 @@ impl NetNs {
             path: &path,
             keep: false,
         };
-        on_scoped_thread(|| {
+        on_scoped_thread(&Options::DEFAULT, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_os("unshare(CLONE_NEWNET)", None, e))?;
             mount(

@@ -16,11 +16,13 @@ use crate::name::ETC_DIR;
 /// The `log` target of the warnings about views that could only partly be set up.
 pub(crate) const LOG_TARGET: &str = "in_netns";
 
-/// What a dedicated thread sets up after entering the namespace, besides the namespace itself.
+/// How a dedicated thread is made: its stack, and what it sets up after entering the namespace
+/// besides the namespace itself.
 ///
-/// Both options give the thread a private mount namespace (made a recursive slave of the
+/// `sysfs` and `etc` give the thread a private mount namespace (made a recursive slave of the
 /// host's, so nothing it mounts propagates back); the host's mounts are never touched, and the
-/// private view ends with the thread.
+/// private view ends with the thread. The thread then also has a working directory and umask
+/// of its own, starting as the caller's.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -30,21 +32,30 @@ pub(crate) const LOG_TARGET: &str = "in_netns";
 /// let links = ns.run_with(&options, || std::fs::read_dir("/sys/class/net").map(|d| d.count()))?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Options {
     sysfs: bool,
     etc: bool,
+    stack_size: usize,
 }
 
 impl Options {
-    /// No options: the thread only enters the network namespace.
+    /// The stack of a dedicated thread unless [`Options::stack_size`] says otherwise: 8 MiB, the
+    /// usual limit of a Linux main thread, so that code that recurses there also works in a
+    /// body (std's threads get 2 MiB). It is address space: only the pages a body touches take
+    /// memory.
+    pub const DEFAULT_STACK_SIZE: usize = 8 << 20;
+
+    /// No options: the thread only enters the network namespace, with the default stack.
     pub const DEFAULT: Options = Options {
         sysfs: false,
         etc: false,
+        stack_size: Options::DEFAULT_STACK_SIZE,
     };
 
     /// Mount a fresh sysfs on `/sys` for the call (read-only when the host's is), so that
-    /// `/sys/class/net` lists the namespace's links.
+    /// `/sys/class/net` lists the namespace's links, and make `/proc/net` and `/proc/self/net`
+    /// the namespace's too.
     pub fn sysfs(mut self, enabled: bool) -> Options {
         self.sysfs = enabled;
         self
@@ -52,8 +63,17 @@ impl Options {
 
     /// Bind each file of `/etc/netns/NAME/` over `/etc/` for the call, so `/etc/resolv.conf`
     /// and `/etc/hosts` are the namespace's. Needs a named namespace ([`Error::Unnamed`]).
+    /// An entry that cannot be bound is skipped with a `log` warning, as `ip netns exec`
+    /// skips it with a message.
     pub fn etc(mut self, enabled: bool) -> Options {
         self.etc = enabled;
+        self
+    }
+
+    /// The size in bytes of the dedicated thread's stack (rounded up to whole pages, and to
+    /// the minimum the platform allows); [`Options::DEFAULT_STACK_SIZE`] unless set.
+    pub fn stack_size(mut self, bytes: usize) -> Options {
+        self.stack_size = bytes;
         self
     }
 
@@ -67,8 +87,14 @@ impl Options {
         self.etc
     }
 
-    /// Whether the options need a private mount namespace at all.
-    fn needs_mounts(&self) -> bool {
+    /// The stack size in bytes the dedicated thread is made with.
+    pub fn thread_stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// Whether the options need a private mount namespace (and so private working directory
+    /// and umask) at all.
+    pub(crate) fn needs_mounts(&self) -> bool {
         self.sysfs || self.etc
     }
 
@@ -118,6 +144,12 @@ impl Options {
             bind_etc(name);
         }
         Ok(())
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::DEFAULT
     }
 }
 

@@ -12,7 +12,7 @@ use std::thread;
 use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::options::Options;
-use crate::thread::THREAD_NAME;
+use crate::thread::builder;
 use crate::worker::Worker;
 
 /// What the caller's future and the namespace thread share.
@@ -253,8 +253,7 @@ impl NetNs {
         let ns = self.clone();
         let options = *options;
         RunAsync::start(|shared, runtime| {
-            thread::Builder::new()
-                .name(String::from(THREAD_NAME))
+            builder(&options)
                 .spawn(move || match ns.enter_current_thread(&options) {
                     Ok(()) => drive(f, &shared, runtime),
                     Err(err) => shared.finish(Ok(Err(err))),

@@ -178,7 +178,8 @@ fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
             quote!(#pid(#expr))
         }
     };
-    let flag = [args.sysfs.span(), args.etc.span()]
+    let stack_size = args.stack_size.as_ref().map(|(span, _)| *span);
+    let flag = [args.sysfs.span(), args.etc.span(), stack_size]
         .into_iter()
         .flatten()
         .next();
@@ -197,6 +198,9 @@ fn options(args: &Args, krate: &TokenStream) -> TokenStream {
     }
     if args.etc.is_set() {
         options.extend(quote!(.etc(true)));
+    }
+    if let Some((_, bytes)) = &args.stack_size {
+        options.extend(quote!(.stack_size(#bytes)));
     }
     options
 }
@@ -508,6 +512,19 @@ mod tests {
             ),
         );
         assert!(out.contains("Options :: DEFAULT . sysfs (true) ,"), "{out}");
+        assert!(out.contains("resolve_with_options (\"/x\")"), "{out}");
+        let out = expand(
+            quote!("/x", stack_size = 32 << 20),
+            quote!(
+                fn f() -> R {
+                    g()
+                }
+            ),
+        );
+        assert!(
+            out.contains("Options :: DEFAULT . stack_size (32 << 20) ,"),
+            "{out}"
+        );
         assert!(out.contains("resolve_with_options (\"/x\")"), "{out}");
     }
 
