@@ -127,13 +127,13 @@ pub use netns_core::RunAsync;
 /// // becomes, in essence (helper names are private):
 /// fn port(&self, base: u16, offset: u16) -> io::Result<u16> {
 ///     let target = resolve(&self.ns);          // a duplicated handle, borrowing nothing
-///     let arg0 = Sendable::new(base);          // `u16: Send`, checked at `base: u16`
-///     let arg1 = Sendable::new(offset);
-///     let recv = Sendable::new(self);          // `Self: Sync`, checked at `&self`
+///     let arg0 = &mut Sendable::new(base);     // `u16: Send`, checked at `base: u16`
+///     let arg1 = &mut Sendable::new(offset);   // (a slot: each argument is moved once)
+///     let recv = &mut Sendable::new(self);     // `Self: Sync`, checked at `&self`
 ///     run(target, Options::DEFAULT, Returns::checked(), move || {
-///         let base = arg0.into_inner();
-///         let mut offset = arg1.into_inner();
-///         let __self = recv.into_inner();      // `self` in the body is renamed
+///         let base = arg0.take();
+///         let mut offset = arg1.take();
+///         let __self = recv.take();            // `self` in the body is renamed
 ///         {
 ///             offset += 1;
 ///             Ok(base + offset)

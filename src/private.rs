@@ -208,12 +208,13 @@ impl<R> Copy for Returns<R> {}
 
 impl<R> Returns<R> {
     fn wrap(&self, value: R) -> Sendable<R> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }
 
-/// A value proven `Send` where it was wrapped, so the check's error points there.
-pub struct Sendable<T>(T);
+/// A value proven `Send` where it was wrapped, so the check's error points there. Also the slot
+/// a sync body takes its argument from ([`Sendable::take`]), so the argument is moved only once.
+pub struct Sendable<T>(Option<T>);
 
 // SAFETY: a `Sendable<T>` is only ever made where `T: Send` was proven: by `Sendable::new` or
 // `Sendable::new_owned`, which require it, or by `Returns::wrap`, whose `Returns<T>` only
@@ -223,7 +224,7 @@ unsafe impl<T> Send for Sendable<T> {}
 impl<T: Send> Sendable<T> {
     /// Wraps an argument or receiver; fails to compile, at the caller's span, unless `T: Send`.
     pub fn new(value: T) -> Sendable<T> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }
 
@@ -231,14 +232,23 @@ impl<T: Send + 'static> Sendable<T> {
     /// Wraps an argument or receiver of an `async fn`: it moves to a thread that may outlive
     /// the caller's future, so it must also own its data.
     pub fn new_owned(value: T) -> Sendable<T> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }
 
 impl<T> Sendable<T> {
     /// Unwraps the value on the namespace thread.
-    pub fn into_inner(self) -> T {
-        self.0
+    pub fn into_inner(mut self) -> T {
+        self.take()
+    }
+
+    /// Takes the value out of its slot in the caller's frame, on the namespace thread.
+    pub fn take(&mut self) -> T {
+        match self.0.take() {
+            Some(value) => value,
+            // Each slot is taken once, by the one body that owns it.
+            None => unreachable!("an `#[in_netns]` argument was taken twice"),
+        }
     }
 }
 

@@ -85,3 +85,131 @@ fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     // And the stack is really there: 12 000 frames need more than the default.
     assert_eq!(ns.run_with(&options, || recurse(12_000)).unwrap(), 12_000);
 }
+
+/// A large argument, passed by value.
+type Big = [u8; 512 << 10];
+
+/// How deep the stack of thread `tid` is below `top` once it waits for a body (blocked in
+/// `futex`): its stack pointer, from `/proc/self/task/TID/syscall` (second-to-last field).
+fn depth_while_waiting(tid: u32, top: usize) -> usize {
+    let path = format!("/proc/self/task/{tid}/syscall");
+    for _ in 0..10_000 {
+        let line = std::fs::read_to_string(&path).unwrap();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.first() == Some(&nix::libc::SYS_futex.to_string().as_str()) {
+            let sp = fields[fields.len() - 2].trim_start_matches("0x");
+            return top - usize::from_str_radix(sp, 16).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("thread {tid} never waited in futex");
+}
+
+/// How deep the calling thread's stack is: from its top (as the thread library reports it) to
+/// a local here.
+fn own_depth() -> usize {
+    let here = 0_u8;
+    // SAFETY: `attr` is initialized by pthread_getattr_np before it is read, and destroyed once.
+    let top = unsafe {
+        let mut attr = std::mem::zeroed::<nix::libc::pthread_attr_t>();
+        assert_eq!(
+            nix::libc::pthread_getattr_np(nix::libc::pthread_self(), &mut attr),
+            0
+        );
+        let (mut base, mut size) = (std::ptr::null_mut(), 0);
+        assert_eq!(
+            nix::libc::pthread_attr_getstack(&attr, &mut base, &mut size),
+            0
+        );
+        nix::libc::pthread_attr_destroy(&mut attr);
+        base as usize + size
+    };
+    top - std::ptr::addr_of!(here) as usize
+}
+
+/// What a body reports: the caller's stack depth while it waits, the body's own, and a byte of
+/// the argument (so the argument is really used).
+type Report = (usize, usize, u8);
+
+fn report(caller: (u32, usize), big: &Big) -> Report {
+    (depth_while_waiting(caller.0, caller.1), own_depth(), big[7])
+}
+
+/// The same call without the macro: a plain function that takes the argument by value.
+fn plain(ns: &NetNs, big: Big, caller: (u32, usize)) -> in_netns::Result<Report> {
+    ns.run(|| report(caller, &big))
+}
+
+#[in_netns(ns)]
+fn expanded(ns: &NetNs, big: Big, caller: (u32, usize)) -> in_netns::Result<Report> {
+    Ok(report(caller, &big))
+}
+
+#[in_netns(worker)]
+fn on_worker(worker: &Worker, big: Big, caller: (u32, usize)) -> in_netns::Result<Report> {
+    Ok(report(caller, &big))
+}
+
+#[test]
+fn a_large_argument_is_moved_into_one_slot_not_through_every_call() {
+    let target = TempNs::new("stack-arg");
+    let ns = &target.ns;
+    let worker = Worker::new(ns).unwrap();
+    let plain_body = ns.run(own_depth).unwrap();
+    let worker_body = worker.run(own_depth).unwrap();
+    // A caller with room to spare, so that a regression fails an assertion, not the process.
+    let reports = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, || {
+                let marker = 0_u8;
+                let caller = (common::gettid(), std::ptr::addr_of!(marker) as usize);
+                [
+                    plain(ns, [1; 512 << 10], caller).unwrap(),
+                    expanded(ns, [2; 512 << 10], caller).unwrap(),
+                    on_worker(&worker, [3; 512 << 10], caller).unwrap(),
+                ]
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    eprintln!("(caller's stack while waiting, body's stack, byte): {reports:?}");
+    assert_eq!(reports.map(|(_, _, byte)| byte), [1, 2, 3]);
+    let kib = |bytes: usize| bytes >> 10;
+    let (plain_caller, plain_body_with_big, _) = reports[0];
+    assert!(kib(plain_body_with_big) < kib(plain_body) + 64);
+    for (caller, body, base) in [
+        (reports[1].0, reports[1].1, plain_body),
+        (reports[2].0, reports[2].1, worker_body),
+    ] {
+        // The argument's slot, and the temporary a debug build makes to pass it to the check.
+        assert!(
+            kib(caller) < kib(plain_caller) + 2 * 512 + 64,
+            "{} KiB on the caller's stack, against {} KiB for a plain call",
+            kib(caller),
+            kib(plain_caller)
+        );
+        // The body takes it out of the slot once.
+        assert!(
+            kib(body) < kib(base) + 512 + 64,
+            "{} KiB on the body's stack, against {} KiB for an empty body",
+            kib(body),
+            kib(base)
+        );
+    }
+    // The case that overflowed: a 4 MiB caller passing 512 KiB by value, in a debug build.
+    let on_4_mib = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(4 << 20)
+            .spawn_scoped(scope, || {
+                let marker = 0_u8;
+                let caller = (common::gettid(), std::ptr::addr_of!(marker) as usize);
+                expanded(ns, [4; 512 << 10], caller).map(|(_, _, byte)| byte)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert_eq!(on_4_mib.unwrap(), 4);
+}

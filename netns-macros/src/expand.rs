@@ -4,10 +4,10 @@
 //! ```text
 //! fn f(a: A, mut b: B) -> Ret {                   // `mut` moves to the rebinding below
 //!     let target = resolve(TARGET);               // on the caller's thread, borrowing nothing
-//!     let arg0 = Sendable::new(a);                // `A: Send` checked here, at `A`
-//!     let arg1 = Sendable::new(b);
+//!     let arg0 = &mut Sendable::new(a);           // `A: Send` checked here, at `A`
+//!     let arg1 = &mut Sendable::new(b);           // (an async fn moves them: no `&mut`)
 //!     run(target, OPTIONS, Returns::checked(),    // `Ret: Send`, `Ret` a Result, checked at `Ret`
-//!         move || { let a = arg0.into_inner(); let mut b = arg1.into_inner(); BODY })
+//!         move || { let a = arg0.take(); let mut b = arg1.take(); BODY })
 //! }
 //! ```
 
@@ -208,17 +208,23 @@ fn options(args: &Args, krate: &TokenStream) -> TokenStream {
 /// How each argument and the receiver cross into the closure: checked and wrapped on the
 /// caller's thread (the check reported at the parameter), and bound again inside under the
 /// user's own name (`self` as `__self`). An async body moves to a thread that may outlive the
-/// caller's future, so what it takes must also be `'static`.
+/// caller's future, so what it takes must also be `'static`. A sync body runs while the caller
+/// waits, so it takes each value out of a slot in the caller's frame: a large argument is moved
+/// once, into its slot, not again into the closure and into each call the closure goes through.
 fn moves(
     bindings: &[Binding],
     receiver: Option<&ReceiverInfo>,
     is_async: bool,
     private: &TokenStream,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let wrap = if is_async {
-        quote!(#private::Sendable::new_owned)
+    let (wrap, borrow, unwrap) = if is_async {
+        (
+            quote!(#private::Sendable::new_owned),
+            quote!(),
+            quote!(into_inner),
+        )
     } else {
-        quote!(#private::Sendable::new)
+        (quote!(#private::Sendable::new), quote!(&mut), quote!(take))
     };
     let mut captures = Vec::new();
     let mut rebindings = Vec::new();
@@ -226,21 +232,21 @@ fn moves(
         let var = format_ident!("netns_arg{}", index, span = Span::mixed_site());
         let ident = &binding.ident;
         let sendable = respan(wrap.clone(), binding.check_span);
-        captures.push(quote!(let #var = #sendable(#ident);));
+        captures.push(quote!(let #var = #borrow #sendable(#ident);));
         let mutability = binding.mutable.then(|| quote!(mut));
         let allow = binding
             .named_by_target
             .then(|| quote!(#[allow(unused_variables)]));
-        rebindings.push(quote!(#allow let #mutability #ident = #var.into_inner();));
+        rebindings.push(quote!(#allow let #mutability #ident = #var.#unwrap();));
     }
     if let Some(receiver) = receiver {
         let var = Ident::new("netns_self", Span::mixed_site());
         let self_token = &receiver.self_token;
         let sendable = respan(wrap, receiver.check_span);
-        captures.push(quote!(let #var = #sendable(#self_token);));
+        captures.push(quote!(let #var = #borrow #sendable(#self_token);));
         let renamed = Ident::new(RENAMED_SELF, self_token.span());
         let mutability = receiver.mutable.then(|| quote!(mut));
-        rebindings.push(quote!(let #mutability #renamed = #var.into_inner();));
+        rebindings.push(quote!(let #mutability #renamed = #var.#unwrap();));
     }
     (captures, rebindings)
 }
@@ -435,11 +441,14 @@ mod tests {
             out.contains(":: in_netns :: __private :: resolve (\"/run/netns/blue\")"),
             "{out}"
         );
+        assert!(out.contains("let mut a = netns_arg0 . take ()"), "{out}");
+        assert!(out.contains("let c = netns_arg2 . take ()"), "{out}");
         assert!(
-            out.contains("let mut a = netns_arg0 . into_inner ()"),
-            "{out}"
+            out.contains(
+                "let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (a) ;"
+            ),
+            "a sync body takes its arguments from slots in the caller's frame: {out}"
         );
-        assert!(out.contains("let c = netns_arg2 . into_inner ()"), "{out}");
         assert!(out.contains("move ||"), "{out}");
         assert!(
             out.contains("{ a += 1 ; Ok (a) }"),
