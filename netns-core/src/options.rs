@@ -147,6 +147,33 @@ impl Options {
     }
 }
 
+/// The caller's working directory, for a long-lived thread whose own one (private, since it has
+/// a private mount namespace) must follow the caller's at each call.
+pub(crate) struct CallerDir(PathBuf);
+
+impl CallerDir {
+    /// Reads the calling thread's working directory.
+    pub(crate) fn capture() -> Result<CallerDir> {
+        std::env::current_dir()
+            .map(CallerDir)
+            .map_err(|source| Error::Os {
+                operation: "getcwd (the caller's working directory, which the body uses)",
+                path: None,
+                source,
+            })
+    }
+
+    /// Makes it the calling thread's working directory. By path, so that it resolves in this
+    /// thread's mount namespace, as the kernel translates the directory of a new one.
+    pub(crate) fn enter(&self) -> Result<()> {
+        nix::unistd::chdir(&self.0).map_err(|errno| Error::Os {
+            operation: "chdir to the caller's working directory",
+            path: Some(self.0.clone()),
+            source: errno.into(),
+        })
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options::DEFAULT

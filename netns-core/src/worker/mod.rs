@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::nsid::NsId;
-use crate::options::Options;
+use crate::options::{CallerDir, Options};
 use handoff::Handoff;
 
 std::thread_local! {
@@ -74,7 +74,13 @@ impl Worker {
         Worker::with_options(ns, &Options::DEFAULT)
     }
 
-    /// Starts a worker inside `ns` whose thread also has the `/sys` and `/etc` view of `options`.
+    /// Starts a worker inside `ns` whose thread is made as `options` says: its stack, and the
+    /// `/sys` and `/etc` view.
+    ///
+    /// With a view the thread has a working directory of its own: each call first moves it to
+    /// the caller's (one `getcwd` and one `chdir`, about 1.5 µs here), so relative paths mean
+    /// what they mean to the caller, and a body's `set_current_dir` lasts only for its call.
+    /// Its umask stays the one the process had when the worker was made.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
         fork::watch()?;
         let handoff = Arc::new(Handoff::new());
@@ -115,12 +121,11 @@ impl Worker {
         if shared.forked() {
             return Err(Error::ForkedWorker { pid: shared.pid });
         }
-        match shared.handoff.call(f) {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(payload)) => panic::resume_unwind(payload),
-            // Only dropping the last handle stops the worker, and `self` is one.
-            None => unreachable!("a live worker serves every call"),
+        if shared.options.needs_mounts() {
+            let dir = CallerDir::capture()?;
+            return shared.serve(move || dir.enter().map(|()| f()));
         }
+        Ok(shared.serve(f))
     }
 
     /// The namespace the worker runs in.
@@ -149,6 +154,20 @@ impl std::panic::UnwindSafe for Worker {}
 impl std::panic::RefUnwindSafe for Worker {}
 
 impl Shared {
+    /// Runs `f` on the worker thread; resumes its panic here.
+    fn serve<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        match self.handoff.call(f) {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => panic::resume_unwind(payload),
+            // Only dropping the last handle stops the worker, and the caller holds one.
+            None => unreachable!("a live worker serves every call"),
+        }
+    }
+
     /// Whether the calling thread is this worker's (also in a child forked from inside a call,
     /// whose one thread is a copy of it).
     fn on_worker_thread(&self) -> bool {
