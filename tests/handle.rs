@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
-use in_netns::{Error, NetNs};
+use in_netns::{Error, NetNs, RUN_DIR};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
 
@@ -435,4 +435,36 @@ fn errors_convert_to_io_errors_keeping_the_kind() {
         message.contains("\"a/b\"") && message.contains("'/'"),
         "{message}"
     );
+}
+
+#[test]
+fn a_remove_on_a_read_only_run_dir_fails_and_leaves_the_name_usable() {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    let target = TempNs::new("remove-ro");
+    let (name, id) = (target.name.clone(), target.id());
+    // A thread of its own with a private mount namespace where the run dir is read-only; the
+    // host's run dir is untouched, and the view ends with the thread.
+    let inside_view = std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNS).unwrap();
+        let none = None::<&str>;
+        mount(none, "/", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none).unwrap();
+        let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(none, RUN_DIR, none, read_only, none).unwrap();
+        let removed = NetNs::remove(&name);
+        (removed, NetNs::named(&name).map(|ns| ns.id()))
+    })
+    .join()
+    .unwrap();
+    let (removed, after) = inside_view;
+    assert_eq!(after.unwrap(), id, "the name still opens its namespace");
+    match removed {
+        Err(ref err @ Error::Os { ref path, .. }) => {
+            assert_eq!(path.as_deref(), Some(Path::new(RUN_DIR)));
+            assert_eq!(err.raw_os_error(), Some(nix::libc::EROFS));
+            assert!(err.to_string().contains("write access"), "{err}");
+        }
+        other => panic!("expected an Os error about the run dir, got {other:?}"),
+    }
+    assert_eq!(NetNs::named(&target.name).unwrap().id(), id);
 }

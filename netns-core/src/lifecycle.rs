@@ -11,6 +11,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
+use nix::unistd::{AccessFlags, access};
 
 use crate::error::{Error, Result};
 use crate::handle::{NetNs, THREAD_SELF_NET};
@@ -85,9 +86,16 @@ impl NetNs {
     /// Removes a named namespace as `ip netns del` does: lazy unmount, then unlink.
     ///
     /// Open handles (and threads and sockets inside) stay valid; the namespace itself goes away
-    /// when the last of them does.
+    /// when the last of them does. A run dir that cannot be written (read-only) is an error
+    /// before anything is unmounted, so the name stays usable.
     pub fn remove(name: &str) -> Result<()> {
         let path = name::run_path(name)?;
+        // Unmounting and then failing to unlink would leave a name without a namespace.
+        let run_dir = Path::new(RUN_DIR);
+        access(run_dir, AccessFlags::W_OK).map_err(|errno| match errno {
+            Errno::ENOENT => Error::NotFound { path: path.clone() },
+            errno => Error::from_os("remove (needs write access to)", Some(run_dir), errno),
+        })?;
         match umount2(&path, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point (a half-made or foreign file); still unlink it.
             Ok(()) | Err(Errno::EINVAL) => {}
