@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{TempNs, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in};
-use in_netns::{Error, NetNs, RUN_DIR};
+use in_netns::{Error, NetNs, NsId, RUN_DIR};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
 
@@ -168,6 +168,46 @@ fn threads_started_in_the_body_start_in_the_target_namespace() {
         .run(|| std::thread::spawn(current_id).join().unwrap())
         .unwrap();
     assert_eq!(inner, target.id());
+}
+
+#[test]
+fn a_pool_thread_first_started_in_a_body_stays_inside_and_serves_the_host_later() {
+    // tokio's blocking pool starts a thread from whichever thread first needs one: here the
+    // body's. The thread outlives the call, and later host work runs on it, inside.
+    let target = TempNs::new("pool");
+    // A current-thread runtime: its blocking pool starts with no thread at all.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let handle = runtime.handle();
+    let (first, later) = target
+        .ns
+        .run(|| {
+            let _entered = handle.enter();
+            tokio::task::spawn_blocking(|| (current_id(), common::gettid()))
+        })
+        .map(|task| {
+            let first: (NsId, u32) = handle.block_on(task).unwrap();
+            // Once the pool thread sleeps, it is idle, and tokio hands it the next task.
+            let stat = format!("/proc/self/task/{}/stat", first.1);
+            let asleep = || std::fs::read_to_string(&stat).unwrap().contains(") S ");
+            for _ in 0..2000 {
+                if asleep() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let later = handle.block_on(handle.spawn_blocking(|| (current_id(), common::gettid())));
+            (first, later.unwrap())
+        })
+        .unwrap();
+    assert_eq!(first.0, target.id());
+    assert_eq!(
+        later, first,
+        "host work ran on the same pool thread, inside"
+    );
+    assert_ne!(current_id(), target.id());
 }
 
 #[test]

@@ -164,8 +164,12 @@ impl CallerDir {
     }
 
     /// Makes it the calling thread's working directory. By path, so that it resolves in this
-    /// thread's mount namespace, as the kernel translates the directory of a new one.
+    /// thread's mount namespace, as the kernel translates the directory of a new one. (Reading
+    /// the current one first is cheaper than a `chdir`, and it usually is the same.)
     pub(crate) fn enter(&self) -> Result<()> {
+        if std::env::current_dir().is_ok_and(|current| current == self.0) {
+            return Ok(());
+        }
         nix::unistd::chdir(&self.0).map_err(|errno| Error::Os {
             operation: "chdir to the caller's working directory",
             path: Some(self.0.clone()),
