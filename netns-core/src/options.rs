@@ -115,7 +115,10 @@ impl Options {
     pub(crate) fn follow_current_thread(&self) {
         if self.sysfs {
             if let Err(err) = bind_proc_net() {
-                log::warn!(target: LOG_TARGET, "/proc/net still describes the thread that set up the view: {err}");
+                log::warn!(
+                    target: LOG_TARGET,
+                    "/proc/net still describes the thread that set up the view: {err}"
+                );
             }
         }
     }
@@ -147,6 +150,12 @@ impl Options {
     }
 }
 
+impl Default for Options {
+    fn default() -> Options {
+        Options::DEFAULT
+    }
+}
+
 /// The caller's working directory, for a long-lived thread whose own one (private, since it has
 /// a private mount namespace) must follow the caller's at each call.
 pub(crate) struct CallerDir(PathBuf);
@@ -175,12 +184,6 @@ impl CallerDir {
             path: Some(self.0.clone()),
             source: errno.into(),
         })
-    }
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options::DEFAULT
     }
 }
 
@@ -234,7 +237,11 @@ fn bind_etc(name: &str) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return,
         Err(err) => {
-            log::warn!(target: LOG_TARGET, "nothing bound over /etc: cannot list {}: {err}", dir.display());
+            log::warn!(
+                target: LOG_TARGET,
+                "nothing bound over /etc: cannot list {}: {err}",
+                dir.display()
+            );
             return;
         }
     };
@@ -242,7 +249,11 @@ fn bind_etc(name: &str) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                log::warn!(target: LOG_TARGET, "an entry of {} was skipped: {err}", dir.display());
+                log::warn!(
+                    target: LOG_TARGET,
+                    "an entry of {} was skipped: {err}",
+                    dir.display()
+                );
                 continue;
             }
         };
