@@ -57,6 +57,8 @@ pub use netns_core::{RunAsync, Runtime};
 /// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
 /// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
+/// - `stack_size = BYTES`: the stack of the body's thread (default
+///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///
@@ -130,13 +132,13 @@ pub use netns_core::{RunAsync, Runtime};
 /// // becomes, in essence (helper names are private):
 /// fn port(&self, base: u16, offset: u16) -> io::Result<u16> {
 ///     let target = resolve(&self.ns);          // a duplicated handle, borrowing nothing
-///     let arg0 = Sendable::new(base);          // `u16: Send`, checked at `base: u16`
-///     let arg1 = Sendable::new(offset);
-///     let recv = Sendable::new(self);          // `Self: Sync`, checked at `&self`
+///     let arg0 = &mut Sendable::new(base);     // `u16: Send`, checked at `base: u16`
+///     let arg1 = &mut Sendable::new(offset);   // (a slot: each argument is moved once)
+///     let recv = &mut Sendable::new(self);     // `Self: Sync`, checked at `&self`
 ///     return run(target, Options::DEFAULT, Returns::checked(), move || {
-///         let base = arg0.into_inner();
-///         let mut offset = arg1.into_inner();
-///         let self_ = recv.into_inner();       // `self` in the body is renamed (to a name
+///         let base = arg0.take();
+///         let mut offset = arg1.take();
+///         let self_ = recv.take();             // `self` in the body is renamed (to a name
 ///                                              // the function does not use)
 ///         {
 ///             offset += 1;

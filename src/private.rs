@@ -99,7 +99,7 @@ impl Resolved {
 
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
-    message = "`sysfs` and `etc` cannot be set per call on `{Self}`",
+    message = "`sysfs`, `etc` and `stack_size` cannot be set per call on `{Self}`",
     label = "a worker's or a runtime's options are set when it is made",
     note = "make it with `Worker::with_options(&ns, &options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
 )]
@@ -116,8 +116,8 @@ pub fn resolve<T: Target>(target: T) -> Result<Resolved> {
     target.resolve()
 }
 
-/// [`resolve`] for a call with `sysfs` or `etc`: fails to compile, at the flag, when the target
-/// does not take per-call options.
+/// [`resolve`] for a call with `sysfs`, `etc` or `stack_size`: fails to compile, at the option,
+/// when the target does not take per-call options.
 pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Resolved> {
     target.resolve()
 }

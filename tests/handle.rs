@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{
     TempNs, bad_names, current_id, require_privilege, socket_ns, unique_name, wait_no_thread_in,
 };
-use in_netns::{Error, NetNs};
+use in_netns::{Error, NetNs, NsId, RUN_DIR};
 
 // --- ported from CNI plugins pkg/ns ---------------------------------------------------------
 
@@ -205,6 +205,46 @@ fn threads_started_in_the_body_start_in_the_target_namespace() {
         .run(|| std::thread::spawn(current_id).join().unwrap())
         .unwrap();
     assert_eq!(inner, target.id());
+}
+
+#[in_netns::test]
+fn a_pool_thread_first_started_in_a_body_stays_inside_and_serves_the_host_later() {
+    // tokio's blocking pool starts a thread from whichever thread first needs one: here the
+    // body's. The thread outlives the call, and later host work runs on it, inside.
+    let target = TempNs::new("pool");
+    // A current-thread runtime: its blocking pool starts with no thread at all.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let handle = runtime.handle();
+    let (first, later) = target
+        .ns
+        .run(|| {
+            let _entered = handle.enter();
+            tokio::task::spawn_blocking(|| (current_id(), common::gettid()))
+        })
+        .map(|task| {
+            let first: (NsId, u32) = handle.block_on(task).unwrap();
+            // Once the pool thread sleeps, it is idle, and tokio hands it the next task.
+            let stat = format!("/proc/self/task/{}/stat", first.1);
+            let asleep = || std::fs::read_to_string(&stat).unwrap().contains(") S ");
+            for _ in 0..2000 {
+                if asleep() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let later = handle.block_on(handle.spawn_blocking(|| (current_id(), common::gettid())));
+            (first, later.unwrap())
+        })
+        .unwrap();
+    assert_eq!(first.0, target.id());
+    assert_eq!(
+        later, first,
+        "host work ran on the same pool thread, inside"
+    );
+    assert_ne!(current_id(), target.id());
 }
 
 #[in_netns::test]
@@ -436,4 +476,36 @@ fn errors_convert_to_io_errors_keeping_the_kind() {
         message.contains("\"a/b\"") && message.contains("'/'"),
         "{message}"
     );
+}
+
+#[in_netns::test]
+fn a_remove_on_a_read_only_run_dir_fails_and_leaves_the_name_usable() {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    let target = TempNs::new("remove-ro");
+    let (name, id) = (target.name.clone(), target.id());
+    // A thread of its own with a private mount namespace where the run dir is read-only; the
+    // host's run dir is untouched, and the view ends with the thread.
+    let inside_view = std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNS).unwrap();
+        let none = None::<&str>;
+        mount(none, "/", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none).unwrap();
+        let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(none, RUN_DIR, none, read_only, none).unwrap();
+        let removed = NetNs::remove(&name);
+        (removed, NetNs::named(&name).map(|ns| ns.id()))
+    })
+    .join()
+    .unwrap();
+    let (removed, after) = inside_view;
+    assert_eq!(after.unwrap(), id, "the name still opens its namespace");
+    match removed {
+        Err(ref err @ Error::Os { ref path, .. }) => {
+            assert_eq!(path.as_deref(), Some(Path::new(RUN_DIR)));
+            assert_eq!(err.raw_os_error(), Some(nix::libc::EROFS));
+            assert!(err.to_string().contains("write access"), "{err}");
+        }
+        other => panic!("expected an Os error about the run dir, got {other:?}"),
+    }
+    assert_eq!(NetNs::named(&target.name).unwrap().id(), id);
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, Once};
 
 use common::{EtcDir, TempNs, current_id};
 use in_netns::{Error, NetNs, Options, Worker, in_netns};
@@ -73,6 +75,79 @@ fn sysfs_lists_the_namespaces_links_and_the_hosts_stay() {
     );
 }
 
+/// The links `/proc/.../net/dev` lists (after its two header lines, each line is `NAME: ...`).
+fn links_in_proc(path: &str) -> Vec<String> {
+    let dev = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let mut links: Vec<String> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|line| Some(line.split_once(':')?.0.trim().to_owned()))
+        .collect();
+    links.sort();
+    links
+}
+
+/// What `/proc/net/dev`, `/proc/self/net/dev` and `/proc/thread-self/net/dev` list, and what
+/// `/proc/self` is.
+fn proc_net_view() -> ([Vec<String>; 3], PathBuf) {
+    (
+        [
+            links_in_proc("/proc/net/dev"),
+            links_in_proc("/proc/self/net/dev"),
+            links_in_proc("/proc/thread-self/net/dev"),
+        ],
+        fs::read_link("/proc/self").unwrap(),
+    )
+}
+
+/// Waits until the calling thread is the only one of the process in `id` (a thread that ended
+/// lingers in /proc for a moment).
+fn wait_alone_in(id: in_netns::NsId) {
+    let me = common::gettid();
+    for _ in 0..2000 {
+        let others = common::thread_namespaces()
+            .into_iter()
+            .filter(|&(tid, ns)| ns == id && tid != me)
+            .count();
+        if others == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("other threads stayed in {id}");
+}
+
+#[in_netns::test]
+fn sysfs_makes_proc_net_the_namespaces_and_the_hosts_stays() {
+    let target = namespace_with_a_link("procnet");
+    let host = proc_net_view();
+    assert!(!host.0[0].contains(&"nsopt0".to_owned()));
+    let mounts_before = host_mounts();
+    let inside = || {
+        let links = vec!["lo".to_owned(), "nsopt0".to_owned()];
+        ([links.clone(), links.clone(), links], host.1.clone())
+    };
+    let options = Options::default().sysfs(true);
+    // `/proc/self` is still the process (the documented difference from a process inside).
+    assert_eq!(
+        target.ns.run_with(&options, proc_net_view).unwrap(),
+        inside()
+    );
+    // A spawned thread and a worker read it once the thread that set up their view has ended.
+    let id = target.id();
+    let spawned = target.ns.spawn_with(&options, move || {
+        wait_alone_in(id);
+        proc_net_view()
+    });
+    assert_eq!(spawned.unwrap().join().unwrap(), inside());
+    let worker = Worker::with_options(&target.ns, &options).unwrap();
+    worker.run(|| wait_alone_in(id)).unwrap();
+    assert_eq!(worker.run(proc_net_view).unwrap(), inside());
+    drop(worker);
+    assert_eq!(proc_net_view(), host, "the host's /proc is untouched");
+    assert_eq!(host_mounts(), mounts_before);
+}
+
 #[in_netns::test]
 fn without_sysfs_the_body_sees_the_hosts_sys() {
     let target = namespace_with_a_link("nosysfs");
@@ -128,6 +203,89 @@ fn etc_binds_the_namespaces_files_over_etc() {
     assert_eq!(inside, (resolv, "192.0.2.1 inside\n".to_owned()));
     assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
     assert_eq!(host_mounts(), mounts_before);
+}
+
+/// The warnings the crate logs, as `target: message`.
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CaptureWarnings;
+
+impl log::Log for CaptureWarnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{}: {}", record.target(), record.args());
+            WARNINGS.lock().unwrap().push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once for this test binary).
+fn capture_warnings() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CaptureWarnings).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+/// The captured warnings that mention `needle`.
+fn warnings_about(needle: &str) -> Vec<String> {
+    let warnings = WARNINGS.lock().unwrap();
+    warnings
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[in_netns::test]
+fn etc_binds_every_entry_it_can_and_warns_of_each_one_it_skips() {
+    capture_warnings();
+    let target = TempNs::new("etc-odd");
+    let resolv = format!("nameserver 192.0.2.54 # {}\n", target.name);
+    let etc = EtcDir::new(
+        &target.name,
+        &[
+            ("resolv.conf", &resolv),
+            ("netns-test-no-counterpart.conf", "x\n"),
+        ],
+    );
+    // A dangling symlink, and a directory where /etc has a file.
+    std::os::unix::fs::symlink("/nonexistent/netns-test", etc.0.join("hosts")).unwrap();
+    fs::create_dir(etc.0.join("hostname")).unwrap();
+    let host = |file: &str| fs::read_to_string(Path::new("/etc").join(file)).unwrap();
+    let (host_hosts, host_hostname) = (host("hosts"), host("hostname"));
+    let mounts_before = host_mounts();
+
+    let inside = target
+        .ns
+        .run_with(&Options::default().etc(true), || {
+            (host("resolv.conf"), host("hosts"), host("hostname"))
+        })
+        .unwrap();
+    assert_eq!(inside, (resolv, host_hosts, host_hostname));
+    assert_eq!(host_mounts(), mounts_before);
+
+    let warnings = warnings_about(&format!("/etc/netns/{}/", target.name));
+    for skipped in ["netns-test-no-counterpart.conf", "hosts", "hostname"] {
+        let source = format!(
+            "/etc/netns/{}/{skipped} was not bound over /etc/{skipped}: ",
+            target.name
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("in_netns: ") && w.contains(&source)),
+            "no warning for {skipped} in {warnings:#?}"
+        );
+    }
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
 }
 
 #[in_netns::test]

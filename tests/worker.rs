@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{TempNs, current_id, gettid as tid};
@@ -15,6 +16,51 @@ fn cpu_ticks(tid: u32) -> u64 {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // After the comm, field 3 of the line is index 0: utime is field 14, stime field 15.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Runs `f` on a helper thread and returns its result, failing the test if it has not finished
+/// within `seconds` (turning a hang into a failure; the stuck thread is left to the process).
+fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || done.send(f()));
+    result
+        .recv_timeout(Duration::from_secs(seconds))
+        .unwrap_or_else(|_| panic!("still running after {seconds}s: a hang"))
+}
+
+/// Forks; the child runs `child` under a 10 s alarm (killed if it hangs) and exits with its
+/// result, the parent returns how the child ended.
+fn in_forked_child(child: impl FnOnce() -> bool) -> Result<(), String> {
+    // SAFETY: the child only runs `child` (no locks that another thread may hold: the worker's
+    // calls either return at once or run inline) and leaves with `_exit`, skipping destructors
+    // and atexit handlers that belong to the parent.
+    let pid = unsafe { nix::libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: alarm and _exit are async-signal-safe.
+        unsafe {
+            nix::libc::alarm(10);
+            nix::libc::_exit(if child() { 0 } else { 1 });
+        }
+    }
+    child_status(pid)
+}
+
+/// Waits for the child `pid` and says how it ended.
+fn child_status(pid: i32) -> Result<(), String> {
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    let waited = unsafe { nix::libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid, "waitpid failed");
+    if nix::libc::WIFSIGNALED(status) && nix::libc::WTERMSIG(status) == nix::libc::SIGALRM {
+        Err("the child hung (killed by its 10 s alarm)".to_owned())
+    } else if nix::libc::WIFEXITED(status) && nix::libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the child's checks failed (wait status {status:#x})"
+        ))
+    }
 }
 
 #[in_netns::test]
@@ -173,4 +219,114 @@ fn in_netns_runs_on_a_worker_target() {
     assert_eq!(on_worker(&worker).unwrap(), target.id());
     let poller = Poller { worker };
     assert_eq!(poller.poll().unwrap(), target.id());
+}
+
+struct Pod {
+    worker: Worker,
+}
+
+impl Pod {
+    #[in_netns(&self.worker)]
+    fn outer(&self) -> in_netns::Result<(NsId, u32, NsId, u32)> {
+        let (inner_ns, inner_tid) = self.inner()?;
+        Ok((current_id(), tid(), inner_ns, inner_tid))
+    }
+
+    #[in_netns(&self.worker)]
+    fn inner(&self) -> in_netns::Result<(NsId, u32)> {
+        Ok((current_id(), tid()))
+    }
+}
+
+#[in_netns::test]
+fn nested_calls_on_a_worker_run_inline_and_finish() {
+    let target = TempNs::new("worker-nested");
+    let worker = Worker::new(&target.ns).unwrap();
+    let id = target.id();
+    let (outer, inner, worker) = within(30, move || {
+        let (outer, inner) = worker
+            .run(|| {
+                let outer = (current_id(), tid());
+                let inner = worker.run(|| worker.run(|| (current_id(), tid())).unwrap());
+                (outer, inner.unwrap())
+            })
+            .unwrap();
+        (outer, inner, worker)
+    });
+    assert_eq!(outer.0, id);
+    assert_eq!(inner, outer, "the nested calls ran on the worker's thread");
+
+    let pod = Pod { worker };
+    let (outer_ns, outer_tid, inner_ns, inner_tid) = within(30, move || pod.outer()).unwrap();
+    assert_eq!((outer_ns, inner_ns), (id, id));
+    assert_eq!(outer_tid, inner_tid);
+}
+
+#[in_netns::test]
+fn a_panic_in_a_nested_call_reaches_the_outer_caller_and_the_worker_keeps_serving() {
+    let target = TempNs::new("worker-nested-panic");
+    let worker = Worker::new(&target.ns).unwrap();
+    let (payload, worker) = within(30, move || {
+        let outcome = std::panic::catch_unwind(|| {
+            worker
+                .run(|| worker.run(|| std::panic::panic_any(7_u32)))
+                .unwrap()
+                .unwrap();
+        });
+        (outcome.unwrap_err(), worker)
+    });
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+    assert_eq!(worker.run(current_id).unwrap(), target.id());
+}
+
+#[in_netns::test]
+fn a_worker_called_in_a_forked_child_is_an_error_not_a_hang() {
+    let target = TempNs::new("worker-fork");
+    let worker = Worker::new(&target.ns).unwrap();
+    assert_eq!(worker.run(current_id).unwrap(), target.id());
+    let parent = std::process::id();
+    let child = in_forked_child(|| {
+        let call = worker.run(|| ());
+        let typed = matches!(call, Err(Error::ForkedWorker { pid }) if pid == parent);
+        // Dropping the child's copy of the last handle must not wait for a thread either.
+        drop(worker);
+        typed
+    });
+    assert_eq!(child, Ok(()));
+    let message = Error::ForkedWorker { pid: parent }.to_string();
+    assert!(
+        message.contains("make a new Worker in the child"),
+        "{message}"
+    );
+}
+
+#[in_netns::test]
+fn a_child_forked_inside_a_call_runs_the_workers_calls_inline() {
+    let target = TempNs::new("worker-fork-inside");
+    let worker = Worker::new(&target.ns).unwrap();
+    let id = target.id();
+    // The child is a copy of the worker's thread, inside the namespace: its calls run there.
+    let pid = worker
+        .run(|| {
+            // SAFETY: the child only makes an inline worker call, reads procfs and `_exit`s.
+            let pid = unsafe { nix::libc::fork() };
+            if pid == 0 {
+                // SAFETY: alarm is async-signal-safe.
+                unsafe { nix::libc::alarm(10) };
+                let inside = worker.run(current_id);
+                // SAFETY: _exit is async-signal-safe.
+                unsafe {
+                    nix::libc::_exit(if matches!(inside, Ok(ns) if ns == id) {
+                        0
+                    } else {
+                        1
+                    })
+                };
+            }
+            pid
+        })
+        .unwrap();
+    assert!(pid > 0, "fork failed");
+    assert_eq!(child_status(pid), Ok(()));
+    assert_eq!(worker.run(current_id).unwrap(), id);
 }

@@ -84,6 +84,13 @@ pub enum Error {
         /// The error `std::thread::Builder::spawn` returned.
         source: io::Error,
     },
+    /// A [`Worker`](crate::Worker) made by process `pid` was called in a `fork()`ed child of it.
+    /// A fork copies only the calling thread, so the child has no worker thread to serve the
+    /// call.
+    ForkedWorker {
+        /// The process that made the worker.
+        pid: u32,
+    },
     /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
     /// refuses a new user namespace to a multithreaded process.
     NotSingleThreaded {
@@ -177,6 +184,7 @@ impl Error {
             Error::RuntimeShutDown { .. } => io::ErrorKind::Other,
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
+            Error::ForkedWorker { .. } => io::ErrorKind::Other,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -240,6 +248,10 @@ impl fmt::Display for Error {
             Error::ThreadSpawn { source } => write!(
                 f,
                 "could not start a thread to enter the namespace: {source} (check RLIMIT_NPROC and available memory)"
+            ),
+            Error::ForkedWorker { pid } => write!(
+                f,
+                "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (Worker::new), or use NetNs::run"
             ),
             Error::NotSingleThreaded { threads } => write!(
                 f,

@@ -11,10 +11,12 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
+use nix::unistd::{AccessFlags, access};
 
 use crate::error::{Error, Result};
 use crate::handle::{NetNs, THREAD_SELF_NET};
 use crate::name::{self, RUN_DIR};
+use crate::options::Options;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
@@ -42,7 +44,7 @@ impl NetNs {
     /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
     /// not move: a throwaway thread unshares its namespace and ends.
     pub fn new() -> Result<NetNs> {
-        on_scoped_thread(|| {
+        on_scoped_thread(&Options::DEFAULT, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
             NetNs::open_at(Path::new(THREAD_SELF_NET), None)
@@ -63,7 +65,7 @@ impl NetNs {
             path: &path,
             keep: false,
         };
-        on_scoped_thread(|| {
+        on_scoped_thread(&Options::DEFAULT, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
             mount(
@@ -84,9 +86,16 @@ impl NetNs {
     /// Removes a named namespace as `ip netns del` does: lazy unmount, then unlink.
     ///
     /// Open handles (and threads and sockets inside) stay valid; the namespace itself goes away
-    /// when the last of them does.
+    /// when the last of them does. A run dir that cannot be written (read-only) is an error
+    /// before anything is unmounted, so the name stays usable.
     pub fn remove(name: &str) -> Result<()> {
         let path = name::run_path(name)?;
+        // Unmounting and then failing to unlink would leave a name without a namespace.
+        let run_dir = Path::new(RUN_DIR);
+        access(run_dir, AccessFlags::W_OK).map_err(|errno| match errno {
+            Errno::ENOENT => Error::NotFound { path: path.clone() },
+            errno => Error::from_errno("remove (needs write access to)", Some(run_dir), errno),
+        })?;
         match umount2(&path, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point (a half-made or foreign file); still unlink it.
             Ok(()) | Err(Errno::EINVAL) => {}

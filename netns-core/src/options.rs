@@ -2,6 +2,7 @@
 //! `ip netns exec` gives its command.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -12,11 +13,16 @@ use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::name::ETC_DIR;
 
-/// What a dedicated thread sets up after entering the namespace, besides the namespace itself.
+/// The `log` target of the warnings about views that could only partly be set up.
+pub(crate) const LOG_TARGET: &str = "in_netns";
+
+/// How a dedicated thread is made: its stack, and what it sets up after entering the namespace
+/// besides the namespace itself.
 ///
-/// Both options give the thread a private mount namespace (made a recursive slave of the
+/// `sysfs` and `etc` give the thread a private mount namespace (made a recursive slave of the
 /// host's, so nothing it mounts propagates back); the host's mounts are never touched, and the
-/// private view ends with the thread.
+/// private view ends with the thread. The thread then also has a working directory and umask
+/// of its own, starting as the caller's.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -26,21 +32,30 @@ use crate::name::ETC_DIR;
 /// let links = ns.run_with(&options, || std::fs::read_dir("/sys/class/net").map(|d| d.count()))?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Options {
     sysfs: bool,
     etc: bool,
+    stack_size: usize,
 }
 
 impl Options {
-    /// No options: the thread only enters the network namespace.
+    /// The stack of a dedicated thread unless [`Options::stack_size`] says otherwise: 8 MiB, the
+    /// usual limit of a Linux main thread, so that code that recurses there also works in a
+    /// body (std's threads get 2 MiB). It is address space: only the pages a body touches take
+    /// memory.
+    pub const DEFAULT_STACK_SIZE: usize = 8 << 20;
+
+    /// No options: the thread only enters the network namespace, with the default stack.
     pub const DEFAULT: Options = Options {
         sysfs: false,
         etc: false,
+        stack_size: Options::DEFAULT_STACK_SIZE,
     };
 
     /// Mount a fresh sysfs on `/sys` for the call (read-only when the host's is), so that
-    /// `/sys/class/net` lists the namespace's links.
+    /// `/sys/class/net` lists the namespace's links, and make `/proc/net` and `/proc/self/net`
+    /// the namespace's too.
     pub fn sysfs(mut self, enabled: bool) -> Options {
         self.sysfs = enabled;
         self
@@ -48,8 +63,17 @@ impl Options {
 
     /// Bind each file of `/etc/netns/NAME/` over `/etc/` for the call, so `/etc/resolv.conf`
     /// and `/etc/hosts` are the namespace's. Needs a named namespace ([`Error::Unnamed`]).
+    /// An entry that cannot be bound is skipped with a `log` warning, as `ip netns exec`
+    /// skips it with a message.
     pub fn etc(mut self, enabled: bool) -> Options {
         self.etc = enabled;
+        self
+    }
+
+    /// The size in bytes of the dedicated thread's stack (rounded up to whole pages, and to
+    /// the minimum the platform allows); [`Options::DEFAULT_STACK_SIZE`] unless set.
+    pub fn stack_size(mut self, bytes: usize) -> Options {
+        self.stack_size = bytes;
         self
     }
 
@@ -63,8 +87,14 @@ impl Options {
         self.etc
     }
 
-    /// Whether the options need a private mount namespace at all.
-    fn needs_mounts(&self) -> bool {
+    /// The stack size in bytes the dedicated thread is made with.
+    pub fn thread_stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// Whether the options need a private mount namespace (and so private working directory
+    /// and umask) at all.
+    pub(crate) fn needs_mounts(&self) -> bool {
         self.sysfs || self.etc
     }
 
@@ -76,6 +106,21 @@ impl Options {
             });
         }
         Ok(())
+    }
+
+    /// On a thread started by the one that set up the view (and may end first), points the
+    /// parts of the view that follow a thread at this one: `/proc/net` must not describe a
+    /// thread that is gone. The view works without it but for `/proc/net`, so a failure (it
+    /// needs a mount that just succeeded on the other thread) is a `log` warning.
+    pub(crate) fn follow_current_thread(&self) {
+        if self.sysfs {
+            if let Err(err) = bind_proc_net() {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "/proc/net still describes the thread that set up the view: {err}"
+                );
+            }
+        }
     }
 
     /// Sets up the views on the calling (dedicated) thread, which has already entered `ns`.
@@ -95,12 +140,50 @@ impl Options {
         .map_err(|e| Error::from_errno("mount --make-rslave", Some(Path::new("/")), e))?;
         if self.sysfs {
             mount_sysfs(ns)?;
+            bind_proc_net()?;
         }
         // `check` refused `etc` without a name before the thread started.
         if let (true, Some(name)) = (self.etc, ns.name()) {
-            bind_etc(name)?;
+            bind_etc(name);
         }
         Ok(())
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::DEFAULT
+    }
+}
+
+/// The caller's working directory, for a long-lived thread whose own one (private, since it has
+/// a private mount namespace) must follow the caller's at each call.
+pub(crate) struct CallerDir(PathBuf);
+
+impl CallerDir {
+    /// Reads the calling thread's working directory.
+    pub(crate) fn capture() -> Result<CallerDir> {
+        std::env::current_dir()
+            .map(CallerDir)
+            .map_err(|source| Error::Os {
+                operation: "getcwd (the caller's working directory, which the body uses)",
+                path: None,
+                source,
+            })
+    }
+
+    /// Makes it the calling thread's working directory. By path, so that it resolves in this
+    /// thread's mount namespace, as the kernel translates the directory of a new one. (Reading
+    /// the current one first is cheaper than a `chdir`, and it usually is the same.)
+    pub(crate) fn enter(&self) -> Result<()> {
+        if std::env::current_dir().is_ok_and(|current| current == self.0) {
+            return Ok(());
+        }
+        nix::unistd::chdir(&self.0).map_err(|errno| Error::Os {
+            operation: "chdir to the caller's working directory",
+            path: Some(self.0.clone()),
+            source: errno.into(),
+        })
     }
 }
 
@@ -120,42 +203,85 @@ fn mount_sysfs(ns: &NetNs) -> Result<()> {
         .map_err(|e| Error::from_errno("mount sysfs", Some(sys), e))
 }
 
+/// Makes `/proc/net` and `/proc/self/net` (in the thread's private mount namespace) list the
+/// calling thread's network namespace. Both lead to `/proc/PID/net`, which describes the
+/// process's main thread, elsewhere; `/proc/thread-self/net` describes this thread, so it is
+/// bound over `/proc/PID/net`. (`/proc/self` itself stays the process.)
+///
+/// A bind already there (of the thread that set up the view, or of an enclosing view) is
+/// detached first rather than covered: procfs detaches every mount on a thread's directory when
+/// that thread ends, so a bind stacked on another thread's would vanish with it.
+fn bind_proc_net() -> Result<()> {
+    let process_net = PathBuf::from(format!("/proc/{}/net", std::process::id()));
+    // EINVAL: nothing is bound there yet.
+    let _ = umount2(&process_net, MntFlags::MNT_DETACH);
+    mount(
+        Some("/proc/thread-self/net"),
+        &process_net,
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::from_errno("bind /proc/thread-self/net over", Some(&process_net), e))
+}
+
 /// Whether the host's `/sys` is read-only, so the namespace's sysfs should be too.
 pub(crate) fn sys_is_read_only() -> bool {
     statvfs("/sys").is_ok_and(|fs| fs.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// Binds each entry of `/etc/netns/NAME/` over the same name in `/etc/`, as `ip netns exec`
-/// does.
-fn bind_etc(name: &str) -> Result<()> {
-    for (source, target) in etc_bind_pairs(name)? {
-        mount(
+/// does, and like it carries on past an entry that cannot be bound (no counterpart in `/etc`, a
+/// dangling symlink on either side, a directory over a file): each one skipped is a `log`
+/// warning naming both paths and the reason.
+fn bind_etc(name: &str) {
+    for (source, target) in etc_bind_pairs(name) {
+        let bound = mount(
             Some(&source),
             &target,
             Some("none"),
             MsFlags::MS_BIND,
             None::<&str>,
-        )
-        .map_err(|e| Error::from_errno("bind mount over", Some(&target), e))?;
+        );
+        if let Err(errno) = bound {
+            log::warn!(
+                target: LOG_TARGET,
+                "{} was not bound over {}: {} (the other entries are bound, as `ip netns exec` does)",
+                source.display(),
+                target.display(),
+                io::Error::from(errno),
+            );
+        }
     }
-    Ok(())
 }
 
 /// The (source, target) bind mounts that give `/etc` the view of `/etc/netns/NAME/`. A missing
-/// `/etc/netns/NAME/` means there is nothing to bind.
-pub(crate) fn etc_bind_pairs(name: &str) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// `/etc/netns/NAME/` means there is nothing to bind; a directory or an entry that cannot be
+/// read is a `log` warning, and what can be read is still bound.
+pub(crate) fn etc_bind_pairs(name: &str) -> Vec<(PathBuf, PathBuf)> {
     let dir = Path::new(ETC_DIR).join(name);
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(Vec::new());
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            log::warn!(
+                target: LOG_TARGET,
+                "nothing bound over /etc: cannot list {}: {err}",
+                dir.display()
+            );
+            return Vec::new();
+        }
     };
     let mut pairs = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|err| Error::Os {
-            operation: "read_dir",
-            path: Some(dir.clone()),
-            source: err,
-        })?;
-        pairs.push((entry.path(), Path::new("/etc").join(entry.file_name())));
+        match entry {
+            Ok(entry) => pairs.push((entry.path(), Path::new("/etc").join(entry.file_name()))),
+            Err(err) => log::warn!(
+                target: LOG_TARGET,
+                "an entry of {} was skipped: {err}",
+                dir.display()
+            ),
+        }
     }
-    Ok(pairs)
+    pairs
 }

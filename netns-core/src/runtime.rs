@@ -18,7 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, RuntimeFlavor};
@@ -266,8 +266,7 @@ impl Runtime {
         // panics or waits for itself), so a thread of our own, which has neither, does it.
         let (hand_over, receive) =
             std::sync::mpsc::channel::<(Driver, Arc<tokio::runtime::Runtime>)>();
-        let reaper = thread::Builder::new()
-            .name(String::from(crate::thread::THREAD_NAME))
+        let reaper = crate::thread::builder(&Options::DEFAULT)
             .spawn(move || {
                 let Ok((driver, runtime)) = receive.recv() else {
                     return;

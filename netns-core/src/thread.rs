@@ -4,6 +4,7 @@
 //! switched back, reused or stranded: the calling thread's namespace never changes.
 
 use std::panic;
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 
 use nix::errno::Errno;
@@ -17,18 +18,25 @@ use crate::options::Options;
 /// threads, whose name a new thread would otherwise inherit.
 pub(crate) const THREAD_NAME: &str = "in-netns";
 
-/// Runs `f` on a new scoped thread and returns its result.
+/// How every thread this crate starts is made: named [`THREAD_NAME`], with the stack `options`
+/// asks for.
+pub(crate) fn builder(options: &Options) -> thread::Builder {
+    thread::Builder::new()
+        .name(String::from(THREAD_NAME))
+        .stack_size(options.thread_stack_size())
+}
+
+/// Runs `f` on a new scoped thread made as `options` asks, and returns its result.
 ///
 /// A panic in `f` is resumed in the caller with its original payload; a failure to start the
 /// thread is [`Error::ThreadSpawn`].
-pub(crate) fn on_scoped_thread<F, T>(f: F) -> Result<T>
+pub(crate) fn on_scoped_thread<F, T>(options: &Options, f: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send,
     T: Send,
 {
     thread::scope(|scope| {
-        let thread = thread::Builder::new()
-            .name(String::from(THREAD_NAME))
+        let thread = builder(options)
             .spawn_scoped(scope, f)
             .map_err(|source| Error::ThreadSpawn { source })?;
         thread
@@ -78,14 +86,15 @@ impl NetNs {
         self.run_with(&Options::DEFAULT, f)
     }
 
-    /// [`NetNs::run`] with [`Options`]: a private `/sys` or `/etc` view for the body.
+    /// [`NetNs::run`] with [`Options`]: a private `/sys` or `/etc` view for the body, or another
+    /// stack size.
     pub fn run_with<F, T>(&self, options: &Options, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
         options.check(self)?;
-        on_scoped_thread(|| {
+        on_scoped_thread(options, || {
             self.enter_current_thread(options)?;
             Ok(f())
         })
@@ -110,10 +119,18 @@ impl NetNs {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let view = *options;
         self.run_with(options, || {
-            thread::Builder::new()
-                .name(String::from(THREAD_NAME))
-                .spawn(f)
+            let (followed, following) = mpsc::sync_channel(1);
+            let thread = builder(&view).spawn(move || {
+                view.follow_current_thread();
+                let _ = followed.send(());
+                f()
+            })?;
+            // Until the new thread has taken the view over, parts of it (`/proc/net`) follow
+            // this one, which must not end before. (An error means the new thread has gone.)
+            let _ = following.recv();
+            Ok(thread)
         })?
         .map_err(|source| Error::ThreadSpawn { source })
     }

@@ -1,7 +1,7 @@
 //! What `#[in_netns(...)]` accepts: a target, then options.
 //!
 //! ```text
-//! #[in_netns(TARGET [, sysfs] [, etc] [, crate = PATH])]
+//! #[in_netns(TARGET [, sysfs] [, etc] [, stack_size = EXPR] [, crate = PATH])]
 //! TARGET := EXPR | name = EXPR | pid = EXPR
 //! ```
 
@@ -15,13 +15,15 @@ mod kw {
     syn::custom_keyword!(pid);
     syn::custom_keyword!(sysfs);
     syn::custom_keyword!(etc);
+    syn::custom_keyword!(stack_size);
 }
 
 const MISSING_TARGET: &str = "`#[in_netns]` needs a namespace to run in: write \
      #[in_netns(\"/run/netns/NAME\")], #[in_netns(name = \"NAME\")], #[in_netns(pid = PID)] \
      or #[in_netns(&handle)]";
 
-const EXPECTED_OPTIONS: &str = "expected one of: `sysfs`, `etc`, `crate = path`";
+const EXPECTED_OPTIONS: &str =
+    "expected one of: `sysfs`, `etc`, `stack_size = BYTES`, `crate = path`";
 
 /// The namespace the body runs in.
 pub(crate) enum Target {
@@ -62,6 +64,8 @@ pub(crate) struct Args {
     pub(crate) target: Target,
     pub(crate) sysfs: Flag,
     pub(crate) etc: Flag,
+    /// `stack_size = EXPR`: the body's thread's stack in bytes, with where the keyword was.
+    pub(crate) stack_size: Option<(Span, Expr)>,
     /// `crate = path`, for code that re-exports `in-netns`.
     pub(crate) krate: Option<syn::Path>,
 }
@@ -73,6 +77,7 @@ impl Parse for Args {
             target,
             sysfs: Flag::default(),
             etc: Flag::default(),
+            stack_size: None,
             krate: None,
         };
         while !input.is_empty() {
@@ -95,6 +100,17 @@ impl Args {
         } else if lookahead.peek(kw::etc) {
             let keyword: kw::etc = input.parse()?;
             set_flag(&mut self.etc, keyword.span, "etc", input)
+        } else if lookahead.peek(kw::stack_size) {
+            let keyword: kw::stack_size = input.parse()?;
+            if self.stack_size.is_some() {
+                return Err(syn::Error::new(
+                    keyword.span,
+                    "duplicate option `stack_size`",
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            self.stack_size = Some((keyword.span, input.parse()?));
+            Ok(())
         } else if lookahead.peek(Token![crate]) {
             let keyword: Token![crate] = input.parse()?;
             if self.krate.is_some() {
@@ -135,7 +151,7 @@ fn set_flag(flag: &mut Flag, span: Span, name: &str, input: ParseStream<'_>) -> 
 fn parse_target(input: ParseStream<'_>) -> syn::Result<Target> {
     let starts_with_option = (input.peek(kw::sysfs) || input.peek(kw::etc))
         && (input.peek2(Token![,]) || input.peek2(syn::parse::End))
-        || input.peek(Token![crate]) && input.peek2(Token![=]);
+        || (input.peek(Token![crate]) || input.peek(kw::stack_size)) && input.peek2(Token![=]);
     if input.is_empty() {
         return Err(syn::Error::new(Span::call_site(), MISSING_TARGET));
     }
@@ -205,8 +221,17 @@ mod tests {
 
     #[test]
     fn parses_options_in_any_order() {
-        let args = parse(quote!(&ns, etc, crate = ::my::in_netns, sysfs,)).unwrap();
+        let args = parse(quote!(
+            &ns,
+            etc,
+            crate = ::my::in_netns,
+            stack_size = 16 << 20,
+            sysfs,
+        ))
+        .unwrap();
         assert!(args.sysfs.is_set() && args.etc.is_set());
+        let (_, bytes) = args.stack_size.unwrap();
+        assert_eq!(quote!(#bytes).to_string(), "16 << 20");
         let krate = args.krate.unwrap();
         assert_eq!(quote!(#krate).to_string(), ":: my :: in_netns");
     }
@@ -216,6 +241,11 @@ mod tests {
         assert!(error(quote!()).contains("needs a namespace to run in"));
         assert!(error(quote!(sysfs)).contains("needs a namespace to run in"));
         assert!(error(quote!(crate = netns)).contains("needs a namespace to run in"));
+        assert!(error(quote!(stack_size = 1)).contains("needs a namespace to run in"));
+        assert!(
+            error(quote!("/x", stack_size = 1, stack_size = 2))
+                .contains("duplicate option `stack_size`")
+        );
         assert!(error(quote!("/x", bogus)).contains("unknown option `bogus`"));
         assert!(error(quote!("/x", sysfs, sysfs)).contains("duplicate option `sysfs`"));
         assert!(error(quote!("/x", crate = a, crate = b)).contains("duplicate option `crate`"));

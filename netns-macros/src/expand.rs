@@ -4,11 +4,11 @@
 //! ```text
 //! fn f(a: A, mut b: B) -> Ret {                   // `mut` moves to the rebinding below
 //!     let target = resolve(TARGET);               // on the caller's thread, borrowing nothing
-//!     let arg0 = Sendable::new(a);                // `A: Send` checked here, at `A`
-//!     let arg1 = Sendable::new(b);
+//!     let arg0 = &mut Sendable::new(a);           // `A: Send` checked here, at `A`
+//!     let arg1 = &mut Sendable::new(b);           // (an async fn moves them: no `&mut`)
 //!     return run(target, OPTIONS,                 // an explicit `return`: no implicit one
 //!         Returns::checked(),                     // `Ret: Send`, `Ret` a Result, checked at `Ret`
-//!         move || { let a = arg0.into_inner(); let mut b = arg1.into_inner(); BODY });
+//!         move || { let a = arg0.take(); let mut b = arg1.take(); BODY });
 //! }
 //! ```
 //!
@@ -191,7 +191,8 @@ fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
             quote!(#pid(#expr))
         }
     };
-    let flag = [args.sysfs.span(), args.etc.span()]
+    let stack_size = args.stack_size.as_ref().map(|(span, _)| *span);
+    let flag = [args.sysfs.span(), args.etc.span(), stack_size]
         .into_iter()
         .flatten()
         .next();
@@ -211,13 +212,19 @@ fn options(args: &Args, krate: &TokenStream) -> TokenStream {
     if args.etc.is_set() {
         options.extend(quote!(.etc(true)));
     }
+    if let Some((_, bytes)) = &args.stack_size {
+        options.extend(quote!(.stack_size(#bytes)));
+    }
     options
 }
 
 /// How each argument and the receiver cross into the closure: checked and wrapped on the
 /// caller's thread (the check reported at the parameter), and bound again inside under the
 /// user's own name (`self` under `self_name`). An async body moves to a thread that may outlive
-/// the caller's future, so what it takes must also be `'static`.
+/// the caller's future, so what it takes must also be `'static`. A sync body runs while the
+/// caller waits, so it takes each value out of a slot in the caller's frame: a large argument is
+/// moved once, into its slot, not again into the closure and into each call the closure goes
+/// through.
 fn moves(
     bindings: &[Binding],
     receiver: Option<&ReceiverInfo>,
@@ -225,10 +232,14 @@ fn moves(
     is_async: bool,
     private: &TokenStream,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let wrap = if is_async {
-        quote!(#private::Sendable::new_owned)
+    let (wrap, borrow, unwrap) = if is_async {
+        (
+            quote!(#private::Sendable::new_owned),
+            quote!(),
+            quote!(into_inner),
+        )
     } else {
-        quote!(#private::Sendable::new)
+        (quote!(#private::Sendable::new), quote!(&mut), quote!(take))
     };
     let mut captures = Vec::new();
     let mut rebindings = Vec::new();
@@ -237,24 +248,24 @@ fn moves(
         let ident = &binding.ident;
         let ParamAttrs { cfgs, lints } = &binding.attrs;
         let wrapped = checked_call(&wrap, ident.to_token_stream(), binding.check_span);
-        captures.push(quote!(#(#cfgs)* let #var = #wrapped;));
+        captures.push(quote!(#(#cfgs)* let #var = #borrow #wrapped;));
         let mutability = &binding.mutability;
         let unused = binding.named_by_target.then(allow::read_by_target);
         let allow = allow::rebinding();
         rebindings.push(quote! {
             #(#cfgs)* #(#lints)* #unused #allow
-            let #mutability #ident = #var.into_inner();
+            let #mutability #ident = #var.#unwrap();
         });
     }
     if let Some(receiver) = receiver {
         let var = Ident::new("netns_self", Span::mixed_site());
         let self_token = &receiver.self_token;
         let wrapped = checked_call(&wrap, self_token.to_token_stream(), receiver.check_span);
-        captures.push(quote!(let #var = #wrapped;));
+        captures.push(quote!(let #var = #borrow #wrapped;));
         let renamed = Ident::new(self_name, self_token.span);
         let mutability = &receiver.mutability;
         let allow = allow::receiver();
-        rebindings.push(quote!(#allow let #mutability #renamed = #var.into_inner();));
+        rebindings.push(quote!(#allow let #mutability #renamed = #var.#unwrap();));
     }
     (captures, rebindings)
 }

@@ -22,7 +22,7 @@ use netns_core::Error;
 /// ```compile_fail,E0277
 /// let _ = in_netns::__private::Sendable::new_owned(std::rc::Rc::new(()));
 /// ```
-pub struct Sendable<T>(T);
+pub struct Sendable<T>(Option<T>);
 
 // SAFETY: every `Sendable<T>` holds a `T: Send`. The field is private to this module, and this
 // module makes a `Sendable<T>` in three places only: `Sendable::new` and `Sendable::new_owned`,
@@ -33,7 +33,7 @@ unsafe impl<T> Send for Sendable<T> {}
 impl<T: Send> Sendable<T> {
     /// Wraps an argument or receiver; fails to compile, at the caller's span, unless `T: Send`.
     pub fn new(value: T) -> Sendable<T> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }
 
@@ -41,14 +41,25 @@ impl<T: Send + 'static> Sendable<T> {
     /// Wraps an argument or receiver of an `async fn`: it moves to a thread that may outlive
     /// the caller's future, so it must also own its data.
     pub fn new_owned(value: T) -> Sendable<T> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }
 
 impl<T> Sendable<T> {
     /// Unwraps the value on the namespace thread.
-    pub fn into_inner(self) -> T {
-        self.0
+    pub fn into_inner(mut self) -> T {
+        self.take()
+    }
+
+    /// Takes the value out of its slot in the caller's frame, on the namespace thread: a sync
+    /// body's arguments are moved once, into the slot, rather than with the closure through
+    /// every call.
+    pub fn take(&mut self) -> T {
+        match self.0.take() {
+            Some(value) => value,
+            // Each slot is taken once, by the one body that owns it.
+            None => unreachable!("an `#[in_netns]` argument was taken twice"),
+        }
     }
 }
 
@@ -111,6 +122,6 @@ impl<R> Copy for Returns<R> {}
 impl<R> Returns<R> {
     /// Wraps the body's result for the way back: `R: Send` was proven when `self` was made.
     pub(super) fn wrap(&self, value: R) -> Sendable<R> {
-        Sendable(value)
+        Sendable(Some(value))
     }
 }

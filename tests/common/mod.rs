@@ -166,7 +166,7 @@ pub fn namespaces_of(known: &KnownThreads) -> Vec<(u32, NsId)> {
 
 /// `/etc/netns/NAME/` with the given files, removed on drop (and `/etc/netns` with the last one,
 /// when a test made it).
-pub struct EtcDir(std::path::PathBuf);
+pub struct EtcDir(pub std::path::PathBuf);
 
 /// Whether a test of this process created `/etc/netns`.
 static MADE_ETC_NETNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -1,19 +1,27 @@
 //! `Worker`: one long-lived thread inside a namespace that serves calls, so repeated calls pay
 //! neither a thread start nor a `setns`.
 
+mod fork;
 mod handoff;
 mod sync;
 
+use std::cell::Cell;
 use std::fmt;
 use std::panic;
 use std::sync::Arc;
-use std::thread::{self as std_thread, JoinHandle};
+use std::thread::JoinHandle;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::nsid::NsId;
-use crate::options::Options;
+use crate::options::{CallerDir, Options};
 use handoff::Handoff;
+
+std::thread_local! {
+    /// On a worker's thread, its hand-off: a call made there runs inline, since waiting for the
+    /// thread's own loop would never end.
+    static SERVING: Cell<*const Handoff> = const { Cell::new(std::ptr::null()) };
+}
 
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
@@ -39,6 +47,11 @@ use handoff::Handoff;
 ///
 /// An idle worker uses no CPU: after each call it spins for at most about 50µs waiting for the
 /// next one, then sleeps on a futex.
+///
+/// A call made on the worker's own thread (a call's body calling the same worker, directly or
+/// through another `#[in_netns(&self.worker)]` method) runs inline, since that thread is already
+/// inside. In a `fork()`ed child, which has no worker thread, a call is
+/// [`Error::ForkedWorker`] instead of a wait; make a new worker in the child.
 pub struct Worker {
     shared: Arc<Shared>,
 }
@@ -52,6 +65,10 @@ struct Shared {
     /// The handle the worker was made from: its async bodies run on its namespace runtime.
     #[cfg(feature = "tokio")]
     ns: NetNs,
+    /// The process that made the worker, and how many forks it had seen then
+    /// ([`fork::generation`]): in a child the generation differs and the thread does not exist.
+    pid: u32,
+    generation: u32,
 }
 
 impl Worker {
@@ -60,11 +77,22 @@ impl Worker {
         Worker::with_options(ns, &Options::DEFAULT)
     }
 
-    /// Starts a worker inside `ns` whose thread also has the `/sys` and `/etc` view of `options`.
+    /// Starts a worker inside `ns` whose thread is made as `options` says: its stack, and the
+    /// `/sys` and `/etc` view.
+    ///
+    /// With a view the thread has a working directory of its own: each call first moves it to
+    /// the caller's (a `getcwd` on each side, and a `chdir` when they differ: about 1 µs more
+    /// per call here), so relative paths mean what they mean to the caller, and a body's
+    /// `set_current_dir` lasts only for its call.
+    /// Its umask stays the one the process had when the worker was made.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
+        fork::watch()?;
         let handoff = Arc::new(Handoff::new());
         let served = Arc::clone(&handoff);
-        let thread = ns.spawn_with(options, move || served.serve())?;
+        let thread = ns.spawn_with(options, move || {
+            SERVING.with(|serving| serving.set(Arc::as_ptr(&served)));
+            served.serve();
+        })?;
         Ok(Worker {
             shared: Arc::new(Shared {
                 handoff,
@@ -73,6 +101,8 @@ impl Worker {
                 options: *options,
                 #[cfg(feature = "tokio")]
                 ns: ns.clone(),
+                pid: std::process::id(),
+                generation: fork::generation(),
             }),
         })
     }
@@ -82,17 +112,26 @@ impl Worker {
     /// Blocks until `f` is done, so `f` may borrow from the caller (no `'static` bound).
     /// Concurrent callers are served one at a time. A panic in `f` is resumed here with its
     /// payload, and the worker keeps serving.
+    ///
+    /// Called on the worker's own thread (from inside a call), `f` runs inline, at once. In a
+    /// forked child the worker has no thread, and the call is [`Error::ForkedWorker`].
     pub fn run<F, T>(&self, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        match self.shared.handoff.call(f) {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(payload)) => panic::resume_unwind(payload),
-            // Only dropping the last handle stops the worker, and `self` is one.
-            None => unreachable!("a live worker serves every call"),
+        let shared = &*self.shared;
+        if shared.on_worker_thread() {
+            return Ok(f());
         }
+        if shared.forked() {
+            return Err(Error::ForkedWorker { pid: shared.pid });
+        }
+        if shared.options.needs_mounts() {
+            let dir = CallerDir::capture()?;
+            return shared.serve(move || dir.enter().map(|()| f()));
+        }
+        Ok(shared.serve(f))
     }
 
     /// The namespace the worker runs in.
@@ -126,6 +165,33 @@ impl Clone for Worker {
 impl std::panic::UnwindSafe for Worker {}
 impl std::panic::RefUnwindSafe for Worker {}
 
+impl Shared {
+    /// Runs `f` on the worker thread; resumes its panic here.
+    fn serve<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        match self.handoff.call(f) {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => panic::resume_unwind(payload),
+            // Only dropping the last handle stops the worker, and the caller holds one.
+            None => unreachable!("a live worker serves every call"),
+        }
+    }
+
+    /// Whether the calling thread is this worker's (also in a child forked from inside a call,
+    /// whose one thread is a copy of it).
+    fn on_worker_thread(&self) -> bool {
+        SERVING.with(Cell::get) == Arc::as_ptr(&self.handoff)
+    }
+
+    /// Whether this is a forked child of the process that made the worker.
+    fn forked(&self) -> bool {
+        fork::generation() != self.generation
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         let Some(thread) = self.thread.take() else {
@@ -133,7 +199,13 @@ impl Drop for Shared {
         };
         // The last handle can be dropped by a call running on the worker thread itself: it
         // cannot wait for itself, so it only asks the loop to end after this call.
-        let on_worker = thread.thread().id() == std_thread::current().id();
+        let on_worker = self.on_worker_thread();
+        if self.forked() && !on_worker {
+            // No worker thread here to stop or join, and the lock may have been held by a
+            // thread that the fork did not copy: leave both alone.
+            std::mem::forget(thread);
+            return;
+        }
         self.handoff.stop(!on_worker);
         if !on_worker {
             let _ = thread.join();

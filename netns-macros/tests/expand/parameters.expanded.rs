@@ -3,19 +3,19 @@
 // #[in_netns("/run/netns/blue")] fn patterns
 pub fn patterns (a : u32 , (b , c) : (u8 , u8) , ref d : String) -> Result < u32 , E > {
     let netns_target = :: in_netns :: __private :: resolve ("/run/netns/blue") ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (a) ;
-    let netns_arg1 = :: in_netns :: __private :: Sendable :: new (b) ;
-    let netns_arg2 = :: in_netns :: __private :: Sendable :: new (c) ;
-    let netns_arg3 = :: in_netns :: __private :: Sendable :: new (d) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (a) ;
+    let netns_arg1 = & mut :: in_netns :: __private :: Sendable :: new (b) ;
+    let netns_arg2 = & mut :: in_netns :: __private :: Sendable :: new (c) ;
+    let netns_arg3 = & mut :: in_netns :: __private :: Sendable :: new (d) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let mut a = netns_arg0 . into_inner () ;
+        let mut a = netns_arg0 . take () ;
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let b = netns_arg1 . into_inner () ;
+        let b = netns_arg1 . take () ;
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let c = netns_arg2 . into_inner () ;
+        let c = netns_arg2 . take () ;
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let d = netns_arg3 . into_inner () ;
+        let d = netns_arg3 . take () ;
         {
             a += 1 ;
             Ok (a + u32 :: from (b + c))
@@ -27,15 +27,15 @@ pub fn patterns (a : u32 , (b , c) : (u8 , u8) , ref d : String) -> Result < u32
 fn configured (# [cfg (feature = "debug")] debug : bool , # [allow (unused_variables)] spare : u8) -> io :: Result < () > {
     let netns_target = :: in_netns :: __private :: resolve ("/run/netns/blue") ;
     #[cfg (feature = "debug")]
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (debug) ;
-    let netns_arg1 = :: in_netns :: __private :: Sendable :: new (spare) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (debug) ;
+    let netns_arg1 = & mut :: in_netns :: __private :: Sendable :: new (spare) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[cfg (feature = "debug")]
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let debug = netns_arg0 . into_inner () ;
+        let debug = netns_arg0 . take () ;
         #[allow (unused_variables)]
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let spare = netns_arg1 . into_inner () ;
+        let spare = netns_arg1 . take () ;
         {
             #[cfg (feature = "debug")]
             eprintln ! ("{debug}") ;
@@ -47,14 +47,14 @@ fn configured (# [cfg (feature = "debug")] debug : bool , # [allow (unused_varia
 // #[in_netns(& ns)] fn read_by_target
 fn read_by_target (ns : & NetNs , x : u8) -> io :: Result < u8 > {
     let netns_target = :: in_netns :: __private :: resolve (& ns) ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (ns) ;
-    let netns_arg1 = :: in_netns :: __private :: Sendable :: new (x) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (ns) ;
+    let netns_arg1 = & mut :: in_netns :: __private :: Sendable :: new (x) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (unused_variables , reason = "the target expression reads this parameter, so the body need not")]
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let ns = netns_arg0 . into_inner () ;
+        let ns = netns_arg0 . take () ;
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let x = netns_arg1 . into_inner () ;
+        let x = netns_arg1 . take () ;
         {
             Ok (x)
         }
@@ -64,10 +64,10 @@ fn read_by_target (ns : & NetNs , x : u8) -> io :: Result < u8 > {
 // #[in_netns(ns)] fn consumed_by_target
 fn consumed_by_target (ns : NetNs , x : u8) -> io :: Result < u8 > {
     let netns_target = :: in_netns :: __private :: resolve (ns) ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (x) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (x) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let x = netns_arg0 . into_inner () ;
+        let x = netns_arg0 . take () ;
         {
             Ok (x)
         }

@@ -3,10 +3,10 @@
 // #[in_netns(& self . ns)] fn port
 fn port (& self) -> io :: Result < u16 > {
     let netns_target = :: in_netns :: __private :: resolve (& self . ns) ;
-    let netns_self = :: in_netns :: __private :: Sendable :: new (self) ;
+    let netns_self = & mut :: in_netns :: __private :: Sendable :: new (self) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (unused_variables , reason = "`self` is bound again under another name; rustc never reports an unused `self`")]
-        let self_ = netns_self . into_inner () ;
+        let self_ = netns_self . take () ;
         {
             Ok (self_ . port)
         }
@@ -16,13 +16,13 @@ fn port (& self) -> io :: Result < u16 > {
 // #[in_netns(& self . ns)] fn by_value
 fn by_value (self , self_ : u16) -> io :: Result < Self > {
     let netns_target = :: in_netns :: __private :: resolve (& self . ns) ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (self_) ;
-    let netns_self = :: in_netns :: __private :: Sendable :: new (self) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (self_) ;
+    let netns_self = & mut :: in_netns :: __private :: Sendable :: new (self) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let self_ = netns_arg0 . into_inner () ;
+        let self_ = netns_arg0 . take () ;
         #[allow (unused_variables , reason = "`self` is bound again under another name; rustc never reports an unused `self`")]
-        let mut self_1 = netns_self . into_inner () ;
+        let mut self_1 = netns_self . take () ;
         {
             self_1 . port = self_ ;
             Ok (self_1)
@@ -33,13 +33,13 @@ fn by_value (self , self_ : u16) -> io :: Result < Self > {
 // #[in_netns(& self . ns)] fn local_macro
 fn local_macro (self : & Self , __self : u16) -> io :: Result < u16 > {
     let netns_target = :: in_netns :: __private :: resolve (& self . ns) ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (__self) ;
-    let netns_self = :: in_netns :: __private :: Sendable :: new (self) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (__self) ;
+    let netns_self = & mut :: in_netns :: __private :: Sendable :: new (self) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let __self = netns_arg0 . into_inner () ;
+        let __self = netns_arg0 . take () ;
         #[allow (unused_variables , reason = "`self` is bound again under another name; rustc never reports an unused `self`")]
-        let self_ = netns_self . into_inner () ;
+        let self_ = netns_self . take () ;
         {
             macro_rules ! port {
                 () => {

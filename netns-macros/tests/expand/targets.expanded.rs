@@ -13,11 +13,11 @@ fn by_name () -> io :: Result < () > {
 // #[in_netns(pid = child . id ())] fn by_pid
 fn by_pid (child : & Child) -> io :: Result < () > {
     let netns_target = :: in_netns :: __private :: resolve (:: in_netns :: __private :: Pid (child . id ())) ;
-    let netns_arg0 = :: in_netns :: __private :: Sendable :: new (child) ;
+    let netns_arg0 = & mut :: in_netns :: __private :: Sendable :: new (child) ;
     return :: in_netns :: __private :: run (netns_target , :: in_netns :: Options :: DEFAULT , :: in_netns :: __private :: Returns :: checked () , move || {
         #[allow (unused_variables , reason = "the target expression reads this parameter, so the body need not")]
         #[allow (clippy :: shadow_unrelated , reason = "the parameter itself, moved to the namespace thread and bound again there")]
-        let child = netns_arg0 . into_inner () ;
+        let child = netns_arg0 . take () ;
         {
             Ok (())
         }
