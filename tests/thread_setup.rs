@@ -1,6 +1,8 @@
 //! What a body's thread is given besides the namespace: a stack as deep as a main thread's (or
 //! the size asked for). A regression here overflows a stack, which aborts the process, so the
-//! namespaces are anonymous: they cannot be left behind.
+//! namespaces are anonymous: they cannot be left behind. Each test has a process of its own:
+//! glibc reuses a cached thread stack up to four times the size asked for, so another test's
+//! 32 MiB thread could otherwise serve an 8 MiB request.
 
 mod common;
 
@@ -49,7 +51,7 @@ fn with_a_big_stack(ns: &NetNs) -> in_netns::Result<usize> {
     Ok(stack_size())
 }
 
-#[in_netns::test]
+#[in_netns::test(own_process)]
 fn a_body_recursing_3000_frames_works_with_the_default_stack() {
     let ns = &anonymous();
     assert_eq!(ns.run(|| recurse(3000)).unwrap(), 3000);
@@ -68,7 +70,7 @@ fn a_body_recursing_3000_frames_works_with_the_default_stack() {
     }
 }
 
-#[in_netns::test]
+#[in_netns::test(own_process)]
 fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     let ns = &anonymous();
     let asked = 32 << 20;
@@ -154,7 +156,7 @@ fn on_worker(worker: &Worker, big: Big, caller: (u32, usize)) -> in_netns::Resul
     Ok(report(caller, &big))
 }
 
-#[in_netns::test]
+#[in_netns::test(own_process)]
 fn a_large_argument_is_moved_into_one_slot_not_through_every_call() {
     let ns = &anonymous();
     let worker = Worker::new(ns).unwrap();
