@@ -266,20 +266,19 @@ impl Runtime {
         // panics or waits for itself), so a thread of our own, which has neither, does it.
         let (hand_over, receive) =
             std::sync::mpsc::channel::<(Driver, Arc<tokio::runtime::Runtime>)>();
-        let reaper = crate::thread::builder(&Options::DEFAULT)
-            .spawn(move || {
-                let Ok((driver, runtime)) = receive.recv() else {
-                    return;
-                };
-                if let Some((stop, driver)) = driver {
-                    let _ = stop.send(());
-                    let _ = driver.join();
-                }
-                // The driver's clone went with it: this is the last.
-                if let Some(runtime) = Arc::into_inner(runtime) {
-                    runtime.shutdown_timeout(grace);
-                }
-            });
+        let reaper = crate::thread::builder(&Options::DEFAULT).spawn(move || {
+            let Ok((driver, runtime)) = receive.recv() else {
+                return;
+            };
+            if let Some((stop, driver)) = driver {
+                let _ = stop.send(());
+                let _ = driver.join();
+            }
+            // The driver's clone went with it: this is the last.
+            if let Some(runtime) = Arc::into_inner(runtime) {
+                runtime.shutdown_timeout(grace);
+            }
+        });
         match reaper {
             Ok(reaper) => {
                 let _ = hand_over.send((driver, runtime));
