@@ -49,7 +49,20 @@ pub struct NetNs {
 /// behalf (the runtimes its async bodies run on) is keyed by this value's address, and ends
 /// when the last clone drops it. (Kept out of the handle itself, so that a `NetNs` has no
 /// interior mutability and can be a `HashSet` key without a lint.)
-struct NsFd(OwnedFd);
+struct NsFd {
+    fd: OwnedFd,
+    /// The handle's warm threads ([`crate::warm`]), ended with the last clone.
+    warm: Box<crate::warm::Erased>,
+}
+
+impl NsFd {
+    fn new(fd: OwnedFd) -> Arc<NsFd> {
+        Arc::new(NsFd {
+            fd,
+            warm: crate::warm::WarmThreads::new_erased(),
+        })
+    }
+}
 
 impl Drop for NsFd {
     fn drop(&mut self) {
@@ -158,7 +171,7 @@ impl NetNs {
             Err(_) => return Err(not_netns(describe_file(stat.st_mode))),
         }
         Ok(NetNs {
-            fd: Arc::new(NsFd(fd)),
+            fd: NsFd::new(fd),
             id: NsId {
                 dev: stat.st_dev,
                 ino: stat.st_ino,
@@ -186,12 +199,12 @@ impl NetNs {
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
     /// close-on-exec descriptor), as `File::try_clone` makes. `clone` shares the descriptor.
     pub fn try_clone(&self) -> Result<NetNs> {
-        let raw = fcntl(&self.fd.0, FcntlArg::F_DUPFD_CLOEXEC(0))
+        let raw = fcntl(&self.fd.fd, FcntlArg::F_DUPFD_CLOEXEC(0))
             .map_err(|e| Error::from_errno("dup", self.path.as_deref(), e))?;
         // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(NetNs {
-            fd: Arc::new(NsFd(fd)),
+            fd: NsFd::new(fd),
             id: self.id,
             path: self.path.clone(),
         })
@@ -205,6 +218,11 @@ impl NetNs {
     ) -> Result<Arc<crate::runtime::Runtime>> {
         let owner = Arc::as_ptr(&self.fd) as usize;
         crate::runtime::body_runtime(owner, self, options)
+    }
+
+    /// The handle's warm threads.
+    pub(crate) fn warm_threads(&self) -> &crate::warm::WarmThreads {
+        crate::warm::WarmThreads::of(&*self.fd.warm)
     }
 
     /// How errors and messages should name this namespace: its path, else its id.
@@ -256,7 +274,7 @@ impl fmt::Debug for NetNs {
         f.debug_struct("NetNs")
             .field("id", &self.id)
             .field("path", &self.path)
-            .field("fd", &self.fd.0.as_raw_fd())
+            .field("fd", &self.fd.fd.as_raw_fd())
             .finish()
     }
 }
@@ -277,12 +295,12 @@ impl Hash for NetNs {
 
 impl AsFd for NetNs {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.0.as_fd()
+        self.fd.fd.as_fd()
     }
 }
 
 impl AsRawFd for NetNs {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.0.as_raw_fd()
+        self.fd.fd.as_raw_fd()
     }
 }

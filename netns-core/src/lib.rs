@@ -20,6 +20,7 @@ mod run_async;
 #[cfg(feature = "tokio")]
 mod runtime;
 mod thread;
+mod warm;
 mod worker;
 
 pub use command::CommandExt;

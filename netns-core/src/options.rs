@@ -37,6 +37,8 @@ pub struct Options {
     sysfs: bool,
     etc: bool,
     stack_size: usize,
+    fresh_thread: bool,
+    idle_timeout: std::time::Duration,
 }
 
 impl Options {
@@ -47,10 +49,18 @@ impl Options {
     pub const DEFAULT_STACK_SIZE: usize = 8 << 20;
 
     /// No options: the thread only enters the network namespace, with the default stack.
+    /// How long a warm thread waits for its next call before it ends, unless
+    /// [`Options::idle_timeout`] says otherwise: 10 s (as tokio's blocking pool keeps its
+    /// threads). An idle warm thread uses no CPU, only its memory.
+    pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// No options: the thread only enters the network namespace, with the default stack.
     pub const DEFAULT: Options = Options {
         sysfs: false,
         etc: false,
         stack_size: Options::DEFAULT_STACK_SIZE,
+        fresh_thread: false,
+        idle_timeout: Options::DEFAULT_IDLE_TIMEOUT,
     };
 
     /// Mount a fresh sysfs on `/sys` for the call (read-only when the host's is), so that
@@ -75,6 +85,31 @@ impl Options {
     pub fn stack_size(mut self, bytes: usize) -> Options {
         self.stack_size = bytes;
         self
+    }
+
+    /// Run each call on a thread of its own, started for it and ended after it, instead of a
+    /// warm thread of the handle: for a body that needs fresh thread-locals (warm threads keep
+    /// theirs between calls into the same namespace). Costs a thread start per call.
+    pub fn fresh_thread(mut self, enabled: bool) -> Options {
+        self.fresh_thread = enabled;
+        self
+    }
+
+    /// How long the handle's warm threads for calls with these options wait for a call before
+    /// they end; [`Options::DEFAULT_IDLE_TIMEOUT`] unless set.
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Options {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Whether each call gets a thread of its own ([`Options::fresh_thread`]).
+    pub fn has_fresh_thread(&self) -> bool {
+        self.fresh_thread
+    }
+
+    /// How long an idle warm thread waits before it ends.
+    pub fn thread_idle_timeout(&self) -> std::time::Duration {
+        self.idle_timeout
     }
 
     /// Whether a fresh sysfs is mounted on `/sys`.

@@ -94,6 +94,18 @@ impl NetNs {
         T: Send,
     {
         options.check(self)?;
+        if options.has_fresh_thread() {
+            return self.run_on_fresh_thread(options, f);
+        }
+        self.warm_threads().run(self, options, f)
+    }
+
+    /// Runs `f` inside this namespace on a new scoped thread that ends after it.
+    pub(crate) fn run_on_fresh_thread<F, T>(&self, options: &Options, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         on_scoped_thread(options, || {
             self.enter_current_thread(options)?;
             Ok(f())

@@ -22,7 +22,7 @@ extern "C" fn forked_child() {
 
 /// Registers the fork counter, once per process, before the first worker exists. Without it a
 /// child could not tell, so a failure (ENOMEM) fails the worker's creation.
-pub(super) fn watch() -> Result<()> {
+pub(crate) fn watch() -> Result<()> {
     static REGISTERED: OnceLock<i32> = OnceLock::new();
     let code = *REGISTERED.get_or_init(|| {
         // SAFETY: registers a child handler that only does an atomic add, and no prepare or
@@ -40,6 +40,6 @@ pub(super) fn watch() -> Result<()> {
 }
 
 /// The number of forks seen by this process (0 in the original one).
-pub(super) fn generation() -> u32 {
+pub(crate) fn generation() -> u32 {
     GENERATION.load(Ordering::Relaxed)
 }

@@ -16,7 +16,7 @@ use std::thread;
 
 use super::sync::{
     AtomicBool, AtomicU32, CachePadded, Mutex, Ordering, UnsafeCell, futex_wake, wait_until,
-    wait_until_marked,
+    wait_until_marked, wait_until_or_timeout,
 };
 
 /// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), or the call is done.
@@ -130,13 +130,35 @@ impl Handoff {
 
     /// The worker's loop: runs published calls until [`Handoff::stop`].
     pub(crate) fn serve(&self) {
+        self.serve_while(None, || false);
+    }
+
+    /// [`Handoff::serve`] for a warm thread: after `idle` without a call it asks `expire`
+    /// whether to end, which says yes only when no caller has taken the thread meanwhile (it
+    /// then never will); otherwise the call that caller publishes is served.
+    pub(crate) fn serve_until_idle(&self, idle: std::time::Duration, expire: impl Fn() -> bool) {
+        self.serve_while(Some(idle), expire);
+    }
+
+    fn serve_while(&self, idle: Option<std::time::Duration>, expire: impl Fn() -> bool) {
         // The count `new` starts from, not the current one: a call may be published before
         // this thread gets here.
         let mut seen = 0;
         loop {
-            wait_until(&self.published, &self.worker_sleeping, |count| {
-                count != seen || self.stopping.load(Ordering::Acquire)
-            });
+            let ready = |count| count != seen || self.stopping.load(Ordering::Acquire);
+            match idle {
+                None => wait_until(&self.published, &self.worker_sleeping, ready),
+                Some(idle) => {
+                    let sleeping = &self.worker_sleeping;
+                    if !wait_until_or_timeout(&self.published, sleeping, ready, idle) && expire()
+                    {
+                        return;
+                    }
+                    if !ready(self.published.load(Ordering::Acquire)) {
+                        continue;
+                    }
+                }
+            }
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }

@@ -1,8 +1,8 @@
 //! `Worker`: one long-lived thread inside a namespace that serves calls, so repeated calls pay
 //! neither a thread start nor a `setns`.
 
-mod fork;
-mod handoff;
+pub(crate) mod fork;
+pub(crate) mod handoff;
 mod sync;
 
 use std::cell::Cell;

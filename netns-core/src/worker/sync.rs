@@ -124,6 +124,36 @@ pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn
     sleeping.store(false, Ordering::Relaxed);
 }
 
+/// [`wait_until`] for at most `timeout` (after the spin); returns whether `ready` holds. A warm
+/// thread waits this way, so that it can end after an idle time.
+#[cfg(not(loom))]
+pub(crate) fn wait_until_or_timeout(
+    word: &AtomicU32,
+    sleeping: &AtomicBool,
+    ready: impl Fn(u32) -> bool,
+    timeout: std::time::Duration,
+) -> bool {
+    if spin_until(word, &ready) {
+        return true;
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    // Announced as in `wait_until`, so a waker wakes this thread.
+    sleeping.store(true, Ordering::SeqCst);
+    let ready_now = loop {
+        let value = word.load(Ordering::SeqCst);
+        if ready(value) {
+            break true;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        futex_wait_for(word, value, left);
+    };
+    sleeping.store(false, Ordering::Relaxed);
+    ready_now
+}
+
 /// Waits until `ready(word)` holds, where the waker swaps the final value in and wakes the
 /// address only if it finds `asleep`: after spinning, the waiter moves `word` from `awake` to
 /// `asleep` (failing only if the final value arrived first) and sleeps while it stays `asleep`.
@@ -155,6 +185,33 @@ pub(crate) fn wake(word: &AtomicU32, sleeping: &AtomicBool) {
     if sleeping.load(Ordering::SeqCst) {
         futex_wake(word);
     }
+}
+
+/// `FUTEX_WAIT` for at most `timeout`.
+#[cfg(not(loom))]
+fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let timeout = nix::libc::timespec {
+        tv_sec: timeout.as_secs().try_into().unwrap_or(nix::libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call, and
+    // the relative timeout, a live `timespec`; it returns at once unless the u32 still equals
+    // `expected`. EINTR, timeouts and spurious returns are fine: the caller loops and re-checks.
+    let result = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_futex,
+            word.as_ptr(),
+            nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            &timeout as *const nix::libc::timespec,
+        )
+    };
+    debug_assert!(
+        result == 0
+            || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT),
+        "FUTEX_WAIT returned {result} ({})",
+        Errno::last()
+    );
 }
 
 #[cfg(not(loom))]
@@ -211,6 +268,22 @@ pub(crate) fn wait_until(word: &AtomicU32, _sleeping: &AtomicBool, ready: impl F
     while !ready(word.load(Ordering::Acquire)) {
         loom::thread::yield_now();
     }
+}
+
+/// Under loom an idle timeout is "now": a warm thread that finds no call at once tries to
+/// expire, so loom explores expiring against every order of callers taking the thread.
+#[cfg(loom)]
+pub(crate) fn wait_until_or_timeout(
+    word: &AtomicU32,
+    _sleeping: &AtomicBool,
+    ready: impl Fn(u32) -> bool,
+    _timeout: std::time::Duration,
+) -> bool {
+    let ready_now = ready(word.load(Ordering::Acquire));
+    if !ready_now {
+        loom::thread::yield_now();
+    }
+    ready_now
 }
 
 #[cfg(loom)]

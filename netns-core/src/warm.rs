@@ -1,0 +1,292 @@
+//! Warm threads: each handle keeps, per set of options, a few threads that entered its
+//! namespace, so that a call is a hand-off to a thread already inside instead of a thread start.
+//!
+//! A warm thread is started by the first call that finds none idle: it is born outside, runs
+//! nothing but the hand-off loop, and the first thing it runs is that call's entry into the
+//! namespace (and the options' views), then the call. It never leaves. After a call it goes
+//! back to the idle set; after [`Options::idle_timeout`] without a call it ends; a call that
+//! panicked retires it. Past [`MAX_WARM`] busy threads, a call gets a fresh scoped thread, so
+//! callers never wait for each other, and a body that calls into its own handle never waits
+//! for itself. When the last clone of the handle drops, its warm threads end before the drop
+//! returns.
+//!
+//! The hand-off is the [`Worker`](crate::Worker)'s ([`Handoff`]): the closure, its result and
+//! the done signal stay on the caller's stack until the thread marks the call done, so a body
+//! may borrow from the caller.
+
+use std::any::Any;
+use std::panic::{self, RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::handle::NetNs;
+use crate::options::{CallerDir, Options};
+use crate::thread::builder;
+use crate::worker::fork;
+use crate::worker::handoff::Handoff;
+
+/// At most this many warm threads per handle and set of options; more concurrent calls get
+/// fresh scoped threads.
+pub(crate) const MAX_WARM: usize = 16;
+
+/// How a handle holds its [`WarmThreads`].
+pub(crate) type Erased = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
+
+/// The warm threads of one handle (all its clones), one pool per set of options.
+///
+/// Reached through `dyn Any` from the handle, so that a `NetNs`, whose identity (and hash) is
+/// its namespace's, does not look interior-mutable to a `HashSet` (clippy's `mutable_key_type`).
+#[derive(Default)]
+pub(crate) struct WarmThreads {
+    /// The pool for plain calls, the common case: no lookup.
+    plain: OnceLock<Arc<Pool>>,
+    /// Pools for calls with other options.
+    other: Mutex<Vec<Arc<Pool>>>,
+}
+
+impl WarmThreads {
+    /// The storage a handle keeps.
+    pub(crate) fn new_erased() -> Box<Erased> {
+        Box::new(WarmThreads::default())
+    }
+
+    /// The handle's warm threads, from the storage [`WarmThreads::new_erased`] made.
+    pub(crate) fn of(erased: &Erased) -> &WarmThreads {
+        match (erased as &dyn Any).downcast_ref() {
+            Some(warm) => warm,
+            None => unreachable!("a handle's storage is always `WarmThreads`"),
+        }
+    }
+
+    fn pool(&self, options: &Options) -> Arc<Pool> {
+        if *options == Options::DEFAULT {
+            return Arc::clone(self.plain.get_or_init(|| Pool::new(options)));
+        }
+        let mut other = lock(&self.other);
+        if let Some(pool) = other.iter().find(|pool| pool.options == *options) {
+            return Arc::clone(pool);
+        }
+        let pool = Pool::new(options);
+        other.push(Arc::clone(&pool));
+        pool
+    }
+
+    /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
+    pub(crate) fn run<F, T>(&self, ns: &NetNs, options: &Options, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        self.pool(options).run(ns, f)
+    }
+}
+
+impl Drop for WarmThreads {
+    fn drop(&mut self) {
+        let pools = self.plain.take().into_iter();
+        for pool in pools.chain(lock(&self.other).drain(..)) {
+            pool.shut_down();
+        }
+    }
+}
+
+/// Warm threads set up with one set of options.
+struct Pool {
+    options: Options,
+    /// Threads waiting for a call, the most recently used last.
+    idle: Mutex<Vec<Arc<Warm>>>,
+    /// Threads alive (idle, busy or being started), at most [`MAX_WARM`].
+    live: AtomicUsize,
+    /// Threads that ended on their own (idle too long): joined by the next caller or the drop.
+    ended: Mutex<Vec<JoinHandle<()>>>,
+    /// The fork generation the pool was made in: a forked child has none of its threads.
+    generation: u32,
+}
+
+/// One warm thread.
+struct Warm {
+    handoff: Handoff,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Pool {
+    fn new(options: &Options) -> Arc<Pool> {
+        Arc::new(Pool {
+            options: *options,
+            idle: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            ended: Mutex::new(Vec::new()),
+            generation: fork::generation(),
+        })
+    }
+
+    fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        if fork::generation() != self.generation {
+            // A forked child: the pool's threads were not copied into it.
+            return self.on_fresh_thread(ns, f);
+        }
+        // Taken in a statement of its own: the lock must not be held through the call.
+        let idle = lock(&self.idle).pop();
+        if let Some(warm) = idle {
+            return self.call(warm, f);
+        }
+        if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return self.on_fresh_thread(ns, f);
+        }
+        self.join_ended();
+        self.start(ns, f)
+    }
+
+    /// Runs `f` on `warm`, a thread taken from the idle set, and gives the thread back.
+    fn call<F, T>(self: &Arc<Pool>, warm: Arc<Warm>, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let outcome = if self.options.needs_mounts() {
+            // A thread with a view has a working directory of its own: make it the caller's.
+            let dir = CallerDir::capture()?;
+            warm.handoff.call(move || dir.enter().map(|()| f()))
+        } else {
+            warm.handoff.call(move || Ok(f()))
+        };
+        self.settle(warm, outcome)
+    }
+
+    /// Starts a warm thread and runs `f` on it as its first call, after it entered `ns`.
+    fn start<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let warm = Arc::new(Warm {
+            handoff: Handoff::new(),
+            thread: Mutex::new(None),
+        });
+        let serving = Arc::clone(&warm);
+        let pool = Arc::clone(self);
+        let idle_timeout = self.options.thread_idle_timeout();
+        let started = builder(&self.options).spawn(move || {
+            serving
+                .handoff
+                .serve_until_idle(idle_timeout, || pool.expire(&serving));
+        });
+        let thread = match started {
+            Ok(thread) => thread,
+            Err(source) => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return Err(Error::ThreadSpawn { source });
+            }
+        };
+        *lock(&warm.thread) = Some(thread);
+        // The thread's first call enters the namespace: until then it ran only the hand-off.
+        let options = self.options;
+        let outcome = warm.handoff.call(move || {
+            ns.enter_current_thread(&options)?;
+            Ok(f())
+        });
+        self.settle(warm, outcome)
+    }
+
+    /// After a call on `warm`: back to the idle set, or retired (the call panicked, or the
+    /// thread could not enter), resuming the panic here.
+    fn settle<T>(
+        &self,
+        warm: Arc<Warm>,
+        outcome: Option<std::thread::Result<Result<T>>>,
+    ) -> Result<T> {
+        match outcome {
+            Some(Ok(Ok(value))) => {
+                lock(&self.idle).push(warm);
+                Ok(value)
+            }
+            Some(Ok(Err(err))) => {
+                self.retire(&warm);
+                Err(err)
+            }
+            Some(Err(payload)) => {
+                // Its thread-locals may hold what the panic left half-done.
+                self.retire(&warm);
+                panic::resume_unwind(payload)
+            }
+            // Only the pool stops its threads, and not while a caller holds one.
+            None => unreachable!("a warm thread taken by a caller is never stopped"),
+        }
+    }
+
+    /// Ends `warm`, which no caller holds and which is not in the idle set, and joins it.
+    fn retire(&self, warm: &Warm) {
+        warm.handoff.stop(true);
+        if let Some(thread) = lock(&warm.thread).take() {
+            let _ = thread.join();
+        }
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Called by `warm`'s own thread after an idle timeout: ends it if it is still idle (no
+    /// caller took it meanwhile), so that no caller can take it afterwards.
+    fn expire(&self, warm: &Arc<Warm>) -> bool {
+        let mut idle = lock(&self.idle);
+        let Some(at) = idle.iter().position(|other| Arc::ptr_eq(other, warm)) else {
+            return false;
+        };
+        idle.swap_remove(at);
+        drop(idle);
+        if let Some(thread) = lock(&warm.thread).take() {
+            lock(&self.ended).push(thread);
+        }
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
+
+    /// Joins threads that ended on their own (they are gone or about to be: no wait to speak of).
+    fn join_ended(&self) {
+        let ended = std::mem::take(&mut *lock(&self.ended));
+        for thread in ended {
+            let _ = thread.join();
+        }
+    }
+
+    /// A call no warm thread can serve: on a thread of its own.
+    fn on_fresh_thread<F, T>(&self, ns: &NetNs, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        ns.run_on_fresh_thread(&self.options, f)
+    }
+
+    /// Ends every thread (the handle's last clone is being dropped, so no call is in flight)
+    /// and joins them, except on a thread of the pool itself, which cannot wait for itself.
+    fn shut_down(&self) {
+        if fork::generation() != self.generation {
+            // A forked child: the threads do not exist here.
+            std::mem::forget(std::mem::take(&mut *lock(&self.idle)));
+            std::mem::forget(std::mem::take(&mut *lock(&self.ended)));
+            return;
+        }
+        let idle = std::mem::take(&mut *lock(&self.idle));
+        let current = std::thread::current().id();
+        for warm in idle {
+            let thread = lock(&warm.thread).take();
+            let own = thread.as_ref().is_some_and(|t| t.thread().id() == current);
+            warm.handoff.stop(!own);
+            if let Some(thread) = thread.filter(|_| !own) {
+                let _ = thread.join();
+            }
+        }
+        self.join_ended();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; stay usable if something did.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
