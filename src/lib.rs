@@ -3,7 +3,7 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker, rootless,
+    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Registry, Result, Worker, rootless,
 };
 
 #[cfg(feature = "tokio")]

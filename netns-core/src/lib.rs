@@ -14,6 +14,8 @@ mod loopback;
 mod name;
 mod nsid;
 mod options;
+mod pidfd;
+mod registry;
 pub mod rootless;
 #[cfg(feature = "tokio")]
 mod run_async;
@@ -28,6 +30,7 @@ pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};
 pub use nsid::NsId;
 pub use options::Options;
+pub use registry::Registry;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]

@@ -6,6 +6,9 @@
 //! recursive slave of the host's, so nothing propagates back), with private, writable
 //! `/run/netns` and `/etc/netns`. From then on the whole crate works as for root, for the
 //! namespaces the process makes. The process stays in the network namespace it was in.
+//! A [`Registry`](crate::Registry) in a directory the user may write (under `/tmp` or
+//! `$XDG_RUNTIME_DIR`) works too, with no private directory at all: its bind mounts are the
+//! process's own.
 //!
 //! What stays impossible without root, whatever this module does: entering namespaces that the
 //! real root (or another user) made, including the host's own network namespace once a thread
