@@ -1,6 +1,6 @@
-//! `ip netns` parity, checked against `ip netns` itself: `attach`, `identify` (`names`), `pids`;
-//! pidfds (`from_pidfd`, `of_child`, a race-free `from_pid`) with a pid really reused;
-//! registries other than `/run/netns`.
+//! `ip netns` parity, checked against `ip netns` itself: `attach`, `identify` (`names`), `pids`,
+//! `monitor` (`watch`); pidfds (`from_pidfd`, `of_child`, a race-free `from_pid`) with a pid
+//! really reused; registries other than `/run/netns`.
 
 mod common;
 
@@ -9,9 +9,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use common::{EtcDir, TempNs, bad_names, gettid, require_privilege, unique_name};
-use in_netns::{CommandExt, Error, NetNs, Options, Registry};
+use in_netns::{CommandExt, Error, NetNs, Options, Registry, Watch, WatchEvent};
+
+/// How long a test waits for an event before it fails (a hang made a failure, not a measure).
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 // --- fixtures -------------------------------------------------------------------------------
 
@@ -122,6 +127,57 @@ impl Drop for TempRegistry {
         // The run dir is a bind mount of itself once a name was made there.
         while nix::mount::umount2(self.dir(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
         let _ = fs::remove_dir_all(self.dir());
+    }
+}
+
+/// A thread that hands out a watch's events, through a channel the test reads with a timeout.
+/// It ends when the watch ends (its directory goes) or when `until` is seen.
+struct Watcher {
+    events: mpsc::Receiver<WatchEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(watch: Watch, until: Option<WatchEvent>) -> Watcher {
+        let (sender, events) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            for event in watch {
+                let event = event.expect("the watch failed");
+                let last = Some(&event) == until.as_ref();
+                if sender.send(event).is_err() || last {
+                    return;
+                }
+            }
+        });
+        Watcher {
+            events,
+            thread: Some(thread),
+        }
+    }
+
+    /// The next event about one of `names` (other tests change `/run/netns` meanwhile).
+    fn next_about(&self, names: &[&str]) -> WatchEvent {
+        loop {
+            let event = self
+                .events
+                .recv_timeout(TIMEOUT)
+                .unwrap_or_else(|err| panic!("no event about {names:?} within {TIMEOUT:?}: {err}"));
+            if names.contains(&event.name()) {
+                return event;
+            }
+        }
+    }
+
+    /// Waits for the thread to end (the test made sure it will).
+    fn join(mut self) {
+        let thread = self.thread.take().unwrap();
+        // A bounded wait: a thread that does not end fails the test rather than hanging it.
+        let (done, ended) = mpsc::channel();
+        std::thread::spawn(move || done.send(thread.join()));
+        ended
+            .recv_timeout(TIMEOUT)
+            .expect("the watch did not end")
+            .expect("the watch thread panicked");
     }
 }
 
@@ -529,14 +585,35 @@ fn reuse_a_pid_as_init() {
     drop(newcomer);
 }
 
-// --- registries ---------------------------------------------------------------------------
+// --- monitor --------------------------------------------------------------------------------
+
+#[in_netns::test]
+fn watch_reports_ip_netns_add_once_it_opens_and_del() {
+    require_privilege();
+    let name = unique_name("monitor");
+    let default = Registry::default();
+    let _cleanup = Names::new(&default, &[&name]);
+    let removed = WatchEvent::Removed(name.clone());
+    let watcher = Watcher::start(NetNs::watch().unwrap(), Some(removed.clone()));
+    assert!(ip(&["netns", "add", &name]).0, "ip netns add {name}");
+    assert_eq!(
+        watcher.next_about(&[&name]),
+        WatchEvent::Added(name.clone())
+    );
+    // Reported once bound: it opens as the namespace `ip netns exec` enters.
+    let ns = NetNs::named(&name).unwrap();
+    assert_eq!(ip_netns_exec_sees(&name), ns.id().to_string());
+    assert!(ip(&["netns", "del", &name]).0, "ip netns del {name}");
+    assert_eq!(watcher.next_about(&[&name]), removed);
+    watcher.join();
+}
 
 #[in_netns::test]
 fn a_registry_elsewhere_does_everything_in_its_own_directory() {
     require_privilege();
     let temp = TempRegistry::new("registry");
     let pods = &temp.registry;
-    fs::create_dir(temp.dir()).unwrap();
+    let watcher = Watcher::start(pods.watch().unwrap(), None); // makes the directory
     // Unique names: `/etc/netns/NAME` below is the host's as root.
     let (first, second, late) = (
         &*unique_name("reg-a"),
@@ -544,9 +621,13 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
         &*unique_name("reg-late"),
     );
 
-    // A name file with no namespace bound yet (as `ip netns add` makes it first).
+    // A name file with no namespace bound yet (as `ip netns add` makes it first) is no event.
     fs::write(temp.dir().join(late), "").unwrap();
     let ns = pods.create(first).unwrap();
+    assert_eq!(
+        watcher.next_about(&[first, late]),
+        WatchEvent::Added(first.into())
+    );
     assert_eq!(ns.name(), Some(first));
     assert_eq!(
         (ns.registry(), ns.path()),
@@ -558,12 +639,16 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
 
     // attach and names follow the handle's registry.
     let attached = ns.attach(second).unwrap();
+    assert_eq!(
+        watcher.next_about(&[second, late]),
+        WatchEvent::Added(second.into())
+    );
     assert_eq!(attached.registry(), *pods);
     assert_eq!(pods.names_of(&ns).unwrap(), [first, second]);
     assert_eq!(ns.names().unwrap(), [first, second]);
     assert_eq!(pods.list().unwrap(), [first, second, late]);
 
-    // Bound by hand, the late name is one of the namespace's.
+    // Bound by hand, the late name is reported now.
     let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
     let bind = nix::mount::MsFlags::MS_BIND;
     nix::mount::mount(
@@ -574,6 +659,7 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
         None::<&str>,
     )
     .unwrap();
+    assert_eq!(watcher.next_about(&[late]), WatchEvent::Added(late.into()));
     assert_eq!(ns.names().unwrap(), [first, second, late]);
 
     // `etc` finds /etc/netns/NAME for a handle named here.
@@ -585,8 +671,15 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
 
     for name in [first, second, late] {
         pods.remove(name).unwrap();
+        assert_eq!(
+            watcher.next_about(&[name]),
+            WatchEvent::Removed(name.into())
+        );
     }
     assert_eq!(pods.list().unwrap(), Vec::<String>::new());
+    // The watch ends with its directory.
+    drop(temp);
+    watcher.join();
 }
 
 #[in_netns::test]
@@ -615,4 +708,43 @@ fn a_registry_needs_an_absolute_dir_and_checks_names() {
     }
     assert!(!temp.dir().exists(), "bad names touched nothing");
     assert_eq!(Registry::default().dir(), Path::new(in_netns::RUN_DIR));
+}
+
+#[cfg(feature = "tokio")]
+#[in_netns::test]
+async fn an_async_watch_follows_create_and_remove_without_blocking() {
+    let name = unique_name("async-monitor");
+    let default = Registry::default();
+    let _cleanup = Names::new(&default, &[&name]);
+    let mut watch = NetNs::watch().unwrap().into_async().unwrap();
+    let mut next_about = async |name: &str| loop {
+        let event = tokio::time::timeout(TIMEOUT, watch.next())
+            .await
+            .expect("no event within the timeout")
+            .expect("the watch ended")
+            .expect("the watch failed");
+        if event.name() == name {
+            return event;
+        }
+    };
+    let ns = NetNs::create(&name).unwrap();
+    assert_eq!(next_about(&name).await, WatchEvent::Added(name.clone()));
+    assert_eq!(ns.names().unwrap(), [name.as_str()]);
+    NetNs::remove(&name).unwrap();
+    assert_eq!(next_about(&name).await, WatchEvent::Removed(name.clone()));
+}
+
+#[cfg(feature = "tokio")]
+#[in_netns::test]
+fn into_async_outside_a_runtime_is_an_error_not_a_panic() {
+    let temp = TempRegistry::new("async-outside");
+    match temp.registry.watch().unwrap().into_async() {
+        Err(err @ Error::Os { .. }) => {
+            assert!(
+                err.to_string().contains("runtime with I/O enabled"),
+                "{err}"
+            );
+        }
+        other => panic!("expected Os, got {other:?}"),
+    }
 }

@@ -22,6 +22,7 @@ mod run_async;
 #[cfg(feature = "tokio")]
 mod runtime;
 mod thread;
+mod watch;
 mod worker;
 
 pub use command::CommandExt;
@@ -35,4 +36,7 @@ pub use registry::Registry;
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
 pub use runtime::Runtime;
+#[cfg(feature = "tokio")]
+pub use watch::AsyncWatch;
+pub use watch::{Watch, WatchEvent};
 pub use worker::Worker;

@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::name::{self, RUN_DIR};
 use crate::nsid::NsId;
+use crate::watch::Watch;
 
 /// A directory of named network namespaces: `/run/netns` (the [`Default`], what `ip netns`
-/// and the plain [`NetNs::create`], [`NetNs::named`], [`NetNs::remove`] and [`NetNs::list`]
-/// use), or one of your own, as container runtimes keep theirs.
+/// and the plain [`NetNs::create`], [`NetNs::named`], [`NetNs::remove`], [`NetNs::list`] and
+/// [`NetNs::watch`] use), or one of your own, as container runtimes keep theirs.
 ///
 /// Names follow `ip netns`'s rules everywhere ([`Error::InvalidName`]), and every call works
 /// as its `ip netns` counterpart does on `/run/netns`: the directory is made a shared mount
@@ -116,6 +117,12 @@ impl Registry {
         }
         Ok(names)
     }
+
+    /// Follows the names here as they come and go, as `ip netns monitor` does; see
+    /// [`NetNs::watch`].
+    pub fn watch(&self) -> Result<Watch> {
+        Watch::new(self)
+    }
 }
 
 /// `/run/netns`, the directory of `ip netns`.
@@ -173,5 +180,26 @@ impl NetNs {
     /// ```
     pub fn names(&self) -> Result<Vec<String>> {
         self.registry().names_of(self)
+    }
+
+    /// Follows the names in `/run/netns` as they come and go, as `ip netns monitor` does:
+    /// a [`Watch`] (a blocking iterator, and with the `tokio` feature an async one) of
+    /// [`WatchEvent`](crate::WatchEvent)s. [`Registry::watch`] follows another directory.
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// use in_netns::{NetNs, WatchEvent};
+    /// # fn main() -> in_netns::Result<()> {
+    /// for event in NetNs::watch()? {
+    ///     match event? {
+    ///         WatchEvent::Added(name) => println!("add {name}"),
+    ///         WatchEvent::Removed(name) => println!("delete {name}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn watch() -> Result<Watch> {
+        Registry::default().watch()
     }
 }
