@@ -14,12 +14,15 @@ mod loopback;
 mod name;
 mod nsid;
 mod options;
+mod pidfd;
+mod registry;
 pub mod rootless;
 #[cfg(feature = "tokio")]
 mod run_async;
 #[cfg(feature = "tokio")]
 mod runtime;
 mod thread;
+mod watch;
 mod worker;
 
 pub use command::CommandExt;
@@ -28,8 +31,12 @@ pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};
 pub use nsid::NsId;
 pub use options::Options;
+pub use registry::Registry;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
 pub use runtime::Runtime;
+#[cfg(feature = "tokio")]
+pub use watch::AsyncWatch;
+pub use watch::{Watch, WatchEvent};
 pub use worker::Worker;
