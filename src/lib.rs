@@ -3,11 +3,12 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Result, Worker, rootless,
+    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Registry, Result, Watch, WatchEvent,
+    Worker, rootless,
 };
 
 #[cfg(feature = "tokio")]
-pub use netns_core::{RunAsync, Runtime};
+pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 
 /// Runs the function's body inside a network namespace, on a scoped dedicated thread.
 ///

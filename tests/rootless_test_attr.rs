@@ -60,3 +60,58 @@ async fn async_tests_run_inside_with_tokio_io() -> io::Result<()> {
     assert_eq!(accepted_in, current_id());
     Ok(())
 }
+
+/// `#[should_panic]` in a process of its own (as every test without root runs): passes only if
+/// the child panicked with the expected text.
+#[in_netns::test(own_process)]
+#[should_panic(expected = "boom in the child")]
+fn should_panic_in_a_process_of_its_own_passes_when_the_child_panics_as_expected() {
+    panic!("boom in the child");
+}
+
+#[in_netns::test(own_process)]
+#[should_panic]
+#[ignore = "must fail: run by a_test_that_must_fail_fails"]
+fn should_panic_but_does_not() {}
+
+#[in_netns::test(own_process)]
+#[should_panic(expected = "boom")]
+#[ignore = "must fail: run by a_test_that_must_fail_fails"]
+fn should_panic_with_another_message() {
+    panic!("another message");
+}
+
+#[in_netns::test]
+#[ignore = "must fail: run by a_test_that_must_fail_fails"]
+fn returns_a_boxed_error() -> Result<(), Box<dyn std::error::Error>> {
+    Err("a boxed error".into())
+}
+
+#[in_netns::test]
+fn a_boxed_error_is_a_test_result_too() -> Result<(), Box<dyn std::error::Error>> {
+    std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok(())
+}
+
+/// Each test above that must fail, run on its own: it fails, as root and without.
+#[in_netns::test(own_process)]
+fn a_test_that_must_fail_fails() {
+    let exe = std::env::current_exe().unwrap();
+    for test in [
+        "should_panic_but_does_not",
+        "should_panic_with_another_message",
+        "returns_a_boxed_error",
+    ] {
+        let output = std::process::Command::new(&exe)
+            .args([test, "--exact", "--ignored", "--test-threads=1"])
+            .env_remove("IN_NETNS_TEST_RERUN")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !output.status.success() && stdout.contains("1 failed"),
+            "{test} should fail:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

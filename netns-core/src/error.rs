@@ -74,7 +74,22 @@ pub enum Error {
         /// The name asked for.
         name: String,
     },
-    /// The `etc` option needs a named namespace (one under `/run/netns`), and this one has none.
+    /// The process a pidfd or child refers to has exited (or was already waited for): its
+    /// network namespace went with it, and its pid may already be another process's, whose
+    /// namespace is never returned instead.
+    ProcessExited {
+        /// The process, as it was given: e.g. `"pidfd 7 (pid 1234)"` or `"child pid 1234"`.
+        process: String,
+    },
+    /// A descriptor passed as a pidfd is not one (or is not open).
+    NotPidfd {
+        /// The descriptor, as given.
+        fd: std::os::fd::RawFd,
+        /// What it is instead, e.g. `"it is a regular file"` or `"it is not open"`.
+        found: String,
+    },
+    /// The `etc` option needs a named namespace (opened by its name in `/run/netns` or a
+    /// [`Registry`](crate::Registry)), and this one has none.
     Unnamed {
         /// The namespace, as its path or its id (`net:[4026531840]`).
         namespace: String,
@@ -106,6 +121,8 @@ pub enum Error {
         /// The system setting that forbids unprivileged user namespaces, when one does, with
         /// how to allow them.
         forbidden_by: Option<String>,
+        /// What the failure usually means, and what to do, when that is known.
+        hint: Option<&'static str>,
     },
     /// The namespace runtime an async body ran on shut down before the body finished.
     RuntimeShutDown {
@@ -165,6 +182,7 @@ impl Error {
             Error::PermissionDenied { .. } => Some(Errno::EPERM as i32),
             Error::AccessDenied { .. } => Some(Errno::EACCES as i32),
             Error::AlreadyExists { .. } => Some(Errno::EEXIST as i32),
+            Error::ProcessExited { .. } => Some(Errno::ESRCH as i32),
             _ => None,
         }
     }
@@ -172,7 +190,9 @@ impl Error {
     /// The [`io::ErrorKind`] this error converts to.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::NotFound { .. } | Error::NameAsPath { .. } => io::ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NameAsPath { .. } | Error::ProcessExited { .. } => {
+                io::ErrorKind::NotFound
+            }
             Error::PermissionDenied { .. } | Error::AccessDenied { .. } => {
                 io::ErrorKind::PermissionDenied
             }
@@ -180,6 +200,7 @@ impl Error {
             Error::NotNetns { .. }
             | Error::InvalidPath { .. }
             | Error::InvalidName { .. }
+            | Error::NotPidfd { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
             Error::RuntimeShutDown { .. } => io::ErrorKind::Other,
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
@@ -241,9 +262,17 @@ impl fmt::Display for Error {
                 f,
                 "network namespace {name:?} already exists (it was left untouched; open it with NetNs::named or remove it first)"
             ),
+            Error::ProcessExited { process } => write!(
+                f,
+                "{process} has exited: its network namespace is gone with it (and its pid may be another process's by now); get the namespace while the process runs, through a pidfd or its Child"
+            ),
+            Error::NotPidfd { fd, found } => write!(
+                f,
+                "descriptor {fd} is not a pidfd ({found}); pass one from pidfd_open(2), clone3(CLONE_PIDFD) or SO_PEERPIDFD, or use NetNs::of_child"
+            ),
             Error::Unnamed { namespace } => write!(
                 f,
-                "the `etc` option needs a named namespace (one under /run/netns) but {namespace} has no name; open it with NetNs::named or drop the option"
+                "the `etc` option needs a named namespace (opened by its name in /run/netns or a Registry) but {namespace} has no name; open it with NetNs::named, give it one with NetNs::attach, or drop the option"
             ),
             Error::ThreadSpawn { source } => write!(
                 f,
@@ -261,13 +290,17 @@ impl fmt::Display for Error {
                 step,
                 source,
                 forbidden_by,
+                hint,
             } => {
                 write!(f, "without root, {step} failed: {source}")?;
-                match forbidden_by {
-                    Some(setting) => write!(
+                if let Some(setting) = forbidden_by {
+                    write!(
                         f,
                         "; this system forbids unprivileged user namespaces: {setting}"
-                    ),
+                    )?;
+                }
+                match hint {
+                    Some(hint) => write!(f, "; {hint}"),
                     None => Ok(()),
                 }
             }

@@ -15,6 +15,7 @@ use nix::sys::statfs::{NSFS_MAGIC, PROC_SUPER_MAGIC, fstatfs};
 use crate::error::{Error, Result};
 use crate::name;
 use crate::nsid::NsId;
+use crate::registry::Registry;
 
 /// The calling thread's own namespace file.
 pub(crate) const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
@@ -43,6 +44,8 @@ pub struct NetNs {
     fd: Arc<NsFd>,
     id: NsId,
     path: Option<Arc<Path>>,
+    /// The registry the handle was opened, created or attached in (`None`: `/run/netns`).
+    registry: Option<Registry>,
 }
 
 /// The descriptor the clones of a handle share. What lives in the namespace on the handle's
@@ -91,9 +94,24 @@ impl NetNs {
         Self::open(name::run_path(name)?)
     }
 
-    /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`).
+    /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`; a thread id names its
+    /// thread, as there).
+    ///
+    /// Race-free within the call: a pidfd of the process is taken first and the namespace read
+    /// through it, so a process that exits and whose pid is reused while the call runs is an
+    /// error, never the namespace of the process that took the pid over. A pid learnt earlier
+    /// may already be stale, though: to hold on to exactly one process, use
+    /// [`NetNs::of_child`] or [`NetNs::from_pidfd`]. A pid with no process (or only a zombie)
+    /// is [`Error::NotFound`].
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// # fn main() -> in_netns::Result<()> {
+    /// let init = in_netns::NetNs::from_pid(1)?; // the host's namespace, seen from PID 1
+    /// # Ok(()) }
+    /// ```
     pub fn from_pid(pid: u32) -> Result<NetNs> {
-        Self::open(format!("/proc/{pid}/ns/net"))
+        crate::pidfd::from_pid(pid)
     }
 
     /// Opens the calling thread's network namespace.
@@ -177,7 +195,20 @@ impl NetNs {
                 ino: stat.st_ino,
             },
             path: kept_path.map(Arc::from),
+            registry: None,
         })
+    }
+
+    /// The handle, reporting `path` as where it was opened from.
+    pub(crate) fn with_path(mut self, path: PathBuf) -> NetNs {
+        self.path = Some(Arc::from(path));
+        self
+    }
+
+    /// The handle, as opened in `registry` (for [`NetNs::name`] and [`NetNs::registry`]).
+    pub(crate) fn in_registry(mut self, registry: &Registry) -> NetNs {
+        self.registry = Some(registry.clone());
+        self
     }
 
     /// The namespace's identity (nsfs device and inode).
@@ -191,9 +222,30 @@ impl NetNs {
         self.path.as_deref()
     }
 
-    /// The `ip netns` name, when the handle was opened from `/run/netns/NAME`.
+    /// The `ip netns` name, when the handle was opened from `/run/netns/NAME` (or made by
+    /// [`NetNs::create`] or [`NetNs::attach`]), or from a [`Registry`]'s directory by name.
     pub fn name(&self) -> Option<&str> {
-        self.path.as_deref().and_then(name::name_of)
+        let dir = self
+            .registry
+            .as_ref()
+            .map_or(Path::new(name::RUN_DIR), Registry::dir);
+        name::name_in(dir, self.path.as_deref()?)
+    }
+
+    /// The registry [`NetNs::names`] and [`NetNs::attach`] use: the one the handle was opened,
+    /// created or attached in, else the default, `/run/netns`.
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// # fn main() -> in_netns::Result<()> {
+    /// let pods = in_netns::Registry::at("/var/run/pods")?;
+    /// let ns = pods.create("pod-1")?;
+    /// assert_eq!(ns.registry(), pods);
+    /// assert_eq!(ns.name(), Some("pod-1"));
+    /// # Ok(()) }
+    /// ```
+    pub fn registry(&self) -> Registry {
+        self.registry.clone().unwrap_or_default()
     }
 
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
@@ -207,6 +259,7 @@ impl NetNs {
             fd: NsFd::new(fd),
             id: self.id,
             path: self.path.clone(),
+            registry: self.registry.clone(),
         })
     }
 
@@ -235,7 +288,7 @@ impl NetNs {
 }
 
 /// What a non-namespace file is, for [`Error::NotNetns`] messages.
-fn describe_file(mode: nix::libc::mode_t) -> String {
+pub(crate) fn describe_file(mode: nix::libc::mode_t) -> String {
     let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
     match kind {
         SFlag::S_IFREG => "a regular file",

@@ -14,6 +14,8 @@ mod loopback;
 mod name;
 mod nsid;
 mod options;
+mod pidfd;
+mod registry;
 pub mod rootless;
 #[cfg(feature = "tokio")]
 mod run_async;
@@ -21,6 +23,7 @@ mod run_async;
 mod runtime;
 mod thread;
 mod warm;
+mod watch;
 mod worker;
 
 pub use command::CommandExt;
@@ -29,8 +32,12 @@ pub use handle::NetNs;
 pub use name::{ETC_DIR, RUN_DIR};
 pub use nsid::NsId;
 pub use options::Options;
+pub use registry::Registry;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
 pub use runtime::Runtime;
+#[cfg(feature = "tokio")]
+pub use watch::AsyncWatch;
+pub use watch::{Watch, WatchEvent};
 pub use worker::Worker;

@@ -2,8 +2,8 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::handle::{NetNs, THREAD_SELF_NET};
 use crate::name::{self, RUN_DIR};
 use crate::options::Options;
+use crate::registry::Registry;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
@@ -58,29 +59,27 @@ impl NetNs {
     /// An existing name is [`Error::AlreadyExists`] and is left untouched; of several concurrent
     /// creates of one name exactly one succeeds; a failure half-way leaves no file behind.
     pub fn create(name: &str) -> Result<NetNs> {
-        let path = name::run_path(name)?;
-        prepare_run_dir()?;
-        create_name_file(name, &path)?;
-        let mut guard = UnlinkUnlessKept {
-            path: &path,
-            keep: false,
-        };
-        on_scoped_thread(&Options::DEFAULT, || {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
-            mount(
-                Some(THREAD_SELF_NET),
-                &path,
-                // Ignored for a bind mount; "none" as iproute2 passes (NULL upsets memcheck).
-                Some("none"),
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| Error::from_errno("bind mount", Some(&path), e))
-        })?;
-        let ns = NetNs::open(&path)?;
-        guard.keep = true;
-        Ok(ns)
+        Self::create_in(&Registry::default(), name)
+    }
+
+    /// [`NetNs::create`] in `registry`'s directory.
+    pub(crate) fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
+        bind_name(registry, name, |path| {
+            on_scoped_thread(&Options::DEFAULT, || {
+                unshare(CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+                bind_mount(Path::new(THREAD_SELF_NET), path)
+            })
+        })
+    }
+
+    /// Names this namespace `name` in `registry`'s directory, as `ip netns attach` does: the
+    /// name file is created exclusively and the namespace bind-mounted on it.
+    pub(crate) fn attach_in(&self, registry: &Registry, name: &str) -> Result<NetNs> {
+        // The handle's descriptor, seen through procfs: no need to enter the namespace, so any
+        // namespace the process holds can be named, whoever owns it.
+        let source = PathBuf::from(format!("/proc/self/fd/{}", self.as_raw_fd()));
+        bind_name(registry, name, |path| bind_mount(&source, path))
     }
 
     /// Removes a named namespace as `ip netns del` does: lazy unmount, then unlink.
@@ -89,9 +88,13 @@ impl NetNs {
     /// when the last of them does. A run dir that cannot be written (read-only) is an error
     /// before anything is unmounted, so the name stays usable.
     pub fn remove(name: &str) -> Result<()> {
-        let path = name::run_path(name)?;
+        Self::remove_path(name::run_path(name)?)
+    }
+
+    /// [`NetNs::remove`] of the name file at `path` (a valid name in a run dir).
+    pub(crate) fn remove_path(path: PathBuf) -> Result<()> {
         // Unmounting and then failing to unlink would leave a name without a namespace.
-        let run_dir = Path::new(RUN_DIR);
+        let run_dir = path.parent().unwrap_or(Path::new(RUN_DIR));
         access(run_dir, AccessFlags::W_OK).map_err(|errno| match errno {
             Errno::ENOENT => Error::NotFound { path: path.clone() },
             errno => Error::from_errno("remove (needs write access to)", Some(run_dir), errno),
@@ -108,14 +111,19 @@ impl NetNs {
     ///
     /// Names that are not UTF-8 are left out (no [`NetNs::named`] call could open them).
     pub fn list() -> Result<Vec<String>> {
-        let entries = match fs::read_dir(RUN_DIR) {
+        Self::list_in(Path::new(RUN_DIR))
+    }
+
+    /// [`NetNs::list`] of the run dir `run_dir`.
+    pub(crate) fn list_in(run_dir: &Path) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(run_dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(io_error("read_dir", Path::new(RUN_DIR), err)),
+            Err(err) => return Err(io_error("read_dir", run_dir, err)),
         };
         let mut names = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|err| io_error("read_dir", Path::new(RUN_DIR), err))?;
+            let entry = entry.map_err(|err| io_error("read_dir", run_dir, err))?;
             if let Ok(name) = entry.file_name().into_string() {
                 names.push(name);
             }
@@ -125,11 +133,44 @@ impl NetNs {
     }
 }
 
+/// Makes a name in `registry` for a namespace that `mount_on` bind-mounts on the name file:
+/// the run dir is prepared, the file created exclusively (so of racing calls for one name
+/// exactly one succeeds), and on any failure the file is removed again.
+fn bind_name(
+    registry: &Registry,
+    name: &str,
+    mount_on: impl FnOnce(&Path) -> Result<()>,
+) -> Result<NetNs> {
+    let path = registry.path(name)?;
+    prepare_run_dir(registry.dir())?;
+    create_name_file(name, &path)?;
+    let mut guard = UnlinkUnlessKept {
+        path: &path,
+        keep: false,
+    };
+    mount_on(&path)?;
+    let ns = NetNs::open(&path)?.in_registry(registry);
+    guard.keep = true;
+    Ok(ns)
+}
+
+/// Bind-mounts the namespace file `source` on the name file `path`.
+fn bind_mount(source: &Path, path: &Path) -> Result<()> {
+    mount(
+        Some(source),
+        path,
+        // Ignored for a bind mount; "none" as iproute2 passes (NULL upsets memcheck).
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::from_errno("bind mount", Some(path), e))
+}
+
 /// Makes the run dir exist and be a shared mount point, as iproute2 does, so that removing a
 /// name in one mount namespace unmounts it in all of them.
-fn prepare_run_dir() -> Result<()> {
+fn prepare_run_dir(run_dir: &Path) -> Result<()> {
     let _serialized = RUN_DIR_SETUP.lock().unwrap_or_else(|e| e.into_inner());
-    let run_dir = Path::new(RUN_DIR);
     match nix::unistd::mkdir(run_dir, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(errno) => return Err(Error::from_errno("mkdir", Some(run_dir), errno)),
@@ -181,7 +222,7 @@ fn create_name_file(name: &str, path: &Path) -> Result<()> {
 }
 
 /// Wraps an `io::Error` from a std call about `path`.
-fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
+pub(crate) fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
     match err.raw_os_error() {
         Some(errno) => Error::from_errno(operation, Some(path), Errno::from_raw(errno)),
         None => Error::Os {

@@ -34,13 +34,18 @@ pub(crate) fn validate(name: &str) -> Result<()> {
 
 /// The run-dir path of a valid `name`.
 pub(crate) fn run_path(name: &str) -> Result<PathBuf> {
-    validate(name)?;
-    Ok(Path::new(RUN_DIR).join(name))
+    path_in(Path::new(RUN_DIR), name)
 }
 
-/// The `ip netns` name of a namespace file, when it lives directly in the run dir.
-pub(crate) fn name_of(path: &Path) -> Option<&str> {
-    if path.parent()? != Path::new(RUN_DIR) {
+/// The path of a valid `name` in the run dir `dir`.
+pub(crate) fn path_in(dir: &Path, name: &str) -> Result<PathBuf> {
+    validate(name)?;
+    Ok(dir.join(name))
+}
+
+/// The name of a namespace file, when it lives directly in the run dir `dir`.
+pub(crate) fn name_in<'a>(dir: &Path, path: &'a Path) -> Option<&'a str> {
+    if path.parent()? != dir {
         return None;
     }
     path.file_name()?.to_str()
@@ -98,8 +103,12 @@ mod tests {
 
     #[test]
     fn names_only_direct_children_of_the_run_dir() {
-        assert_eq!(name_of(Path::new("/run/netns/blue")), Some("blue"));
-        assert_eq!(name_of(Path::new("/run/netns/a/b")), None);
-        assert_eq!(name_of(Path::new("/proc/1/ns/net")), None);
+        let run = Path::new(RUN_DIR);
+        assert_eq!(name_in(run, Path::new("/run/netns/blue")), Some("blue"));
+        assert_eq!(name_in(run, Path::new("/run/netns/a/b")), None);
+        assert_eq!(name_in(run, Path::new("/proc/1/ns/net")), None);
+        let elsewhere = Path::new("/var/run/pods");
+        assert_eq!(name_in(elsewhere, Path::new("/var/run/pods/a")), Some("a"));
+        assert_eq!(name_in(elsewhere, Path::new("/run/netns/a")), None);
     }
 }

@@ -12,6 +12,18 @@ pub struct NsId {
     pub ino: u64,
 }
 
+impl NsId {
+    /// The identity of the namespace file `metadata` describes (of a path followed through its
+    /// bind mount or `/proc` link, as `ip netns identify` and `ip netns pids` compare them).
+    pub(crate) fn of_metadata(metadata: &std::fs::Metadata) -> NsId {
+        use std::os::unix::fs::MetadataExt;
+        NsId {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+        }
+    }
+}
+
 impl fmt::Display for NsId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "net:[{}]", self.ino)

@@ -6,6 +6,9 @@
 //! recursive slave of the host's, so nothing propagates back), with private, writable
 //! `/run/netns` and `/etc/netns`. From then on the whole crate works as for root, for the
 //! namespaces the process makes. The process stays in the network namespace it was in.
+//! A [`Registry`](crate::Registry) in a directory the user may write (under `/tmp` or
+//! `$XDG_RUNTIME_DIR`) works too, with no private directory at all: its bind mounts are the
+//! process's own.
 //!
 //! What stays impossible without root, whatever this module does: entering namespaces that the
 //! real root (or another user) made, including the host's own network namespace once a thread
@@ -54,7 +57,7 @@ pub fn privileged() -> bool {
 /// mounts and files are never touched, and the private directories vanish with the process.
 ///
 /// An `Err` from a step after the new user namespace was made leaves the process in it, half
-/// set up: report the error and exit rather than go on.
+/// set up: report the error and exit rather than go on (a later call returns an error too).
 ///
 /// Where the system forbids unprivileged user namespaces, the error is
 /// [`Error::Rootless`] and names the setting: `user.max_user_namespaces`, Debian's
@@ -69,6 +72,16 @@ pub fn privileged() -> bool {
 /// }
 /// ```
 pub fn enter() -> Result<()> {
+    static FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(failed) = FAILED.get() {
+        // The process is in a half-made user namespace, where it may look privileged.
+        return Err(Error::Rootless {
+            step: String::from("an earlier rootless::enter()"),
+            source: io::Error::other(failed.clone()),
+            forbidden_by: None,
+            hint: Some("a failed enter() leaves the process half set up: exit and start again"),
+        });
+    }
     if privileged() {
         return Ok(());
     }
@@ -77,7 +90,11 @@ pub fn enter() -> Result<()> {
         return Err(Error::NotSingleThreaded { threads });
     }
     let plan = Plan::new(false)?;
-    plan.apply().map_err(Failure::into_error)
+    plan.apply().map_err(|failure| {
+        let error = failure.into_error();
+        let _ = FAILED.set(error.to_string());
+        error
+    })
 }
 
 /// The number of threads of the process (`Threads:` in `/proc/self/status`), 0 if unknown.
@@ -130,10 +147,16 @@ pub(crate) struct Failure {
 impl Plan {
     pub(crate) fn new(own_network: bool) -> Result<Plan> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        // Unpredictable, so that no other user can take the name first: std's hasher keys are
+        // random per process.
+        let random = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+        );
         let scratch = format!(
-            "/tmp/.in-netns-rootless-{}-{}",
+            "{}/.in-netns-rootless-{}-{random:016x}",
+            std::env::temp_dir().display(),
             std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let c = |text: String| CString::new(text).expect("no NUL in generated paths");
         let private = |dir: &str, tag: &str| {
@@ -297,10 +320,28 @@ impl Failure {
     /// The error for the user: the step, the errno and, when the system forbids unprivileged
     /// user namespaces, the setting that does.
     pub(crate) fn into_error(self) -> Error {
+        let step = self.step.to_string_lossy().into_owned();
+        let hint = match (step.as_str(), self.errno) {
+            (_, libc::ENOSPC) => Some(
+                "the limit on user or mount namespaces is reached (user.max_user_namespaces, \
+                 user.max_mnt_namespaces, in this or an enclosing user namespace)",
+            ),
+            ("/proc/self/uid_map", libc::EPERM) => Some(
+                "mapping uid 0 needs CAP_SETFCAP (Linux 5.12 and later): run as an ordinary \
+                 user, or as root with its capabilities, where enter() does nothing",
+            ),
+            (step, libc::EINVAL) if step.starts_with("mount overlay") => Some(
+                "/run/netns or /etc/netns is missing and its parent has mounts under it, which \
+                 an overlay cannot cover in a user namespace: create the directory once as root \
+                 (mkdir -p /run/netns /etc/netns)",
+            ),
+            _ => None,
+        };
         Error::Rootless {
-            step: self.step.to_string_lossy().into_owned(),
+            step,
             source: io::Error::from_raw_os_error(self.errno),
             forbidden_by: forbidding_setting(),
+            hint,
         }
     }
 }
@@ -330,19 +371,29 @@ pub fn forbidding_setting() -> Option<String> {
     None
 }
 
-/// Makes `command`'s child rootless between `fork` and `exec` (as [`enter`] makes a process,
-/// and in a network namespace of its own, which it may enter again), unless this process is
-/// privileged. For `#[in_netns::test]`, which runs an unprivileged test again in such a child.
+/// Makes `command`'s child die with the thread that spawned it (so a test process that is
+/// killed leaves no child behind) and, unless this process is privileged, rootless between
+/// `fork` and `exec` (as [`enter`] makes a process, and in a network namespace of its own,
+/// which it may enter again). For `#[in_netns::test]`, which runs a test again in such a child.
 #[doc(hidden)]
 pub fn in_child(command: &mut std::process::Command) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
-    if privileged() {
-        return Ok(());
-    }
-    let plan = Plan::new(true)?;
-    let setup = move || plan.apply().map_err(report_in_child);
-    // SAFETY: `Plan::apply` makes system calls only, on data prepared before the fork, and so
-    // does `report_in_child`.
+    let plan = if privileged() {
+        None
+    } else {
+        Some(Plan::new(true)?)
+    };
+    let setup = move || {
+        // SAFETY: prctl takes no pointers here.
+        let tied = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        check(tied, c"prctl(PR_SET_PDEATHSIG)").map_err(report_in_child)?;
+        match &plan {
+            Some(plan) => plan.apply().map_err(report_in_child),
+            None => Ok(()),
+        }
+    };
+    // SAFETY: `setup` makes system calls only, on data prepared before the fork, and so does
+    // `report_in_child`.
     unsafe { command.pre_exec(setup) };
     Ok(())
 }

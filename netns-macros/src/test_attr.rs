@@ -20,7 +20,19 @@ use syn::{Ident, ItemFn};
 pub(crate) fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
-        // The compiler reports what does not parse, where it is.
+        // Another item: refused, or its tests would run outside any namespace unnoticed.
+        Err(_) if syn::parse2::<syn::Item>(item.clone()).is_ok() => {
+            let error = syn::Error::new(
+                item.clone()
+                    .into_iter()
+                    .next()
+                    .map_or_else(Span::call_site, |t| t.span()),
+                "`#[in_netns::test]` applies to a test function: put it on each `fn` in place of `#[test]`",
+            );
+            let error = error.to_compile_error();
+            return quote!(#item #error);
+        }
+        // What does not parse is the compiler's to report, where it is.
         Err(_) => return item,
     };
     let args = match parse_args(attr) {
@@ -60,6 +72,17 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
                         format!("unknown option `{flag}`; {EXPECTED}"),
                     ));
                 }
+                if input.peek(syn::Token![=]) {
+                    return Err(
+                        input.error("`own_process` is a flag: write it alone, without a value")
+                    );
+                }
+                if args.own_process {
+                    return Err(syn::Error::new(
+                        flag.span(),
+                        "duplicate option `own_process`",
+                    ));
+                }
                 args.own_process = true;
             }
             if !input.is_empty() {
@@ -73,6 +96,12 @@ fn parse_args(attr: TokenStream) -> syn::Result<Args> {
 }
 
 fn check(func: &ItemFn) -> syn::Result<()> {
+    if let Some(test) = func.attrs.iter().find(|attr| attr.path().is_ident("test")) {
+        return Err(syn::Error::new_spanned(
+            test,
+            "remove `#[test]`: `#[in_netns::test]` registers the test itself",
+        ));
+    }
     let sig = &func.sig;
     if !sig.inputs.is_empty() {
         return Err(syn::Error::new(

@@ -1,0 +1,372 @@
+//! Following a registry's names as they come and go, as `ip netns monitor` does: inotify on
+//! the directory, no polling.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result};
+use crate::handle::NetNs;
+use crate::lifecycle::io_error;
+use crate::registry::Registry;
+
+/// The calling thread's mount table: it changes when a name file gets its namespace.
+const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
+/// A change of a registry's names, as `ip netns monitor` prints them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// The name is there and opens as a network namespace (`add NAME`).
+    Added(String),
+    /// The name is gone (`delete NAME`).
+    Removed(String),
+}
+
+impl WatchEvent {
+    /// The name the event is about.
+    pub fn name(&self) -> &str {
+        match self {
+            WatchEvent::Added(name) | WatchEvent::Removed(name) => name,
+        }
+    }
+}
+
+/// The names of a registry as they come and go: a blocking [`Iterator`] of
+/// [`WatchEvent`]s, from [`NetNs::watch`] (for `/run/netns`) or [`Registry::watch`]; with the
+/// `tokio` feature, [`Watch::into_async`] makes it an [`AsyncWatch`].
+///
+/// - A name is [`WatchEvent::Added`] once it opens as a network namespace, so a
+///   [`NetNs::named`] right after it succeeds. (`ip netns add`, [`NetNs::create`] and
+///   [`NetNs::attach`] create the file first and bind the namespace on it a moment later;
+///   `ip netns monitor` reports the file, this reports the namespace. A file that never gets
+///   one is never reported.)
+/// - [`WatchEvent::Removed`] follows for a name that was added, or that was there when the
+///   watch began; names there already are not reported as added: list them
+///   ([`Registry::list`]) after starting the watch (a name made in between may then be in
+///   both).
+/// - Waiting uses no CPU: inotify on the directory tells of names, and the mount table's
+///   change notification of the bind mount that follows. Should the kernel's event queue
+///   overflow, the watch compares the directory with what it knows and reports the
+///   difference, so no change is lost.
+/// - The iteration ends when the directory itself is removed or unmounted. The directory is
+///   made when missing, as `ip netns monitor` makes it.
+///
+/// ```no_run
+/// # use netns_core as in_netns;
+/// use in_netns::{NetNs, WatchEvent};
+/// # fn main() -> in_netns::Result<()> {
+/// for event in NetNs::watch()? {
+///     if let WatchEvent::Added(name) = event? {
+///         let ns = NetNs::named(&name)?; // bound already
+///         println!("{name}: {}", ns.id());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Watch {
+    sources: Sources,
+    names: Names,
+}
+
+/// What wakes a watch, in one epoll set (one descriptor to wait on, blocking or async).
+#[derive(Debug)]
+struct Sources {
+    epoll: Epoll,
+    /// The directory's entries.
+    inotify: Inotify,
+    /// The mount table, whose readiness (`EPOLLPRI`) says it changed. Kept open for the epoll
+    /// set; nothing is read from it.
+    _mounts: File,
+}
+
+/// What the watch knows of the names, and the events not yet handed out.
+#[derive(Debug)]
+struct Names {
+    registry: Registry,
+    /// Names that are namespaces, as last reported (or found at the start).
+    known: BTreeSet<String>,
+    /// Names whose file is there but has no namespace bound yet.
+    pending: BTreeSet<String>,
+    ready: VecDeque<WatchEvent>,
+    /// The directory is gone: no more events can come.
+    ended: bool,
+}
+
+impl Watch {
+    pub(crate) fn new(registry: &Registry) -> Result<Watch> {
+        let dir = registry.dir();
+        match nix::unistd::mkdir(dir, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(Error::from_errno("mkdir", Some(dir), errno)),
+        }
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(|e| Error::from_errno("inotify_init1", None, e))?;
+        let changes = AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_ONLYDIR;
+        inotify
+            .add_watch(dir, changes)
+            .map_err(|e| Error::from_errno("inotify_add_watch", Some(dir), e))?;
+        let mounts =
+            File::open(MOUNTINFO).map_err(|e| io_error("open", Path::new(MOUNTINFO), e))?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| Error::from_errno("epoll_create1", None, e))?;
+        epoll
+            .add(&inotify, EpollEvent::new(EpollFlags::EPOLLIN, 0))
+            .and_then(|()| epoll.add(&mounts, EpollEvent::new(EpollFlags::EPOLLPRI, 1)))
+            .map_err(|e| Error::from_errno("epoll_ctl", None, e))?;
+        let mut names = Names {
+            registry: registry.clone(),
+            known: BTreeSet::new(),
+            pending: BTreeSet::new(),
+            ready: VecDeque::new(),
+            ended: false,
+        };
+        // After the inotify watch, so that a name made meanwhile is either here or an event.
+        names.resync()?;
+        names.ready.clear();
+        Ok(Watch {
+            sources: Sources {
+                epoll,
+                inotify,
+                _mounts: mounts,
+            },
+            names,
+        })
+    }
+
+    /// The registry this watch follows.
+    pub fn registry(&self) -> &Registry {
+        &self.names.registry
+    }
+
+    /// This watch as an [`AsyncWatch`], whose [`next`](AsyncWatch::next) waits on tokio's
+    /// reactor without blocking a thread. Outside a tokio runtime, or in one without I/O
+    /// enabled, it is [`Error::Os`] saying so.
+    #[cfg(feature = "tokio")]
+    pub fn into_async(self) -> Result<AsyncWatch> {
+        const OPERATION: &str =
+            "register the watch with tokio (call into_async in a runtime with I/O enabled)";
+        let fail = |source| Error::Os {
+            operation: OPERATION,
+            path: None,
+            source,
+        };
+        // Registering panics where there is no runtime at all; make that an error.
+        tokio::runtime::Handle::try_current().map_err(|e| fail(std::io::Error::other(e)))?;
+        let interest = tokio::io::Interest::READABLE;
+        // SAFETY: `Sources` owns the epoll descriptor (`Epoll` holds an `OwnedFd`), which stays
+        // open for as long as the `AsyncFd` holds `Sources`, and `as_raw_fd` always returns it.
+        let sources =
+            unsafe { tokio::io::unix::AsyncFd::register_with_interest(self.sources, interest) }
+                .map_err(|err| fail(err.into()))?;
+        Ok(AsyncWatch {
+            sources,
+            names: self.names,
+        })
+    }
+}
+
+impl Iterator for Watch {
+    type Item = Result<WatchEvent>;
+
+    /// Blocks until the next change (without using CPU), or returns `None` once the
+    /// directory is gone. An error is returned once; the watch may be asked again after it.
+    fn next(&mut self) -> Option<Result<WatchEvent>> {
+        loop {
+            if let Some(event) = self.names.ready.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.names.ended {
+                return None;
+            }
+            let woke = self.sources.wait(EpollTimeout::NONE);
+            if let Err(err) = woke.and_then(|_| self.names.update(&self.sources.inotify)) {
+                return Some(Err(err));
+            }
+        }
+    }
+}
+
+impl Sources {
+    /// Waits up to `timeout` for a source to be ready; how many are.
+    fn wait(&self, timeout: EpollTimeout) -> Result<usize> {
+        let mut events = [EpollEvent::empty(); 2];
+        loop {
+            match self.epoll.wait(&mut events, timeout) {
+                Err(Errno::EINTR) => continue,
+                result => return result.map_err(|e| Error::from_errno("epoll_wait", None, e)),
+            }
+        }
+    }
+}
+
+/// The epoll set, for tokio's reactor.
+impl AsRawFd for Sources {
+    fn as_raw_fd(&self) -> RawFd {
+        self.epoll.0.as_raw_fd()
+    }
+}
+
+impl Names {
+    /// Takes in what inotify has queued, then looks again at the names still waiting for
+    /// their namespace (whatever woke the watch: the mount table's readiness is consumed by
+    /// whoever polls it first, tokio's reactor included, so it cannot be relied on to say so).
+    fn update(&mut self, inotify: &Inotify) -> Result<()> {
+        loop {
+            let events = match inotify.read_events() {
+                Ok(events) => events,
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(Error::from_errno("read inotify", None, errno)),
+            };
+            for event in events {
+                let mask = event.mask;
+                if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                    self.resync()?;
+                    continue;
+                }
+                let gone = AddWatchFlags::IN_IGNORED
+                    | AddWatchFlags::IN_DELETE_SELF
+                    | AddWatchFlags::IN_MOVE_SELF
+                    | AddWatchFlags::IN_UNMOUNT;
+                if mask.intersects(gone) {
+                    self.ended = true;
+                    continue;
+                }
+                let name = event.name.and_then(|name| name.into_string().ok());
+                let Some(name) = name.filter(|_| !mask.contains(AddWatchFlags::IN_ISDIR)) else {
+                    continue;
+                };
+                if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
+                    if !self.known.contains(&name) {
+                        self.pending.insert(name);
+                    }
+                } else {
+                    self.pending.remove(&name);
+                    if self.known.remove(&name) {
+                        self.ready.push_back(WatchEvent::Removed(name));
+                    }
+                }
+            }
+        }
+        self.check_pending();
+        Ok(())
+    }
+
+    /// Reports the pending names that have their namespace now.
+    fn check_pending(&mut self) {
+        let dir = self.registry.dir();
+        let bound: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|name| NetNs::open_at(&dir.join(name), None).is_ok())
+            .cloned()
+            .collect();
+        for name in bound {
+            self.pending.remove(&name);
+            self.known.insert(name.clone());
+            self.ready.push_back(WatchEvent::Added(name));
+        }
+    }
+
+    /// Compares the directory with what the watch knows and reports the difference (at the
+    /// start, and when the kernel dropped events).
+    fn resync(&mut self) -> Result<()> {
+        let listed: BTreeSet<String> = NetNs::list_in(self.registry.dir())?.into_iter().collect();
+        let removed: Vec<String> = self.known.difference(&listed).cloned().collect();
+        for name in removed {
+            self.known.remove(&name);
+            self.ready.push_back(WatchEvent::Removed(name));
+        }
+        self.pending.retain(|name| listed.contains(name));
+        let new = listed.into_iter().filter(|name| !self.known.contains(name));
+        self.pending.extend(new);
+        self.check_pending();
+        Ok(())
+    }
+}
+
+/// A [`Watch`] for async code (feature `tokio`): [`next`](AsyncWatch::next) waits on tokio's
+/// reactor rather than blocking a thread. Made by [`Watch::into_async`].
+///
+/// Not a `futures::Stream`, to keep the crate free of that dependency: `next().await` works in
+/// loops and `tokio::select!`, and [`poll_next`](AsyncWatch::poll_next) has the `Stream`
+/// signature, so `futures::stream::poll_fn(move |cx| watch.poll_next(cx))` makes one.
+///
+/// ```no_run
+/// # use netns_core as in_netns;
+/// # async fn demo() -> in_netns::Result<()> {
+/// let mut watch = in_netns::NetNs::watch()?.into_async()?;
+/// while let Some(event) = watch.next().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct AsyncWatch {
+    sources: tokio::io::unix::AsyncFd<Sources>,
+    names: Names,
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncWatch {
+    /// The next change, or `None` once the directory is gone; as [`Watch`]'s `next`, without
+    /// blocking. Cancel-safe: dropping the future loses no event.
+    pub async fn next(&mut self) -> Option<Result<WatchEvent>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next change: `Ready(None)` once the directory is gone, `Pending` (with
+    /// `cx`'s waker registered) while nothing changed.
+    pub fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<WatchEvent>>> {
+        use std::task::Poll;
+        loop {
+            if let Some(event) = self.names.ready.pop_front() {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if self.names.ended {
+                return Poll::Ready(None);
+            }
+            let mut guard = match self.sources.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(source)) => {
+                    return Poll::Ready(Some(Err(Error::Os {
+                        operation: "wait for the watch on tokio's reactor",
+                        path: None,
+                        source,
+                    })));
+                }
+                Poll::Pending => return Poll::Pending,
+            };
+            let sources = guard.get_inner();
+            let woke = sources.wait(EpollTimeout::ZERO);
+            let updated = woke.and_then(|ready| {
+                self.names.update(&sources.inotify)?;
+                Ok(ready)
+            });
+            match updated {
+                // Nothing left ready: wait for tokio to see the epoll set ready again.
+                Ok(0) => guard.clear_ready(),
+                Ok(_) => {}
+                Err(err) => return Poll::Ready(Some(Err(err))),
+            }
+        }
+    }
+}
