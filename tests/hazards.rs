@@ -50,15 +50,17 @@ fn where_am_i(ns: &NetNs) -> in_netns::Result<NsId> {
 fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
     const THREADS: usize = 8;
     const CALLS: usize = 100_000;
+    // What the process has before any handle: the handles' warm threads end with them.
+    let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
     let targets: Vec<TempNs> = (0..4).map(|i| TempNs::new(&format!("load{i}"))).collect();
     let home = current_id();
-    // Warm up allocator arenas and lazily made state before taking the baseline.
+    // Warm up allocator arenas and lazily made state before taking the memory baseline.
     for target in &targets {
         for _ in 0..500 {
             target.ns.run(|| ()).unwrap();
         }
     }
-    let (fds, threads, rss) = (fd_count(), threads_settle_to(thread_count()), rss_kib());
+    let rss = rss_kib();
     let start = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..THREADS {
@@ -81,12 +83,16 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
         }
     });
     let elapsed = start.elapsed();
+    let (warm, rss_after) = (thread_count() - threads, rss_kib());
+    let ids: Vec<NsId> = targets.iter().map(TempNs::id).collect();
+    drop(targets);
     let threads_after = threads_settle_to(threads);
-    let (fds_after, rss_after) = (fd_count(), rss_kib());
+    let fds_after = fd_count();
     println!(
-        "load: {CALLS} calls from {THREADS} threads into {} namespaces in {:.2}s ({:.1} us/call); \
-         fds {fds} -> {fds_after}, threads {threads} -> {threads_after}, RSS {rss} KiB -> {rss_after} KiB",
-        targets.len(),
+        "load: {CALLS} calls from {THREADS} threads into {} namespaces in {:.2}s ({:.2} us/call, \
+         {warm} warm threads); after the handles dropped: fds {fds} -> {fds_after}, threads \
+         {threads} -> {threads_after}; RSS {rss} KiB -> {rss_after} KiB",
+        ids.len(),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / CALLS as f64
     );
@@ -96,8 +102,8 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
         rss_after <= rss + 4096,
         "RSS grew from {rss} KiB to {rss_after} KiB"
     );
-    for target in &targets {
-        assert!(wait_no_thread_in(target.id(), Duration::from_secs(1)).is_empty());
+    for id in ids {
+        assert!(wait_no_thread_in(id, Duration::from_secs(1)).is_empty());
     }
 }
 
@@ -202,11 +208,12 @@ fn calls_from_tokio_tasks_never_move_a_runtime_worker() {
 // Counts the process's threads and descriptors: a process of its own.
 #[in_netns::test(own_process)]
 fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
+    // What the process has before any handle: the handles' warm threads end with them.
+    let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
     let target = TempNs::new("panics");
     let inner = TempNs::new("panics-inner");
     let home = current_id();
     target.ns.run(|| ()).unwrap();
-    let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
     type Body<'a> = Box<dyn Fn() + Send + Sync + std::panic::RefUnwindSafe + 'a>;
     let scenarios: Vec<(&str, Body)> = vec![
         (
@@ -243,10 +250,13 @@ fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
         assert_eq!(payload.downcast_ref::<&str>(), Some(name), "{name}");
         assert_eq!(current_id(), home, "{name}");
     }
+    let ids = [target.id(), inner.id()];
+    drop(scenarios);
+    drop((target, inner));
     assert_eq!(fd_count(), fds, "descriptors leaked");
     assert_eq!(threads_settle_to(threads), threads, "threads left behind");
-    for ns in [&target, &inner] {
-        assert!(wait_no_thread_in(ns.id(), Duration::from_secs(1)).is_empty());
+    for id in ids {
+        assert!(wait_no_thread_in(id, Duration::from_secs(1)).is_empty());
     }
 }
 

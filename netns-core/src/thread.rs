@@ -132,7 +132,9 @@ impl NetNs {
         T: Send + 'static,
     {
         let view = *options;
-        self.run_with(options, || {
+        options.check(self)?;
+        // On a thread of its own, not a warm one: a spawn is rare, and leaves no thread behind.
+        self.run_on_fresh_thread(options, || {
             let (followed, following) = mpsc::sync_channel(1);
             let thread = builder(&view).spawn(move || {
                 view.follow_current_thread();
