@@ -29,15 +29,6 @@ fn workers_inside(workers: &KnownThreads, targets: &[NsId]) -> Vec<(u32, NsId)> 
     inside
 }
 
-/// Brings `lo` up inside the namespace (lo starts down, so loopback traffic would fail).
-fn loopback_up(target: &TempNs) {
-    let status = std::process::Command::new("ip")
-        .args(["-n", &target.name, "link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[in_netns(ns)]
 async fn where_am_i(ns: NetNs) -> in_netns::Result<NsId> {
     tokio::task::yield_now().await;
@@ -100,7 +91,7 @@ fn async_bodies_run_inside_on_a_multi_thread_runtime() {
 #[in_netns::test]
 fn sockets_made_inside_are_usable_after_return() {
     let target = TempNs::new("async-echo");
-    loopback_up(&target);
+    target.ns.set_loopback_up().unwrap();
     let (runtime, _workers) = runtime_with_known_workers();
     runtime.block_on(async {
         let ns = Arc::new(target.ns.try_clone().unwrap());
@@ -141,7 +132,7 @@ fn sockets_made_inside_are_usable_after_return() {
 #[in_netns::test]
 fn async_bodies_run_on_a_current_thread_runtime() {
     let target = TempNs::new("async-ct");
-    loopback_up(&target);
+    target.ns.set_loopback_up().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,36 +9,11 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use common::{TempNs, fd_count, require_privilege, unique_name};
+use common::{Checks, TempNs, fd_count, require_privilege, unique_name};
 use in_netns::{Error, NetNs, Worker};
 
 const MODE: &str = "NETNS_CHILD_FAULT";
 const FIXTURE: &str = "NETNS_CHILD_FIXTURE";
-
-/// Collects a child's checks; each prints `ok: ...` or `FAIL: ...`.
-#[derive(Default)]
-struct Checks {
-    failed: usize,
-}
-
-impl Checks {
-    fn check(&mut self, what: &str, passed: bool, detail: impl std::fmt::Debug) {
-        if passed {
-            println!("ok: {what}");
-        } else {
-            self.failed += 1;
-            println!("FAIL: {what}: got {detail:?}");
-        }
-    }
-
-    fn exit(self) -> ExitCode {
-        if self.failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    }
-}
 
 /// Without CAP_SYS_ADMIN every privileged step is `PermissionDenied`, and nothing is left behind.
 fn child_unprivileged(fixture: &str) -> ExitCode {

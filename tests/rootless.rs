@@ -3,37 +3,15 @@
 //! without capabilities first (`setpriv`), so the cases mean the same in root's run and an
 //! unprivileged user's. The parent checks every line each child reports.
 
+mod common;
+
 use std::fs;
 use std::process::{Command, ExitCode};
 
+use common::Checks;
 use in_netns::{Error, NetNs, Options, Worker, rootless};
 
 const CASE: &str = "IN_NETNS_ROOTLESS_CASE";
-
-/// Collects a child's checks; each prints `ok: ...` or `FAIL: ...`.
-#[derive(Default)]
-struct Checks {
-    failed: usize,
-}
-
-impl Checks {
-    fn check(&mut self, what: &str, passed: bool, detail: impl std::fmt::Debug) {
-        if passed {
-            println!("ok: {what}");
-        } else {
-            self.failed += 1;
-            println!("FAIL: {what}: got {detail:?}");
-        }
-    }
-
-    fn exit(self) -> ExitCode {
-        if self.failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    }
-}
 
 fn user_namespace() -> String {
     fs::read_link("/proc/self/ns/user")

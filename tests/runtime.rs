@@ -26,14 +26,6 @@ fn host_runtime(max_blocking: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn loopback_up(target: &TempNs) {
-    let status = std::process::Command::new("ip")
-        .args(["-n", &target.name, "link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// The namespaces of the process's threads named `name` (threads keep their name in `comm`).
 fn namespaces_of_threads_named(name: &str) -> Vec<NsId> {
     thread_namespaces()
@@ -241,7 +233,7 @@ fn every_thread_of_a_namespace_runtime_is_inside_whoever_starts_it() {
 #[in_netns::test]
 fn a_namespace_runtime_serves_its_loopback_lookups_and_children_inside() {
     let target = TempNs::new("rt-serve");
-    loopback_up(&target);
+    target.ns.set_loopback_up().unwrap();
     let _etc = EtcDir::new(&target.name, &[("hosts", "127.0.0.1 in-netns-peer\n")]);
     let runtime = target
         .ns

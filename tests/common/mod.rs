@@ -194,3 +194,28 @@ impl Drop for EtcDir {
         }
     }
 }
+
+/// Collects a child's checks; each prints `ok: ...` or `FAIL: ...`.
+#[derive(Default)]
+pub struct Checks {
+    failed: usize,
+}
+
+impl Checks {
+    pub fn check(&mut self, what: &str, passed: bool, detail: impl std::fmt::Debug) {
+        if passed {
+            println!("ok: {what}");
+        } else {
+            self.failed += 1;
+            println!("FAIL: {what}: got {detail:?}");
+        }
+    }
+
+    pub fn exit(self) -> std::process::ExitCode {
+        if self.failed == 0 {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
