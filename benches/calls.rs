@@ -1,6 +1,8 @@
 //! What a call into a namespace costs, side by side in one run: the floor (switching the
-//! calling thread in and out with `setns`), a bare scoped thread, `NetNs::run`, `#[in_netns]`,
-//! `Worker::run`, the `/sys` and `/etc` options, and making and opening handles.
+//! calling thread in and out with `setns`), a bare scoped thread, `NetNs::run` on a warm
+//! thread and on a fresh one, `#[in_netns]`, `Worker::run`, the `/sys` and `/etc` options,
+//! making and opening handles, a call after an idle spell, concurrent callers, and the scale
+//! curve (1 to 1000 namespaces, 1 to 8 calling threads).
 //!
 //! Run as root: `cargo bench`. Criterion prints each benchmark; the table at the end gives the
 //! goals as ratios, each measured by alternating the two sides in rounds (this machine is
@@ -97,6 +99,22 @@ fn calls(f: &Fixture) -> Vec<Call<'_>> {
             Box::new(move || f.ns.run(|| black_box(1)).map(drop).unwrap()),
         ),
         (
+            "NetNs::run (fresh thread)",
+            Box::new(move || {
+                let fresh = Options::default().fresh_thread(true);
+                f.ns.run_with(&fresh, || black_box(1)).map(drop).unwrap()
+            }),
+        ),
+        (
+            "NetNs::run, first call on a new handle",
+            Box::new(move || {
+                // A handle of its own: its first call starts its warm thread, and dropping it
+                // joins the thread (as the baseline joins its scoped one).
+                let handle = f.ns.try_clone().unwrap();
+                handle.run(|| black_box(1)).map(drop).unwrap()
+            }),
+        ),
+        (
             "#[in_netns(&ns)]",
             Box::new(move || macro_with_handle(&f.ns).map(drop).unwrap()),
         ),
@@ -119,6 +137,13 @@ fn calls(f: &Fixture) -> Vec<Call<'_>> {
         (
             "NetNs::run_with(etc)",
             Box::new(move || f.ns.run_with(&etc, || black_box(1)).map(drop).unwrap()),
+        ),
+        (
+            "NetNs::run_with(sysfs) (fresh thread)",
+            Box::new(move || {
+                let fresh = Options::default().sysfs(true).fresh_thread(true);
+                f.ns.run_with(&fresh, || black_box(1)).map(drop).unwrap()
+            }),
         ),
     ]
 }
@@ -208,15 +233,32 @@ fn print_ratios(f: &Fixture) {
             .map(|(_, call)| call.as_ref())
             .unwrap()
     };
-    let goals: [(&str, &str, Option<f64>, u32); 7] = [
+    let goals: [(&str, &str, Option<f64>, u32); 10] = [
+        (
+            "floor: setns in + out on the caller",
+            "NetNs::run",
+            Some(0.5),
+            2000,
+        ),
+        (
+            "floor: setns in + out on the caller",
+            "#[in_netns(&ns)]",
+            Some(0.5),
+            2000,
+        ),
         (
             "bare scoped spawn + setns + join",
-            "NetNs::run",
-            Some(1.15),
-            200,
+            "NetNs::run, first call on a new handle",
+            Some(1.3),
+            100,
         ),
-        ("NetNs::run", "#[in_netns(&ns)]", Some(1.05), 200),
-        ("NetNs::run", "#[in_netns(path)]", None, 200),
+        (
+            "bare scoped spawn + setns + join",
+            "NetNs::run (fresh thread)",
+            Some(1.15),
+            100,
+        ),
+        ("NetNs::run", "#[in_netns(path)]", None, 100),
         (
             "floor: setns in + out on the caller",
             "Worker::run (warm)",
@@ -229,8 +271,14 @@ fn print_ratios(f: &Fixture) {
             None,
             2000,
         ),
-        ("NetNs::run", "NetNs::run_with(sysfs)", None, 50),
-        ("NetNs::run", "NetNs::run_with(etc)", None, 50),
+        ("NetNs::run", "NetNs::run_with(sysfs)", None, 2000),
+        ("NetNs::run", "NetNs::run_with(etc)", None, 2000),
+        (
+            "bare scoped spawn + setns + join",
+            "NetNs::run_with(sysfs) (fresh thread)",
+            None,
+            50,
+        ),
     ];
     // Many short rounds: a round's two sides see the same machine state, and the median drops
     // the rounds that a neighbour on this shared host disturbed.
@@ -254,6 +302,23 @@ fn print_ratios(f: &Fixture) {
             base * 1e6
         );
     }
+    let (warm_after_idle, bare_after_idle) = wake_after_idle(f, Duration::from_millis(5), 101);
+    println!(
+        "{:<38} {:<38} {:>7.2}us {:>7.2}us {:>7.3} {:>6}  {}",
+        "NetNs::run after 5 ms idle",
+        "bare wake-up after 5 ms idle",
+        warm_after_idle * 1e6,
+        bare_after_idle * 1e6,
+        warm_after_idle / bare_after_idle,
+        "<=2",
+        if warm_after_idle <= 2.0 * bare_after_idle { "met" } else { "MISSED" }
+    );
+    let batch = concurrent_batch(f, 21);
+    println!(
+        "8 concurrent callers, each body sleeping 1 ms: the batch takes {:.2} ms (goal < 2 ms: {})",
+        batch * 1e3,
+        if batch < 0.002 { "met" } else { "MISSED" }
+    );
     let cold = worker_cold(f, 300).as_secs_f64() / 300.0;
     let floor = time_per_call(by_name("floor: setns in + out on the caller"), 2000);
     println!(
@@ -263,6 +328,136 @@ fn print_ratios(f: &Fixture) {
         cold * 1e6,
         floor * 1e6,
         cold / floor
+    );
+}
+
+/// After `idle` without a call: one call into the handle's warm thread, which went to sleep,
+/// against the floor of any wake-up after the same idle spell (a thread blocked on a channel,
+/// asked and answered). Medians of `rounds` calls each.
+fn wake_after_idle(f: &Fixture, idle: Duration, rounds: usize) -> (f64, f64) {
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let (answer, answered) = std::sync::mpsc::channel::<()>();
+    let bare = std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            let _ = answer.send(());
+        }
+    });
+    let mut warm = Vec::with_capacity(rounds);
+    let mut floor = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        std::thread::sleep(idle);
+        let start = Instant::now();
+        f.ns.run(|| black_box(1)).unwrap();
+        warm.push(start.elapsed().as_secs_f64());
+        std::thread::sleep(idle);
+        let start = Instant::now();
+        ask.send(()).unwrap();
+        answered.recv().unwrap();
+        floor.push(start.elapsed().as_secs_f64());
+    }
+    drop(ask);
+    let _ = bare.join();
+    (median(&mut warm), median(&mut floor))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// 8 callers into one handle at once, each body sleeping 1 ms: the batch's wall time (median
+/// of `rounds`), which is 1 ms when no caller waits for another.
+fn concurrent_batch(f: &Fixture, rounds: usize) -> f64 {
+    let mut batches = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    f.ns.run(|| std::thread::sleep(Duration::from_millis(1)))
+                        .unwrap()
+                });
+            }
+        });
+        batches.push(start.elapsed().as_secs_f64());
+    }
+    median(&mut batches)
+}
+
+/// The process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
+/// Per-call cost with 1, 10, 100 and 1000 live namespaces, called round-robin from 1, 2 and 8
+/// threads; the memory of 1000 handles with a warm thread each; how long idle warm threads take
+/// to end. Prints a table.
+fn scale_curve() {
+    println!("\nscale curve: per call (us), namespaces called round-robin");
+    println!("{:>12} {:>10} {:>10} {:>10}", "namespaces", "1 thread", "2 threads", "8 threads");
+    let handles: Vec<NetNs> = (0..1000).map(|_| NetNs::new().expect("new namespace")).collect();
+    for count in [1, 10, 100, 1000] {
+        let live = &handles[..count];
+        let mut row = format!("{count:>12}");
+        for threads in [1, 2, 8] {
+            // Warm each namespace first, then time enough calls to visit each several times.
+            for ns in live {
+                ns.run(|| ()).unwrap();
+            }
+            let calls = (count * 4).max(20_000) / threads;
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for t in 0..threads {
+                    scope.spawn(move || {
+                        for call in 0..calls {
+                            live[(t + call * threads) % count].run(|| black_box(1)).unwrap();
+                        }
+                    });
+                }
+            });
+            let per_call = start.elapsed().as_secs_f64() * 1e6 / (calls * threads) as f64;
+            row.push_str(&format!(" {per_call:>10.2}"));
+        }
+        println!("{row}");
+    }
+    drop(handles);
+    // Memory: 1000 handles, each with one warm thread.
+    let (rss, threads) = (rss_kib(), thread_count());
+    let handles: Vec<NetNs> = (0..1000).map(|_| NetNs::new().expect("new namespace")).collect();
+    for ns in &handles {
+        ns.run(|| ()).unwrap();
+    }
+    let (rss_warm, threads_warm) = (rss_kib(), thread_count());
+    println!(
+        "memory: 1000 handles with a warm thread each: {} -> {} threads, RSS {rss} -> {rss_warm} KiB ({:.1} KiB per handle and idle warm thread)",
+        threads,
+        threads_warm,
+        (rss_warm.saturating_sub(rss)) as f64 / 1000.0
+    );
+    drop(handles);
+    // Idle exit: warm threads with a 100 ms idle timeout, timed until they are all gone.
+    let short = Options::default().idle_timeout(Duration::from_millis(100));
+    let handles: Vec<NetNs> = (0..100).map(|_| NetNs::new().expect("new namespace")).collect();
+    let before = thread_count();
+    for ns in &handles {
+        ns.run_with(&short, || ()).unwrap();
+    }
+    let start = Instant::now();
+    while thread_count() > before && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!(
+        "idle exit: 100 warm threads with a 100 ms idle timeout were gone {:.0} ms after their calls",
+        start.elapsed().as_secs_f64() * 1e3
     );
 }
 
@@ -280,4 +475,5 @@ fn main() {
     criterion_benches(&mut criterion, &fixture);
     criterion.final_summary();
     print_ratios(&fixture);
+    scale_curve();
 }

@@ -102,7 +102,9 @@ struct Pool {
     /// Threads that ended on their own (idle too long): joined by the next caller or the drop.
     ended: Mutex<Vec<JoinHandle<()>>>,
     /// The fork generation the pool was made in: a forked child has none of its threads.
-    generation: u32,
+    /// `None` when forks cannot be counted (registering the counter failed): then every call
+    /// gets a fresh thread.
+    generation: Option<u32>,
 }
 
 /// One warm thread.
@@ -118,7 +120,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
             ended: Mutex::new(Vec::new()),
-            generation: fork::generation(),
+            generation: fork::watch().ok().map(|()| fork::generation()),
         })
     }
 
@@ -127,8 +129,9 @@ impl Pool {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if fork::generation() != self.generation {
-            // A forked child: the pool's threads were not copied into it.
+        if self.generation != Some(fork::generation()) {
+            // A forked child, whose pool threads were not copied into it (or forks cannot be
+            // told): a thread of its own.
             return self.on_fresh_thread(ns, f);
         }
         // Taken in a statement of its own: the lock must not be held through the call.
@@ -266,7 +269,7 @@ impl Pool {
     /// Ends every thread (the handle's last clone is being dropped, so no call is in flight)
     /// and joins them, except on a thread of the pool itself, which cannot wait for itself.
     fn shut_down(&self) {
-        if fork::generation() != self.generation {
+        if self.generation.is_some_and(|made_in| made_in != fork::generation()) {
             // A forked child: the threads do not exist here.
             std::mem::forget(std::mem::take(&mut *lock(&self.idle)));
             std::mem::forget(std::mem::take(&mut *lock(&self.ended)));

@@ -1,0 +1,161 @@
+//! Warm threads: a handle keeps threads that entered its namespace, so a call is a hand-off;
+//! callers never wait for each other, a panic retires its thread, idle threads end, and the
+//! last clone's drop ends them all.
+
+mod common;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{current_id, gettid, wait_no_thread_in};
+use in_netns::{NetNs, NsId, Options};
+
+/// Generous bound that turns a hang into a failure.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Whether thread `tid` of this process still exists (a thread that ended lingers a moment).
+fn thread_alive(tid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+fn gone(tid: u32) -> bool {
+    let start = Instant::now();
+    while thread_alive(tid) {
+        if start.elapsed() > HANG {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+#[in_netns::test]
+fn consecutive_calls_run_on_one_warm_thread_inside() {
+    let ns = NetNs::new().unwrap();
+    let first = ns.run(|| (gettid(), current_id())).unwrap();
+    let second = ns.run(|| (gettid(), current_id())).unwrap();
+    let through_a_clone = ns.clone().run(|| (gettid(), current_id())).unwrap();
+    assert_eq!(first, second, "the second call went to the same thread");
+    assert_eq!(first, through_a_clone, "clones share the handle's warm threads");
+    assert_eq!(first.1, ns.id());
+    assert_ne!(first.0, gettid());
+    // The last clone's drop ends the thread before it returns (a joined thread may linger in
+    // /proc a moment).
+    let id = ns.id();
+    drop(ns);
+    assert!(wait_no_thread_in(id, Duration::from_secs(5)).is_empty());
+}
+
+/// Runs `f` from `callers` threads at once; each body waits until every body has started, so
+/// the calls finish only if no caller waits for another's call.
+fn all_at_once(ns: &NetNs, callers: usize) -> Vec<(u32, NsId)> {
+    let started = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..callers)
+            .map(|_| {
+                scope.spawn(|| {
+                    ns.run(|| {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let deadline = Instant::now() + HANG;
+                        while started.load(Ordering::SeqCst) < callers {
+                            assert!(Instant::now() < deadline, "a caller waited for another");
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        (gettid(), current_id())
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        calls.into_iter().map(|call| call.join().unwrap()).collect()
+    })
+}
+
+#[in_netns::test]
+fn concurrent_callers_never_wait_for_each_other_even_past_the_warm_bound() {
+    let ns = NetNs::new().unwrap();
+    for callers in [8, 40] {
+        let ran = all_at_once(&ns, callers);
+        let mut threads: Vec<u32> = ran.iter().map(|(tid, _)| *tid).collect();
+        threads.sort_unstable();
+        threads.dedup();
+        assert_eq!(threads.len(), callers, "each call had a thread of its own");
+        assert!(ran.iter().all(|(_, id)| *id == ns.id()));
+    }
+}
+
+#[in_netns::test]
+fn a_call_that_panicked_retires_its_thread() {
+    let ns = NetNs::new().unwrap();
+    let before = ns.run(gettid).unwrap();
+    let payload = std::panic::catch_unwind(|| ns.run(|| std::panic::panic_any(gettid())).unwrap())
+        .unwrap_err();
+    let panicked_on = *payload.downcast_ref::<u32>().unwrap();
+    assert_eq!(panicked_on, before, "the idle warm thread took the call");
+    assert!(gone(panicked_on), "the thread that panicked ended");
+    let after = ns.run(gettid).unwrap();
+    assert_ne!(after, panicked_on);
+}
+
+#[in_netns::test]
+fn idle_warm_threads_end_after_their_idle_timeout() {
+    let ns = NetNs::new().unwrap();
+    let quick = Options::default().idle_timeout(Duration::from_millis(50));
+    let tid = ns.run_with(&quick, gettid).unwrap();
+    assert!(gone(tid), "an idle warm thread ended on its own");
+    // The handle still serves calls, on a new thread.
+    assert_eq!(ns.run_with(&quick, current_id).unwrap(), ns.id());
+}
+
+#[in_netns::test]
+fn nested_calls_into_the_same_handle_never_wait_for_themselves() {
+    let ns = NetNs::new().unwrap();
+    let depth = ns
+        .run(|| ns.run(|| ns.run(|| ns.run(current_id).unwrap()).unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(depth, ns.id());
+}
+
+thread_local! {
+    static CALLS_ON_THIS_THREAD: Cell<u32> = const { Cell::new(0) };
+}
+
+fn count_call() -> u32 {
+    CALLS_ON_THIS_THREAD.with(|calls| {
+        calls.set(calls.get() + 1);
+        calls.get()
+    })
+}
+
+#[in_netns::test]
+fn warm_threads_keep_their_thread_locals_and_fresh_threads_do_not() {
+    let ns = NetNs::new().unwrap();
+    assert_eq!(ns.run(count_call).unwrap(), 1);
+    assert_eq!(ns.run(count_call).unwrap(), 2, "a warm thread keeps its thread-locals");
+    let fresh = Options::default().fresh_thread(true);
+    assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
+    assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
+}
+
+// Forks: a process of its own, so no other test's thread holds a lock the child needs.
+#[in_netns::test(own_process)]
+fn in_a_forked_child_a_call_runs_on_a_fresh_thread() {
+    let ns = NetNs::new().unwrap();
+    let parents = ns.run(gettid).unwrap();
+    // SAFETY: the child makes one call (which starts a fresh thread: the parent's warm threads
+    // were not copied) and leaves with `_exit`.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let ok = ns
+                .run(|| (gettid(), current_id()))
+                .is_ok_and(|(tid, id)| tid != parents && id == ns.id());
+            // SAFETY: exits the child at once.
+            unsafe { nix::libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+        }
+    }
+}
