@@ -748,3 +748,48 @@ fn into_async_outside_a_runtime_is_an_error_not_a_panic() {
         other => panic!("expected Os, got {other:?}"),
     }
 }
+
+#[in_netns::test]
+fn naming_a_namespace_from_a_body_with_a_private_mount_view_is_refused_and_leaves_nothing() {
+    let name = unique_name("private-view");
+    let anonymous = NetNs::new().unwrap();
+    let view = Options::default().sysfs(true);
+    let created = anonymous.run_with(&view, || NetNs::create(&name)).unwrap();
+    assert!(matches!(created, Err(Error::Os { .. })), "{created:?}");
+    let attached = anonymous
+        .run_with(&view, || anonymous.attach(&name))
+        .unwrap();
+    assert!(matches!(attached, Err(Error::Os { .. })), "{attached:?}");
+    assert!(!Path::new(in_netns::RUN_DIR).join(&name).exists());
+    // Outside the body it works.
+    let named = anonymous.attach(&name).unwrap();
+    assert_eq!(named.id(), anonymous.id());
+    NetNs::remove(&name).unwrap();
+}
+
+#[in_netns::test]
+fn a_registry_at_a_file_is_an_error_before_anything_is_mounted() {
+    let file = std::env::temp_dir().join(unique_name("registry-file"));
+    fs::write(&file, "not a directory").unwrap();
+    let mounts = || fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let before = mounts();
+    let result = Registry::at(&file).and_then(|registry| registry.create("x"));
+    let after = mounts();
+    fs::remove_file(&file).unwrap();
+    assert!(matches!(result, Err(Error::Os { .. })), "{result:?}");
+    assert_eq!(after, before, "nothing was mounted");
+}
+
+#[cfg(feature = "tokio")]
+#[in_netns::test]
+fn an_async_watch_in_a_runtime_without_io_is_an_error_not_a_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async { NetNs::watch().and_then(Watch::into_async) });
+    assert!(
+        matches!(result, Err(Error::Os { .. })),
+        "{:?}",
+        result.err()
+    );
+}

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -142,7 +143,17 @@ fn bind_name(
     mount_on: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<NetNs> {
     let path = registry.path(name)?;
-    prepare_run_dir(registry.dir())?;
+    refuse_a_private_mount_namespace(&path)?;
+    let dir = registry.dir();
+    if dir.exists() && !dir.is_dir() {
+        // Before any mount: preparing the dir would bind the file onto itself.
+        return Err(Error::Os {
+            operation: "use as the run dir",
+            path: Some(dir.to_path_buf()),
+            source: io::Error::from_raw_os_error(nix::libc::ENOTDIR),
+        });
+    }
+    prepare_run_dir(dir)?;
     create_name_file(name, &path)?;
     let mut guard = UnlinkUnlessKept {
         path: &path,
@@ -165,6 +176,21 @@ fn bind_mount(source: &Path, path: &Path) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| Error::from_errno("bind mount", Some(path), e))
+}
+
+/// A name bound from a thread with a mount namespace of its own (a body with the `sysfs` or
+/// `etc` view) would exist only there, leaving an empty file in the process's run dir: refused.
+fn refuse_a_private_mount_namespace(path: &Path) -> Result<()> {
+    let mounts = |of: &str| fs::metadata(of).map(|meta| (meta.dev(), meta.ino())).ok();
+    if mounts("/proc/thread-self/ns/mnt") != mounts("/proc/self/ns/mnt") {
+        return Err(Error::Os {
+            operation: "name a namespace from a body with the sysfs or etc view (its mounts are its \
+                        own: do it outside the body, or in a body without options)",
+            path: Some(path.to_path_buf()),
+            source: io::Error::from_raw_os_error(nix::libc::EINVAL),
+        });
+    }
+    Ok(())
 }
 
 /// Makes the run dir exist and be a shared mount point, as iproute2 does, so that removing a

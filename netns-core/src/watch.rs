@@ -167,11 +167,17 @@ impl Watch {
         // Registering panics where there is no runtime at all; make that an error.
         tokio::runtime::Handle::try_current().map_err(|e| fail(std::io::Error::other(e)))?;
         let interest = tokio::io::Interest::READABLE;
-        // SAFETY: `Sources` owns the epoll descriptor (`Epoll` holds an `OwnedFd`), which stays
-        // open for as long as the `AsyncFd` holds `Sources`, and `as_raw_fd` always returns it.
-        let sources =
-            unsafe { tokio::io::unix::AsyncFd::register_with_interest(self.sources, interest) }
-                .map_err(|err| fail(err.into()))?;
+        let sources = self.sources;
+        // Registering also panics in a runtime built without I/O (no `enable_io`), which tokio
+        // offers no way to ask about first: that panic is this call's error too.
+        let registered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            // SAFETY: `Sources` owns the epoll descriptor (`Epoll` holds an `OwnedFd`), which
+            // stays open for as long as the `AsyncFd` holds `Sources`, and `as_raw_fd` always
+            // returns it.
+            unsafe { tokio::io::unix::AsyncFd::register_with_interest(sources, interest) }
+        }))
+        .map_err(|_| fail(std::io::Error::other("the tokio runtime has I/O disabled")))?;
+        let sources = registered.map_err(|err| fail(err.into()))?;
         Ok(AsyncWatch {
             sources,
             names: self.names,
