@@ -3,18 +3,20 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, NetNs, NsId, Options, RUN_DIR, Registry, Result, Watch, WatchEvent,
-    Worker, rootless,
+    CommandExt, ETC_DIR, Error, MAX_WARM, NetNs, NsId, Options, RUN_DIR, Registry, Result, Watch,
+    WatchEvent, Worker, rootless,
 };
 
 #[cfg(feature = "tokio")]
 pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 
-/// Runs the function's body inside a network namespace, on a scoped dedicated thread.
+/// Runs the function's body inside a network namespace, on a dedicated thread that entered it
+/// (one of the handle's warm threads, or a fresh one).
 ///
-/// The calling thread never changes namespace: each call starts a thread that enters the
-/// namespace, runs the body and ends, exactly as [`NetNs::run`] runs a closure. Panics in the
-/// body resume in the caller with their payload.
+/// The calling thread never changes namespace: each call runs the body exactly as
+/// [`NetNs::run`] runs a closure (a warm thread of the handle, which entered the namespace once
+/// and never leaves it, or a fresh thread). Panics in the body resume in the caller with their
+/// payload.
 ///
 /// # Targets
 ///
@@ -41,7 +43,7 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 /// #[in_netns(pid = pid)]                      // the namespace of a process
 /// fn by_pid(pid: u32) -> io::Result<()> { Ok(()) }
 ///
-/// #[in_netns(worker)]                         // a long-lived `Worker`: no thread start per call
+/// #[in_netns(worker)]                         // a long-lived `Worker`: one thread, calls in order
 /// fn by_worker(worker: &in_netns::Worker) -> io::Result<()> { Ok(()) }
 ///
 /// struct Pod { ns: NetNs }
@@ -60,6 +62,8 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
 /// - `stack_size = BYTES`: the stack of the body's thread (default
 ///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
+/// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of one
+///   of the handle's warm threads (see [`Options::fresh_thread`]).
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///

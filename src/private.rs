@@ -99,7 +99,7 @@ impl Resolved {
 
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
-    message = "`sysfs`, `etc` and `stack_size` cannot be set per call on `{Self}`",
+    message = "`sysfs`, `etc`, `fresh_thread` and `stack_size` cannot be set per call on `{Self}`",
     label = "a worker's or a runtime's options are set when it is made",
     note = "make it with `Worker::with_options(&ns, &options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
 )]

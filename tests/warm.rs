@@ -33,11 +33,17 @@ fn gone(tid: u32) -> bool {
 #[in_netns::test]
 fn consecutive_calls_run_on_one_warm_thread_inside() {
     let ns = NetNs::new().unwrap();
+    // A handle's first call runs on a fresh thread (a handle used once needs no warm one).
+    let fresh = ns.run(gettid).unwrap();
+    assert!(gone(fresh), "the first call's thread ended");
     let first = ns.run(|| (gettid(), current_id())).unwrap();
     let second = ns.run(|| (gettid(), current_id())).unwrap();
     let through_a_clone = ns.clone().run(|| (gettid(), current_id())).unwrap();
     assert_eq!(first, second, "the second call went to the same thread");
-    assert_eq!(first, through_a_clone, "clones share the handle's warm threads");
+    assert_eq!(
+        first, through_a_clone,
+        "clones share the handle's warm threads"
+    );
     assert_eq!(first.1, ns.id());
     assert_ne!(first.0, gettid());
     // The last clone's drop ends the thread before it returns (a joined thread may linger in
@@ -88,6 +94,7 @@ fn concurrent_callers_never_wait_for_each_other_even_past_the_warm_bound() {
 #[in_netns::test]
 fn a_call_that_panicked_retires_its_thread() {
     let ns = NetNs::new().unwrap();
+    ns.run(|| ()).unwrap(); // the first call, on a fresh thread
     let before = ns.run(gettid).unwrap();
     let payload = std::panic::catch_unwind(|| ns.run(|| std::panic::panic_any(gettid())).unwrap())
         .unwrap_err();
@@ -102,6 +109,7 @@ fn a_call_that_panicked_retires_its_thread() {
 fn idle_warm_threads_end_after_their_idle_timeout() {
     let ns = NetNs::new().unwrap();
     let quick = Options::default().idle_timeout(Duration::from_millis(50));
+    ns.run_with(&quick, || ()).unwrap(); // the first call, on a fresh thread
     let tid = ns.run_with(&quick, gettid).unwrap();
     assert!(gone(tid), "an idle warm thread ended on its own");
     // The handle still serves calls, on a new thread.
@@ -112,7 +120,10 @@ fn idle_warm_threads_end_after_their_idle_timeout() {
 fn nested_calls_into_the_same_handle_never_wait_for_themselves() {
     let ns = NetNs::new().unwrap();
     let depth = ns
-        .run(|| ns.run(|| ns.run(|| ns.run(current_id).unwrap()).unwrap()).unwrap())
+        .run(|| {
+            ns.run(|| ns.run(|| ns.run(current_id).unwrap()).unwrap())
+                .unwrap()
+        })
         .unwrap();
     assert_eq!(depth, ns.id());
 }
@@ -131,8 +142,21 @@ fn count_call() -> u32 {
 #[in_netns::test]
 fn warm_threads_keep_their_thread_locals_and_fresh_threads_do_not() {
     let ns = NetNs::new().unwrap();
-    assert_eq!(ns.run(count_call).unwrap(), 1);
-    assert_eq!(ns.run(count_call).unwrap(), 2, "a warm thread keeps its thread-locals");
+    assert_eq!(
+        ns.run(count_call).unwrap(),
+        1,
+        "the first call, on a fresh thread"
+    );
+    assert_eq!(
+        ns.run(count_call).unwrap(),
+        1,
+        "the warm thread's first call"
+    );
+    assert_eq!(
+        ns.run(count_call).unwrap(),
+        2,
+        "a warm thread keeps its thread-locals"
+    );
     let fresh = Options::default().fresh_thread(true);
     assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
     assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
@@ -142,6 +166,7 @@ fn warm_threads_keep_their_thread_locals_and_fresh_threads_do_not() {
 #[in_netns::test(own_process)]
 fn in_a_forked_child_a_call_runs_on_a_fresh_thread() {
     let ns = NetNs::new().unwrap();
+    ns.run(|| ()).unwrap(); // the first call, on a fresh thread; the next has a warm one
     let parents = ns.run(gettid).unwrap();
     // SAFETY: the child makes one call (which starts a fresh thread: the parent's warm threads
     // were not copied) and leaves with `_exit`.
@@ -157,5 +182,18 @@ fn in_a_forked_child_a_call_runs_on_a_fresh_thread() {
             let status = nix::sys::wait::waitpid(child, None).unwrap();
             assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
         }
+    }
+}
+
+#[in_netns::in_netns(ns, fresh_thread)]
+fn counted_on_a_fresh_thread(ns: &NetNs) -> in_netns::Result<u32> {
+    Ok(count_call())
+}
+
+#[in_netns::test]
+fn the_fresh_thread_flag_gives_each_call_a_thread_of_its_own() {
+    let ns = NetNs::new().unwrap();
+    for _ in 0..3 {
+        assert_eq!(counted_on_a_fresh_thread(&ns).unwrap(), 1);
     }
 }

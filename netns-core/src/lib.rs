@@ -1,5 +1,5 @@
 //! The runtime of the [`in-netns`](https://docs.rs/in-netns) crate: handles to Linux network
-//! namespaces and a runner that executes code inside one on a scoped, dedicated thread.
+//! namespaces and runners that execute code inside one on dedicated threads.
 //!
 //! Use it through the `in-netns` crate, which re-exports everything here together with the
 //! `#[in_netns]` attribute.
@@ -37,6 +37,7 @@ pub use registry::Registry;
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
 pub use runtime::Runtime;
+pub use warm::MAX_WARM;
 #[cfg(feature = "tokio")]
 pub use watch::AsyncWatch;
 pub use watch::{Watch, WatchEvent};

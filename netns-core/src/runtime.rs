@@ -111,7 +111,7 @@ impl NetNs {
     pub fn runtime_with(&self, options: &Options, builder: &mut Builder) -> Result<Runtime> {
         options.check(self)?;
         // Enter once, so that anything that keeps threads out is an `Err` here.
-        self.run_with(options, || ())?;
+        self.run_on_fresh_thread(options, || ())?;
         let ns = self.try_clone()?;
         let id = next_runtime_id();
         let entering = ns.clone();

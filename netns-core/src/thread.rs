@@ -1,7 +1,8 @@
-//! Running code on scoped, dedicated threads inside a namespace.
+//! Running code on dedicated threads inside a namespace: the handle's warm threads
+//! ([`crate::warm`]), or a fresh scoped thread that enters and ends.
 //!
-//! Every call gets a fresh thread that enters the namespace and then ends, so no thread is ever
-//! switched back, reused or stranded: the calling thread's namespace never changes.
+//! Either way a thread enters one namespace once and never leaves it, so no thread is ever
+//! switched back or stranded, and the calling thread's namespace never changes.
 
 use std::panic;
 use std::sync::mpsc;
@@ -60,15 +61,25 @@ impl NetNs {
         options.apply(self)
     }
 
-    /// Runs `f` inside this namespace on a new scoped thread and returns its result.
+    /// Runs `f` inside this namespace on a dedicated thread and returns its result.
     ///
-    /// The thread enters the namespace with `setns(2)`, runs `f` and ends; the calling thread
-    /// never changes namespace. Because the thread is scoped, `f` may borrow from the caller.
-    /// Threads that `f` starts begin in the namespace, and sockets made in `f` belong to it for
-    /// life, wherever they are used afterwards.
+    /// The thread is one of the handle's warm threads, which entered the namespace once and
+    /// never leave it: a warm call is a hand-off, cheaper than switching the caller in and out
+    /// with `setns`. The handle's first call, and calls past [`MAX_WARM`](crate::MAX_WARM)
+    /// concurrent ones, get a fresh thread that enters and ends instead. Callers never wait
+    /// for each other, and a body may call into the same handle. The calling thread never
+    /// changes namespace; `f` may borrow from the caller, since this returns only when `f` is
+    /// done. Threads that `f` starts begin in the namespace, and sockets made in `f` belong to
+    /// it for life, wherever they are used afterwards.
     ///
-    /// A panic in `f` is resumed in the caller with its original payload. A failure to start the
-    /// thread or to enter the namespace is an `Err`, and `f` does not run.
+    /// Warm threads keep their thread-locals between calls into the same namespace (use
+    /// [`Options::fresh_thread`] for fresh ones), end after [`Options::idle_timeout`] without a
+    /// call, and end with the last clone of the handle, before its drop returns. A path target
+    /// (`#[in_netns("/run/netns/blue")]`) opens a handle per call: hold a `NetNs` on hot paths.
+    ///
+    /// A panic in `f` is resumed in the caller with its original payload, and the thread it ran
+    /// on is retired. A failure to start the thread or to enter the namespace is an `Err`, and
+    /// `f` does not run.
     ///
     /// ```no_run
     /// # use netns_core as in_netns;

@@ -1,7 +1,8 @@
 //! Warm threads: each handle keeps, per set of options, a few threads that entered its
 //! namespace, so that a call is a hand-off to a thread already inside instead of a thread start.
 //!
-//! A warm thread is started by the first call that finds none idle: it is born outside, runs
+//! A handle's first call runs on a fresh thread, as a handle used once needs no more. A warm
+//! thread is started by a later call that finds none idle: it is born outside, runs
 //! nothing but the hand-off loop, and the first thing it runs is that call's entry into the
 //! namespace (and the options' views), then the call. It never leaves. After a call it goes
 //! back to the idle set; after [`Options::idle_timeout`] without a call it ends; a call that
@@ -27,9 +28,14 @@ use crate::thread::builder;
 use crate::worker::fork;
 use crate::worker::handoff::Handoff;
 
+/// How long a warm thread spins for its next call, and its caller for the result, before they
+/// sleep: long enough for back-to-back calls from one caller, short enough that many warm threads
+/// on few cores do not take the cores from the threads that have work.
+const WARM_SPIN: std::time::Duration = std::time::Duration::from_micros(5);
+
 /// At most this many warm threads per handle and set of options; more concurrent calls get
 /// fresh scoped threads.
-pub(crate) const MAX_WARM: usize = 16;
+pub const MAX_WARM: usize = 16;
 
 /// How a handle holds its [`WarmThreads`].
 pub(crate) type Erased = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
@@ -99,6 +105,9 @@ struct Pool {
     idle: Mutex<Vec<Arc<Warm>>>,
     /// Threads alive (idle, busy or being started), at most [`MAX_WARM`].
     live: AtomicUsize,
+    /// Whether a call came before: the first one runs on a fresh thread, so a handle used once
+    /// (a path target opens one per call) pays no more than a thread, and leaves none behind.
+    called: std::sync::atomic::AtomicBool,
     /// Threads that ended on their own (idle too long): joined by the next caller or the drop.
     ended: Mutex<Vec<JoinHandle<()>>>,
     /// The fork generation the pool was made in: a forked child has none of its threads.
@@ -119,6 +128,7 @@ impl Pool {
             options: *options,
             idle: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
+            called: std::sync::atomic::AtomicBool::new(false),
             ended: Mutex::new(Vec::new()),
             generation: fork::watch().ok().map(|()| fork::generation()),
         })
@@ -132,6 +142,9 @@ impl Pool {
         if self.generation != Some(fork::generation()) {
             // A forked child, whose pool threads were not copied into it (or forks cannot be
             // told): a thread of its own.
+            return self.on_fresh_thread(ns, f);
+        }
+        if !self.called.swap(true, Ordering::Relaxed) {
             return self.on_fresh_thread(ns, f);
         }
         // Taken in a statement of its own: the lock must not be held through the call.
@@ -170,7 +183,7 @@ impl Pool {
         T: Send,
     {
         let warm = Arc::new(Warm {
-            handoff: Handoff::new(),
+            handoff: Handoff::new(WARM_SPIN),
             thread: Mutex::new(None),
         });
         let serving = Arc::clone(&warm);
@@ -269,7 +282,10 @@ impl Pool {
     /// Ends every thread (the handle's last clone is being dropped, so no call is in flight)
     /// and joins them, except on a thread of the pool itself, which cannot wait for itself.
     fn shut_down(&self) {
-        if self.generation.is_some_and(|made_in| made_in != fork::generation()) {
+        if self
+            .generation
+            .is_some_and(|made_in| made_in != fork::generation())
+        {
             // A forked child: the threads do not exist here.
             std::mem::forget(std::mem::take(&mut *lock(&self.idle)));
             std::mem::forget(std::mem::take(&mut *lock(&self.ended)));

@@ -1,7 +1,7 @@
 //! What `#[in_netns(...)]` accepts: a target, then options.
 //!
 //! ```text
-//! #[in_netns(TARGET [, sysfs] [, etc] [, stack_size = EXPR] [, crate = PATH])]
+//! #[in_netns(TARGET [, sysfs] [, etc] [, fresh_thread] [, stack_size = EXPR] [, crate = PATH])]
 //! TARGET := EXPR | name = EXPR | pid = EXPR
 //! ```
 
@@ -15,6 +15,7 @@ mod kw {
     syn::custom_keyword!(pid);
     syn::custom_keyword!(sysfs);
     syn::custom_keyword!(etc);
+    syn::custom_keyword!(fresh_thread);
     syn::custom_keyword!(stack_size);
 }
 
@@ -23,7 +24,7 @@ const MISSING_TARGET: &str = "`#[in_netns]` needs a namespace to run in: write \
      or #[in_netns(&handle)]";
 
 const EXPECTED_OPTIONS: &str =
-    "expected one of: `sysfs`, `etc`, `stack_size = BYTES`, `crate = path`";
+    "expected one of: `sysfs`, `etc`, `fresh_thread`, `stack_size = BYTES`, `crate = path`";
 
 /// The namespace the body runs in.
 pub(crate) enum Target {
@@ -64,6 +65,8 @@ pub(crate) struct Args {
     pub(crate) target: Target,
     pub(crate) sysfs: Flag,
     pub(crate) etc: Flag,
+    /// `fresh_thread`: a thread of its own for each call, instead of a warm one.
+    pub(crate) fresh_thread: Flag,
     /// `stack_size = EXPR`: the body's thread's stack in bytes, with where the keyword was.
     pub(crate) stack_size: Option<(Span, Expr)>,
     /// `crate = path`, for code that re-exports `in-netns`.
@@ -77,6 +80,7 @@ impl Parse for Args {
             target,
             sysfs: Flag::default(),
             etc: Flag::default(),
+            fresh_thread: Flag::default(),
             stack_size: None,
             krate: None,
         };
@@ -100,6 +104,9 @@ impl Args {
         } else if lookahead.peek(kw::etc) {
             let keyword: kw::etc = input.parse()?;
             set_flag(&mut self.etc, keyword.span, "etc", input)
+        } else if lookahead.peek(kw::fresh_thread) {
+            let keyword: kw::fresh_thread = input.parse()?;
+            set_flag(&mut self.fresh_thread, keyword.span, "fresh_thread", input)
         } else if lookahead.peek(kw::stack_size) {
             let keyword: kw::stack_size = input.parse()?;
             if self.stack_size.is_some() {
@@ -149,9 +156,10 @@ fn set_flag(flag: &mut Flag, span: Span, name: &str, input: ParseStream<'_>) -> 
 }
 
 fn parse_target(input: ParseStream<'_>) -> syn::Result<Target> {
-    let starts_with_option = (input.peek(kw::sysfs) || input.peek(kw::etc))
-        && (input.peek2(Token![,]) || input.peek2(syn::parse::End))
-        || (input.peek(Token![crate]) || input.peek(kw::stack_size)) && input.peek2(Token![=]);
+    let starts_with_option =
+        (input.peek(kw::sysfs) || input.peek(kw::etc) || input.peek(kw::fresh_thread))
+            && (input.peek2(Token![,]) || input.peek2(syn::parse::End))
+            || (input.peek(Token![crate]) || input.peek(kw::stack_size)) && input.peek2(Token![=]);
     if input.is_empty() {
         return Err(syn::Error::new(Span::call_site(), MISSING_TARGET));
     }

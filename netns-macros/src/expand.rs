@@ -192,10 +192,15 @@ fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
         }
     };
     let stack_size = args.stack_size.as_ref().map(|(span, _)| *span);
-    let flag = [args.sysfs.span(), args.etc.span(), stack_size]
-        .into_iter()
-        .flatten()
-        .next();
+    let flag = [
+        args.sysfs.span(),
+        args.etc.span(),
+        args.fresh_thread.span(),
+        stack_size,
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     let resolve = match flag {
         Some(flag) => respan(quote!(#private::resolve_with_options), flag),
         None => respan(quote!(#private::resolve), span),
@@ -211,6 +216,9 @@ fn options(args: &Args, krate: &TokenStream) -> TokenStream {
     }
     if args.etc.is_set() {
         options.extend(quote!(.etc(true)));
+    }
+    if args.fresh_thread.is_set() {
+        options.extend(quote!(.fresh_thread(true)));
     }
     if let Some((_, bytes)) = &args.stack_size {
         options.extend(quote!(.stack_size(#bytes)));

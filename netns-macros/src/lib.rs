@@ -23,7 +23,7 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Runs the function's body inside a network namespace, on a scoped dedicated thread.
+/// Runs the function's body inside a network namespace, on a dedicated thread that entered it.
 ///
 /// See the `in-netns` crate's documentation of `in_netns` for the forms and rules.
 #[proc_macro_attribute]

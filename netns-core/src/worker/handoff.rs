@@ -72,6 +72,8 @@ pub(crate) struct Handoff {
     call: UnsafeCell<Option<Published>>,
     stopping: AtomicBool,
     worker_sleeping: AtomicBool,
+    /// How long each side spins before it sleeps on the futex.
+    spin_for: std::time::Duration,
 }
 
 // SAFETY: `call` is only accessed under the protocol: the caller holding `callers` writes it
@@ -85,8 +87,12 @@ unsafe impl Send for Handoff {}
 unsafe impl Sync for Handoff {}
 
 impl Handoff {
-    pub(crate) fn new() -> Handoff {
+    /// A hand-off whose sides spin up to `spin_for` (the other side usually answers within a
+    /// microsecond) before they sleep. A long spin keeps a lone worker hot between calls; many
+    /// threads spinning long on few cores only delay the one that has work.
+    pub(crate) fn new(spin_for: std::time::Duration) -> Handoff {
         Handoff {
+            spin_for,
             callers: CachePadded(Mutex::new(())),
             published: AtomicU32::new(0),
             call: UnsafeCell::new(None),
@@ -123,7 +129,8 @@ impl Handoff {
             .with_mut(|slot| unsafe { *slot = Some(published) });
         self.published.fetch_add(1, Ordering::SeqCst);
         super::sync::wake(&self.published, &self.worker_sleeping);
-        wait_until_marked(&frame.signal, |signal| signal == DONE, PENDING, SLEEPING);
+        let done = |signal| signal == DONE;
+        wait_until_marked(&frame.signal, done, PENDING, SLEEPING, self.spin_for);
         // SAFETY: the worker is done with the frame (DONE, Acquire).
         frame.outcome.with_mut(|slot| unsafe { (*slot).take() })
     }
@@ -147,11 +154,17 @@ impl Handoff {
         loop {
             let ready = |count| count != seen || self.stopping.load(Ordering::Acquire);
             match idle {
-                None => wait_until(&self.published, &self.worker_sleeping, ready),
+                None => wait_until(&self.published, &self.worker_sleeping, ready, self.spin_for),
                 Some(idle) => {
                     let sleeping = &self.worker_sleeping;
-                    if !wait_until_or_timeout(&self.published, sleeping, ready, idle) && expire()
-                    {
+                    let called = wait_until_or_timeout(
+                        &self.published,
+                        sleeping,
+                        ready,
+                        idle,
+                        self.spin_for,
+                    );
+                    if !called && expire() {
                         return;
                     }
                     if !ready(self.published.load(Ordering::Acquire)) {
@@ -215,7 +228,7 @@ mod loom_tests {
     #[test]
     fn concurrent_calls_each_run_once_and_the_worker_stops() {
         loom::model(|| {
-            let handoff = Arc::new(Handoff::new());
+            let handoff = Arc::new(Handoff::new(std::time::Duration::ZERO));
             let worker = {
                 let handoff = Arc::clone(&handoff);
                 thread::spawn(move || handoff.serve())
@@ -246,6 +259,34 @@ mod loom_tests {
                     .call(|| panic!("a stopped worker must not run jobs"))
                     .is_none()
             );
+        });
+    }
+
+    /// A warm thread that found no call (under loom its idle timeout is "at once") races a
+    /// caller that takes it from the idle set: in every interleaving it either expires, and the
+    /// caller never calls it, or serves the caller's call; then it ends when stopped.
+    #[test]
+    fn an_idle_warm_thread_expires_only_while_no_caller_holds_it() {
+        loom::model(|| {
+            let handoff = Arc::new(Handoff::new(std::time::Duration::ZERO));
+            let idle = Arc::new(loom::sync::Mutex::new(true));
+            let worker = {
+                let handoff = Arc::clone(&handoff);
+                let idle = Arc::clone(&idle);
+                thread::spawn(move || {
+                    handoff.serve_until_idle(std::time::Duration::ZERO, || {
+                        // The pool's `expire`: leave the idle set, if still in it.
+                        std::mem::replace(&mut *idle.lock().unwrap(), false)
+                    });
+                })
+            };
+            let taken = std::mem::replace(&mut *idle.lock().unwrap(), false);
+            if taken {
+                let outcome = handoff.call(|| 7_u32);
+                assert_eq!(outcome.unwrap().unwrap(), 7);
+                handoff.stop(true);
+            }
+            worker.join().unwrap();
         });
     }
 }

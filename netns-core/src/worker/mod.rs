@@ -17,6 +17,10 @@ use crate::nsid::NsId;
 use crate::options::{CallerDir, Options};
 use handoff::Handoff;
 
+/// How long a worker and its callers spin before they sleep: a lone worker stays hot between
+/// calls that come within this long.
+const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
+
 std::thread_local! {
     /// On a worker's thread, its hand-off: a call made there runs inline, since waiting for the
     /// thread's own loop would never end.
@@ -87,7 +91,7 @@ impl Worker {
     /// Its umask stays the one the process had when the worker was made.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
         fork::watch()?;
-        let handoff = Arc::new(Handoff::new());
+        let handoff = Arc::new(Handoff::new(SPIN_FOR));
         let served = Arc::clone(&handoff);
         let thread = ns.spawn_with(options, move || {
             SERVING.with(|serving| serving.set(Arc::as_ptr(&served)));

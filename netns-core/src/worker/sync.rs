@@ -8,6 +8,8 @@ pub(crate) use loom::{
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 
+use std::time::Duration;
+
 #[cfg(not(loom))]
 use nix::errno::Errno;
 #[cfg(not(loom))]
@@ -79,10 +81,9 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Spins until `ready(word)` holds, for at most about 50µs; returns whether it does.
+/// Spins until `ready(word)` holds, for at most about `spin_for`; returns whether it does.
 #[cfg(not(loom))]
-fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool) -> bool {
-    const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
+fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool, spin_for: Duration) -> bool {
     // The clock is read only once a first batch of spins has failed, keeping it off the warm path.
     let mut started: Option<std::time::Instant> = None;
     loop {
@@ -93,7 +94,7 @@ fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool) -> bool {
             std::hint::spin_loop();
         }
         let start = *started.get_or_insert_with(std::time::Instant::now);
-        if start.elapsed() > SPIN_FOR {
+        if start.elapsed() > spin_for {
             return false;
         }
     }
@@ -105,8 +106,13 @@ fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool) -> bool {
 /// `word`, announcing itself in `sleeping` so the other side knows to wake it ([`wake`]). An
 /// idle waiter uses no CPU.
 #[cfg(not(loom))]
-pub(crate) fn wait_until(word: &AtomicU32, sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
-    if spin_until(word, &ready) {
+pub(crate) fn wait_until(
+    word: &AtomicU32,
+    sleeping: &AtomicBool,
+    ready: impl Fn(u32) -> bool,
+    spin_for: Duration,
+) {
+    if spin_until(word, &ready, spin_for) {
         return;
     }
     // Dekker-style with `wake`: this thread stores `sleeping` then loads `word`; the waker stores
@@ -132,8 +138,9 @@ pub(crate) fn wait_until_or_timeout(
     sleeping: &AtomicBool,
     ready: impl Fn(u32) -> bool,
     timeout: std::time::Duration,
+    spin_for: Duration,
 ) -> bool {
-    if spin_until(word, &ready) {
+    if spin_until(word, &ready, spin_for) {
         return true;
     }
     let deadline = std::time::Instant::now() + timeout;
@@ -163,8 +170,9 @@ pub(crate) fn wait_until_marked(
     ready: impl Fn(u32) -> bool,
     awake: u32,
     asleep: u32,
+    spin_for: Duration,
 ) {
-    if spin_until(word, &ready) {
+    if spin_until(word, &ready, spin_for) {
         return;
     }
     if word
@@ -191,7 +199,10 @@ pub(crate) fn wake(word: &AtomicU32, sleeping: &AtomicBool) {
 #[cfg(not(loom))]
 fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
     let timeout = nix::libc::timespec {
-        tv_sec: timeout.as_secs().try_into().unwrap_or(nix::libc::time_t::MAX),
+        tv_sec: timeout
+            .as_secs()
+            .try_into()
+            .unwrap_or(nix::libc::time_t::MAX),
         tv_nsec: timeout.subsec_nanos().into(),
     };
     // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call, and
@@ -208,7 +219,11 @@ fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration)
     };
     debug_assert!(
         result == 0
-            || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT),
+            || result == -1
+                && matches!(
+                    Errno::last(),
+                    Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT
+                ),
         "FUTEX_WAIT returned {result} ({})",
         Errno::last()
     );
@@ -264,7 +279,12 @@ pub(crate) fn futex_wake(word: *const AtomicU32) {
 /// atomics. (The futex sleeps above are not modeled; their correctness rests on the Dekker
 /// argument there, the compare-and-swap into `asleep`, and the kernel's compare-and-sleep.)
 #[cfg(loom)]
-pub(crate) fn wait_until(word: &AtomicU32, _sleeping: &AtomicBool, ready: impl Fn(u32) -> bool) {
+pub(crate) fn wait_until(
+    word: &AtomicU32,
+    _sleeping: &AtomicBool,
+    ready: impl Fn(u32) -> bool,
+    _spin_for: Duration,
+) {
     while !ready(word.load(Ordering::Acquire)) {
         loom::thread::yield_now();
     }
@@ -278,6 +298,7 @@ pub(crate) fn wait_until_or_timeout(
     _sleeping: &AtomicBool,
     ready: impl Fn(u32) -> bool,
     _timeout: std::time::Duration,
+    _spin_for: Duration,
 ) -> bool {
     let ready_now = ready(word.load(Ordering::Acquire));
     if !ready_now {
@@ -287,7 +308,13 @@ pub(crate) fn wait_until_or_timeout(
 }
 
 #[cfg(loom)]
-pub(crate) fn wait_until_marked(word: &AtomicU32, ready: impl Fn(u32) -> bool, _: u32, _: u32) {
+pub(crate) fn wait_until_marked(
+    word: &AtomicU32,
+    ready: impl Fn(u32) -> bool,
+    _: u32,
+    _: u32,
+    _spin_for: Duration,
+) {
     while !ready(word.load(Ordering::Acquire)) {
         loom::thread::yield_now();
     }
