@@ -197,3 +197,138 @@ fn the_fresh_thread_flag_gives_each_call_a_thread_of_its_own() {
         assert_eq!(counted_on_a_fresh_thread(&ns).unwrap(), 1);
     }
 }
+
+/// Runs `f` on a helper thread, failing if it has not finished within `HANG`.
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(f()));
+    result.recv_timeout(HANG).expect("still running: a hang")
+}
+
+#[in_netns::test]
+fn an_idle_timeout_too_long_for_an_instant_means_never() {
+    let ns = NetNs::new().unwrap();
+    let never = Options::default().idle_timeout(Duration::MAX);
+    within(move || {
+        for _ in 0..4 {
+            assert_eq!(ns.run_with(&never, current_id).unwrap(), ns.id());
+        }
+    });
+}
+
+/// Forks; the child runs `child` under a 10 s alarm and exits with its verdict.
+fn in_forked_child(child: impl FnOnce() -> bool) -> nix::sys::wait::WaitStatus {
+    // SAFETY: the child runs `child` (calls that take no lock a parent thread may hold: a
+    // forked child's calls get fresh threads) and leaves with `_exit`.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: alarm and _exit are async-signal-safe.
+            unsafe { nix::libc::alarm(10) };
+            let ok = child();
+            // SAFETY: as above.
+            unsafe { nix::libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        nix::unistd::ForkResult::Parent { child } => nix::sys::wait::waitpid(child, None).unwrap(),
+    }
+}
+
+// Forks while other threads call: a process of its own.
+#[in_netns::test(own_process)]
+fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
+    let ns = NetNs::new().unwrap();
+    let options = Options::default().idle_timeout(Duration::from_secs(5));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    ns.run_with(&options, || ()).unwrap();
+                }
+            });
+        }
+        for _ in 0..200 {
+            let status = in_forked_child(|| {
+                let ok = ns
+                    .run_with(&options, current_id)
+                    .is_ok_and(|id| id == ns.id());
+                drop(ns.clone());
+                ok
+            });
+            assert!(
+                matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
+                "{status:?}"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+// Forks: a process of its own.
+#[in_netns::test(own_process)]
+fn a_child_forked_inside_a_body_on_a_warm_thread_ends_with_the_body() {
+    let ns = NetNs::new().unwrap();
+    ns.run(|| ()).unwrap(); // the first call, on a fresh thread; the next has a warm one
+    // SAFETY: the child only returns from the body (its one thread is a copy of the warm
+    // thread), and a 10 s alarm ends it should it hang.
+    let pid = ns
+        .run(|| match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                // SAFETY: alarm is async-signal-safe.
+                unsafe { nix::libc::alarm(10) };
+                None
+            }
+            nix::unistd::ForkResult::Parent { child } => Some(child),
+        })
+        .unwrap();
+    // In the child, the copy of the warm thread returns from the body into the hand-off loop,
+    // which ends it, and with it the child: only the parent gets here.
+    let child = pid.expect("the parent gets the child's pid");
+    let status = nix::sys::wait::waitpid(child, None).unwrap();
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Option<NetNs>> = const { std::cell::RefCell::new(None) };
+}
+
+// Drops the last handle on an expiring warm thread: a process of its own.
+#[in_netns::test(own_process)]
+fn the_last_clone_dropped_by_an_expiring_warm_thread_ends_it_without_a_self_join() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    let quick = Options::default().idle_timeout(Duration::from_millis(50));
+    ns.run_with(&quick, || ()).unwrap();
+    let kept = ns.clone();
+    // The warm thread keeps the clone in a thread-local, dropped when the thread ends.
+    ns.run_with(&quick, move || {
+        KEPT.with(|slot| *slot.borrow_mut() = Some(kept))
+    })
+    .unwrap();
+    drop(ns);
+    assert!(wait_no_thread_in(id, HANG).is_empty());
+}
+
+// Changes the process's working directory: a process of its own.
+#[in_netns::test(own_process)]
+fn a_call_that_cannot_read_the_callers_directory_leaves_its_warm_thread_idle() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    let view = Options::default().sysfs(true);
+    ns.run_with(&view, || ()).unwrap();
+    let warm = ns.run_with(&view, gettid).unwrap();
+    let home = std::env::current_dir().unwrap();
+    let gone_dir = std::env::temp_dir().join(common::unique_name("cwd-gone"));
+    std::fs::create_dir(&gone_dir).unwrap();
+    std::env::set_current_dir(&gone_dir).unwrap();
+    std::fs::remove_dir(&gone_dir).unwrap();
+    let failed = ns.run_with(&view, || ());
+    std::env::set_current_dir(&home).unwrap();
+    assert!(failed.is_err(), "getcwd fails in a removed directory");
+    assert_eq!(
+        ns.run_with(&view, gettid).unwrap(),
+        warm,
+        "the warm thread is still idle"
+    );
+    drop(ns);
+    assert!(wait_no_thread_in(id, Duration::from_secs(5)).is_empty());
+}

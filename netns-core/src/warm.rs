@@ -44,12 +44,24 @@ pub(crate) type Erased = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
 ///
 /// Reached through `dyn Any` from the handle, so that a `NetNs`, whose identity (and hash) is
 /// its namespace's, does not look interior-mutable to a `HashSet` (clippy's `mutable_key_type`).
-#[derive(Default)]
 pub(crate) struct WarmThreads {
     /// The pool for plain calls, the common case: no lookup.
     plain: OnceLock<Arc<Pool>>,
     /// Pools for calls with other options.
     other: Mutex<Vec<Arc<Pool>>>,
+    /// The fork generation the handle was made in (`None` when forks cannot be counted): in a
+    /// forked child no lock here is touched, since a parent thread may have held it at the fork.
+    generation: Option<u32>,
+}
+
+impl Default for WarmThreads {
+    fn default() -> WarmThreads {
+        WarmThreads {
+            plain: OnceLock::new(),
+            other: Mutex::new(Vec::new()),
+            generation: fork::watch().ok().map(|()| fork::generation()),
+        }
+    }
 }
 
 impl WarmThreads {
@@ -85,12 +97,31 @@ impl WarmThreads {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        if !self.in_original_process() {
+            // A forked child, whose warm threads were not copied into it (or forks cannot be
+            // told): a thread of its own, and no lock a parent thread may have held.
+            return ns.run_on_fresh_thread(options, f);
+        }
         self.pool(options).run(ns, f)
+    }
+
+    /// Whether this is the process the handle's warm threads live in.
+    fn in_original_process(&self) -> bool {
+        self.generation == Some(fork::generation())
     }
 }
 
 impl Drop for WarmThreads {
     fn drop(&mut self) {
+        if self
+            .generation
+            .is_some_and(|made_in| made_in != fork::generation())
+        {
+            // A forked child: the threads do not exist here, and a lock may be held forever.
+            std::mem::forget(std::mem::take(&mut self.other));
+            std::mem::forget(self.plain.take());
+            return;
+        }
         let pools = self.plain.take().into_iter();
         for pool in pools.chain(lock(&self.other).drain(..)) {
             pool.shut_down();
@@ -110,10 +141,6 @@ struct Pool {
     called: std::sync::atomic::AtomicBool,
     /// Threads that ended on their own (idle too long): joined by the next caller or the drop.
     ended: Mutex<Vec<JoinHandle<()>>>,
-    /// The fork generation the pool was made in: a forked child has none of its threads.
-    /// `None` when forks cannot be counted (registering the counter failed): then every call
-    /// gets a fresh thread.
-    generation: Option<u32>,
 }
 
 /// One warm thread.
@@ -130,7 +157,6 @@ impl Pool {
             live: AtomicUsize::new(0),
             called: std::sync::atomic::AtomicBool::new(false),
             ended: Mutex::new(Vec::new()),
-            generation: fork::watch().ok().map(|()| fork::generation()),
         })
     }
 
@@ -139,18 +165,19 @@ impl Pool {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if self.generation != Some(fork::generation()) {
-            // A forked child, whose pool threads were not copied into it (or forks cannot be
-            // told): a thread of its own.
-            return self.on_fresh_thread(ns, f);
-        }
         if !self.called.swap(true, Ordering::Relaxed) {
             return self.on_fresh_thread(ns, f);
         }
+        // A thread with a view has a working directory of its own, made the caller's at each
+        // call: read it before a thread is taken, so that a failure leaves the thread idle.
+        let dir = match self.options.needs_mounts() {
+            true => Some(CallerDir::capture()?),
+            false => None,
+        };
         // Taken in a statement of its own: the lock must not be held through the call.
         let idle = lock(&self.idle).pop();
         if let Some(warm) = idle {
-            return self.call(warm, f);
+            return self.call(warm, dir, f);
         }
         if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
             self.live.fetch_sub(1, Ordering::AcqRel);
@@ -160,19 +187,19 @@ impl Pool {
         self.start(ns, f)
     }
 
-    /// Runs `f` on `warm`, a thread taken from the idle set, and gives the thread back.
-    fn call<F, T>(self: &Arc<Pool>, warm: Arc<Warm>, f: F) -> Result<T>
+    /// Runs `f` on `warm`, a thread taken from the idle set (first moving it to the caller's
+    /// working directory `dir`, for a thread with a view), and gives the thread back.
+    fn call<F, T>(self: &Arc<Pool>, warm: Arc<Warm>, dir: Option<CallerDir>, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let outcome = if self.options.needs_mounts() {
-            // A thread with a view has a working directory of its own: make it the caller's.
-            let dir = CallerDir::capture()?;
-            warm.handoff.call(move || dir.enter().map(|()| f()))
-        } else {
-            warm.handoff.call(move || Ok(f()))
-        };
+        let outcome = warm.handoff.call(move || {
+            if let Some(dir) = dir {
+                dir.enter()?;
+            }
+            Ok(f())
+        });
         self.settle(warm, outcome)
     }
 
@@ -189,10 +216,15 @@ impl Pool {
         let serving = Arc::clone(&warm);
         let pool = Arc::clone(self);
         let idle_timeout = self.options.thread_idle_timeout();
+        let generation = fork::generation();
         let started = builder(&self.options).spawn(move || {
+            let expire = || pool.expire(&serving);
+            // A fork inside a call copies this thread into the child, as its only thread: there
+            // it ends after the call, as a fresh thread would.
+            let copied = || fork::generation() != generation;
             serving
                 .handoff
-                .serve_until_idle(idle_timeout, || pool.expire(&serving));
+                .serve_until_idle(idle_timeout, expire, copied);
         });
         let thread = match started {
             Ok(thread) => thread,
@@ -265,8 +297,13 @@ impl Pool {
     /// Joins threads that ended on their own (they are gone or about to be: no wait to speak of).
     fn join_ended(&self) {
         let ended = std::mem::take(&mut *lock(&self.ended));
+        let current = std::thread::current().id();
         for thread in ended {
-            let _ = thread.join();
+            // A thread that ended on its own may drop the handle's last clone on its way out
+            // (a thread-local): it cannot wait for itself, and is about to end anyway.
+            if thread.thread().id() != current {
+                let _ = thread.join();
+            }
         }
     }
 
@@ -281,16 +318,8 @@ impl Pool {
 
     /// Ends every thread (the handle's last clone is being dropped, so no call is in flight)
     /// and joins them, except on a thread of the pool itself, which cannot wait for itself.
+    /// (In a forked child the handle does not get here: [`WarmThreads`] forgets its pools.)
     fn shut_down(&self) {
-        if self
-            .generation
-            .is_some_and(|made_in| made_in != fork::generation())
-        {
-            // A forked child: the threads do not exist here.
-            std::mem::forget(std::mem::take(&mut *lock(&self.idle)));
-            std::mem::forget(std::mem::take(&mut *lock(&self.ended)));
-            return;
-        }
         let idle = std::mem::take(&mut *lock(&self.idle));
         let current = std::thread::current().id();
         for warm in idle {

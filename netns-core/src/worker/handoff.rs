@@ -137,17 +137,31 @@ impl Handoff {
 
     /// The worker's loop: runs published calls until [`Handoff::stop`].
     pub(crate) fn serve(&self) {
-        self.serve_while(None, || false);
+        self.serve_while(None, || false, || false);
     }
 
     /// [`Handoff::serve`] for a warm thread: after `idle` without a call it asks `expire`
     /// whether to end, which says yes only when no caller has taken the thread meanwhile (it
     /// then never will); otherwise the call that caller publishes is served.
-    pub(crate) fn serve_until_idle(&self, idle: std::time::Duration, expire: impl Fn() -> bool) {
-        self.serve_while(Some(idle), expire);
+    ///
+    /// After each call it asks `copied` whether it is a copy made by a `fork()` inside that call
+    /// (the one thread of a child process): such a copy ends, as a thread that ran the body and
+    /// ended would, instead of waiting for calls no one can make.
+    pub(crate) fn serve_until_idle(
+        &self,
+        idle: std::time::Duration,
+        expire: impl Fn() -> bool,
+        copied: impl Fn() -> bool,
+    ) {
+        self.serve_while(Some(idle), expire, copied);
     }
 
-    fn serve_while(&self, idle: Option<std::time::Duration>, expire: impl Fn() -> bool) {
+    fn serve_while(
+        &self,
+        idle: Option<std::time::Duration>,
+        expire: impl Fn() -> bool,
+        copied: impl Fn() -> bool,
+    ) {
         // The count `new` starts from, not the current one: a call may be published before
         // this thread gets here.
         let mut seen = 0;
@@ -193,6 +207,9 @@ impl Handoff {
                 // Only the address is used: should the caller have woken spuriously, seen DONE
                 // and returned already, this is at worst a spurious wake-up for another waiter.
                 futex_wake(call.frame as *const AtomicU32);
+            }
+            if copied() {
+                return;
             }
         }
     }
@@ -274,10 +291,11 @@ mod loom_tests {
                 let handoff = Arc::clone(&handoff);
                 let idle = Arc::clone(&idle);
                 thread::spawn(move || {
-                    handoff.serve_until_idle(std::time::Duration::ZERO, || {
+                    let expire = || {
                         // The pool's `expire`: leave the idle set, if still in it.
                         std::mem::replace(&mut *idle.lock().unwrap(), false)
-                    });
+                    };
+                    handoff.serve_until_idle(std::time::Duration::ZERO, expire, || false);
                 })
             };
             let taken = std::mem::replace(&mut *idle.lock().unwrap(), false);

@@ -143,7 +143,11 @@ pub(crate) fn wait_until_or_timeout(
     if spin_until(word, &ready, spin_for) {
         return true;
     }
-    let deadline = std::time::Instant::now() + timeout;
+    // A timeout past what an `Instant` holds (`Duration::MAX`: never idle out) is no timeout.
+    let Some(deadline) = std::time::Instant::now().checked_add(timeout) else {
+        wait_until(word, sleeping, ready, Duration::ZERO);
+        return true;
+    };
     // Announced as in `wait_until`, so a waker wakes this thread.
     sleeping.store(true, Ordering::SeqCst);
     let ready_now = loop {
