@@ -198,38 +198,15 @@ fn the_fresh_thread_flag_gives_each_call_a_thread_of_its_own() {
     }
 }
 
-/// Runs `f` on a helper thread, failing if it has not finished within `HANG`.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = std::sync::mpsc::channel();
-    std::thread::spawn(move || done.send(f()));
-    result.recv_timeout(HANG).expect("still running: a hang")
-}
-
 #[in_netns::test]
 fn an_idle_timeout_too_long_for_an_instant_means_never() {
     let ns = NetNs::new().unwrap();
     let never = Options::default().idle_timeout(Duration::MAX);
-    within(move || {
+    common::within(60, move || {
         for _ in 0..4 {
             assert_eq!(ns.run_with(&never, current_id).unwrap(), ns.id());
         }
     });
-}
-
-/// Forks; the child runs `child` under a 10 s alarm and exits with its verdict.
-fn in_forked_child(child: impl FnOnce() -> bool) -> nix::sys::wait::WaitStatus {
-    // SAFETY: the child runs `child` (calls that take no lock a parent thread may hold: a
-    // forked child's calls get fresh threads) and leaves with `_exit`.
-    match unsafe { nix::unistd::fork() }.unwrap() {
-        nix::unistd::ForkResult::Child => {
-            // SAFETY: alarm and _exit are async-signal-safe.
-            unsafe { nix::libc::alarm(10) };
-            let ok = child();
-            // SAFETY: as above.
-            unsafe { nix::libc::_exit(if ok { 0 } else { 1 }) };
-        }
-        nix::unistd::ForkResult::Parent { child } => nix::sys::wait::waitpid(child, None).unwrap(),
-    }
 }
 
 // Forks while other threads call: a process of its own.
@@ -247,17 +224,14 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
             });
         }
         for _ in 0..200 {
-            let status = in_forked_child(|| {
+            let child = common::in_forked_child(|| {
                 let ok = ns
                     .run_with(&options, current_id)
                     .is_ok_and(|id| id == ns.id());
                 drop(ns.clone());
                 ok
             });
-            assert!(
-                matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
-                "{status:?}"
-            );
+            assert_eq!(child, Ok(()));
         }
         stop.store(true, Ordering::Relaxed);
     });

@@ -3,10 +3,9 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{TempNs, current_id, gettid as tid};
+use common::{TempNs, child_status, current_id, gettid as tid, in_forked_child, within};
 use in_netns::{Error, NetNs, NsId, Options, Worker, in_netns};
 
 /// User plus system CPU ticks a thread has used (`/proc/self/task/TID/stat`, fields 14 and 15).
@@ -16,51 +15,6 @@ fn cpu_ticks(tid: u32) -> u64 {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // After the comm, field 3 of the line is index 0: utime is field 14, stime field 15.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// Runs `f` on a helper thread and returns its result, failing the test if it has not finished
-/// within `seconds` (turning a hang into a failure; the stuck thread is left to the process).
-fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || done.send(f()));
-    result
-        .recv_timeout(Duration::from_secs(seconds))
-        .unwrap_or_else(|_| panic!("still running after {seconds}s: a hang"))
-}
-
-/// Forks; the child runs `child` under a 10 s alarm (killed if it hangs) and exits with its
-/// result, the parent returns how the child ended.
-fn in_forked_child(child: impl FnOnce() -> bool) -> Result<(), String> {
-    // SAFETY: the child only runs `child` (no locks that another thread may hold: the worker's
-    // calls either return at once or run inline) and leaves with `_exit`, skipping destructors
-    // and atexit handlers that belong to the parent.
-    let pid = unsafe { nix::libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: alarm and _exit are async-signal-safe.
-        unsafe {
-            nix::libc::alarm(10);
-            nix::libc::_exit(if child() { 0 } else { 1 });
-        }
-    }
-    child_status(pid)
-}
-
-/// Waits for the child `pid` and says how it ended.
-fn child_status(pid: i32) -> Result<(), String> {
-    let mut status = 0;
-    // SAFETY: waits for our own child; `status` is a valid out-pointer.
-    let waited = unsafe { nix::libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid, "waitpid failed");
-    if nix::libc::WIFSIGNALED(status) && nix::libc::WTERMSIG(status) == nix::libc::SIGALRM {
-        Err("the child hung (killed by its 10 s alarm)".to_owned())
-    } else if nix::libc::WIFEXITED(status) && nix::libc::WEXITSTATUS(status) == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "the child's checks failed (wait status {status:#x})"
-        ))
-    }
 }
 
 #[in_netns::test]

@@ -219,3 +219,48 @@ impl Checks {
         }
     }
 }
+
+/// Runs `f` on a helper thread and returns its result, failing the test if it has not finished
+/// within `seconds` (turning a hang into a failure; the stuck thread is left to the process).
+pub fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(f()));
+    result
+        .recv_timeout(Duration::from_secs(seconds))
+        .unwrap_or_else(|_| panic!("still running after {seconds}s: a hang"))
+}
+
+/// Forks; the child runs `child` under a 10 s alarm (killed if it hangs) and exits with its
+/// result, the parent returns how the child ended.
+pub fn in_forked_child(child: impl FnOnce() -> bool) -> Result<(), String> {
+    // SAFETY: the child only runs `child` (no locks that another thread may hold: the worker's
+    // calls either return at once or run inline) and leaves with `_exit`, skipping destructors
+    // and atexit handlers that belong to the parent.
+    let pid = unsafe { nix::libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: alarm and _exit are async-signal-safe.
+        unsafe {
+            nix::libc::alarm(10);
+            nix::libc::_exit(if child() { 0 } else { 1 });
+        }
+    }
+    child_status(pid)
+}
+
+/// Waits for the child `pid` and says how it ended.
+pub fn child_status(pid: i32) -> Result<(), String> {
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    let waited = unsafe { nix::libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid, "waitpid failed");
+    if nix::libc::WIFSIGNALED(status) && nix::libc::WTERMSIG(status) == nix::libc::SIGALRM {
+        Err("the child hung (killed by its 10 s alarm)".to_owned())
+    } else if nix::libc::WIFEXITED(status) && nix::libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the child's checks failed (wait status {status:#x})"
+        ))
+    }
+}
