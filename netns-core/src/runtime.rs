@@ -87,8 +87,9 @@ pub struct Runtime {
     ns: NetNs,
     options: Options,
     id: u64,
-    /// The process that made the runtime: in a forked child its threads do not exist.
-    creator: u32,
+    /// The fork generation the runtime was made in (`None` when forks cannot be counted): in a
+    /// forked child its threads do not exist.
+    generation: Option<u32>,
 }
 
 impl NetNs {
@@ -144,7 +145,9 @@ impl NetNs {
             ns,
             options,
             id,
-            creator: std::process::id(),
+            generation: crate::worker::fork::watch()
+                .ok()
+                .map(|()| crate::worker::fork::generation()),
         })
     }
 }
@@ -255,7 +258,10 @@ impl Runtime {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        if std::process::id() != self.creator {
+        let forked = self
+            .generation
+            .is_some_and(|made_in| made_in != crate::worker::fork::generation());
+        if forked {
             // A forked child: the runtime's threads do not exist here, there is nothing to
             // stop or join, and tokio would fail trying.
             std::mem::forget((driver, runtime));

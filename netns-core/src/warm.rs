@@ -78,10 +78,9 @@ impl WarmThreads {
         }
     }
 
-    fn pool(&self, options: &Options) -> Arc<Pool> {
-        if *options == Options::DEFAULT {
-            return Arc::clone(self.plain.get_or_init(|| Pool::new(options)));
-        }
+    /// The pool for calls with `options` other than the default ones (the plain pool has no
+    /// lock: see `run`).
+    fn other_pool(&self, options: &Options) -> Arc<Pool> {
         let mut other = lock(&self.other);
         if let Some(pool) = other.iter().find(|pool| pool.options == *options) {
             return Arc::clone(pool);
@@ -102,7 +101,11 @@ impl WarmThreads {
             // told): a thread of its own, and no lock a parent thread may have held.
             return ns.run_on_fresh_thread(options, f);
         }
-        self.pool(options).run(ns, f)
+        if *options == Options::DEFAULT {
+            // The common case, borrowed: no lock, and no reference count touched per call.
+            return self.plain.get_or_init(|| Pool::new(options)).run(ns, f);
+        }
+        self.other_pool(options).run(ns, f)
     }
 
     /// Whether this is the process the handle's warm threads live in.
@@ -165,7 +168,9 @@ impl Pool {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if !self.called.swap(true, Ordering::Relaxed) {
+        // Read before it is written: after the first call this is a load of a line every
+        // caller only reads, not a write that all callers contend for.
+        if !self.called.load(Ordering::Relaxed) && !self.called.swap(true, Ordering::Relaxed) {
             return self.on_fresh_thread(ns, f);
         }
         // A thread with a view has a working directory of its own, made the caller's at each
