@@ -281,28 +281,3 @@ fn the_last_clone_dropped_by_an_expiring_warm_thread_ends_it_without_a_self_join
     drop(ns);
     assert!(wait_no_thread_in(id, HANG).is_empty());
 }
-
-// Changes the process's working directory: a process of its own.
-#[in_netns::test(own_process)]
-fn a_call_that_cannot_read_the_callers_directory_leaves_its_warm_thread_idle() {
-    let ns = NetNs::new().unwrap();
-    let id = ns.id();
-    let view = Options::default().sysfs(true);
-    ns.run_with(&view, || ()).unwrap();
-    let warm = ns.run_with(&view, gettid).unwrap();
-    let home = std::env::current_dir().unwrap();
-    let gone_dir = std::env::temp_dir().join(common::unique_name("cwd-gone"));
-    std::fs::create_dir(&gone_dir).unwrap();
-    std::env::set_current_dir(&gone_dir).unwrap();
-    std::fs::remove_dir(&gone_dir).unwrap();
-    let failed = ns.run_with(&view, || ());
-    std::env::set_current_dir(&home).unwrap();
-    assert!(failed.is_err(), "getcwd fails in a removed directory");
-    assert_eq!(
-        ns.run_with(&view, gettid).unwrap(),
-        warm,
-        "the warm thread is still idle"
-    );
-    drop(ns);
-    assert!(wait_no_thread_in(id, Duration::from_secs(5)).is_empty());
-}

@@ -22,7 +22,9 @@ pub(crate) const LOG_TARGET: &str = "in_netns";
 /// `sysfs` and `etc` give the thread a private mount namespace (made a recursive slave of the
 /// host's, so nothing it mounts propagates back); the host's mounts are never touched, and the
 /// private view ends with the thread. The thread then also has a working directory and umask
-/// of its own, starting as the caller's.
+/// of its own, starting as the caller's. A reused thread's view is as its sources (the host's
+/// mounts, `/etc`, `/etc/netns/NAME`) are when each call starts: it is built again when they
+/// changed.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -88,8 +90,9 @@ impl Options {
     }
 
     /// Run each call on a thread of its own, started for it and ended after it, instead of a
-    /// warm thread of the handle: for a body that needs fresh thread-locals (warm threads keep
-    /// theirs between calls into the same namespace). Costs a thread start per call.
+    /// warm thread of the handle: for a body that needs fresh thread-locals, or changes thread
+    /// state that a warm thread does not put back after a call (see the README's "What a reused
+    /// thread carries from one call to the next"). Costs a thread start per call.
     pub fn fresh_thread(mut self, enabled: bool) -> Options {
         self.fresh_thread = enabled;
         self
@@ -158,8 +161,9 @@ impl Options {
         }
     }
 
-    /// Sets up the views on the calling (dedicated) thread, which has already entered `ns`.
-    pub(crate) fn apply(&self, ns: &NetNs) -> Result<()> {
+    /// Sets up the views on the calling (dedicated) thread, which has already entered the
+    /// namespace called `name`: a private copy of the thread's mount namespace, with them in it.
+    pub(crate) fn apply_views(&self, name: Option<&str>) -> Result<()> {
         if !self.needs_mounts() {
             return Ok(());
         }
@@ -174,11 +178,11 @@ impl Options {
         )
         .map_err(|e| Error::from_errno("mount --make-rslave", Some(Path::new("/")), e))?;
         if self.sysfs {
-            mount_sysfs(ns)?;
+            mount_sysfs(name)?;
             bind_proc_net()?;
         }
         // `check` refused `etc` without a name before the thread started.
-        if let (true, Some(name)) = (self.etc, ns.name()) {
+        if let (true, Some(name)) = (self.etc, name) {
             bind_etc(name);
         }
         Ok(())
@@ -191,40 +195,65 @@ impl Default for Options {
     }
 }
 
-/// The caller's working directory, for a long-lived thread whose own one (private, since it has
-/// a private mount namespace) must follow the caller's at each call.
-pub(crate) struct CallerDir(PathBuf);
+/// The caller's working directory, for a reused thread whose own one (private, since it has a
+/// private mount namespace) must follow the caller's at each call.
+pub(crate) enum CallerDir {
+    /// By path, so that it resolves in the thread's mount namespace, as the kernel translates
+    /// the directory of a new one.
+    Path(PathBuf),
+    /// A directory that was removed has no path: the thread gets the directory itself, as a
+    /// fresh thread inherits it (nothing can be made in it, as for the caller).
+    Removed(std::os::fd::OwnedFd),
+}
 
 impl CallerDir {
     /// Reads the calling thread's working directory.
     pub(crate) fn capture() -> Result<CallerDir> {
-        std::env::current_dir()
-            .map(CallerDir)
-            .map_err(|source| Error::Os {
-                operation: "getcwd (the caller's working directory, which the body uses)",
-                path: None,
-                source,
-            })
+        let error = |source| Error::Os {
+            operation: "getcwd (the caller's working directory, which the body uses)",
+            path: None,
+            source,
+        };
+        match std::env::current_dir() {
+            Ok(path) => Ok(CallerDir::Path(path)),
+            Err(err) if err.raw_os_error() == Some(nix::libc::ENOENT) => {
+                let flags = nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC;
+                nix::fcntl::open(".", flags, nix::sys::stat::Mode::empty())
+                    .map(CallerDir::Removed)
+                    .map_err(|errno| error(errno.into()))
+            }
+            Err(err) => Err(error(err)),
+        }
     }
 
-    /// Makes it the calling thread's working directory. By path, so that it resolves in this
-    /// thread's mount namespace, as the kernel translates the directory of a new one. (Reading
-    /// the current one first is cheaper than a `chdir`, and it usually is the same.)
+    /// Makes it the calling thread's working directory. (Reading the current one first is
+    /// cheaper than a `chdir`, and it usually is the same.)
     pub(crate) fn enter(&self) -> Result<()> {
-        if std::env::current_dir().is_ok_and(|current| current == self.0) {
-            return Ok(());
+        match self {
+            CallerDir::Path(path) => {
+                if std::env::current_dir().is_ok_and(|current| current == *path) {
+                    return Ok(());
+                }
+                nix::unistd::chdir(path).map_err(|errno| Error::Os {
+                    operation: "chdir to the caller's working directory",
+                    path: Some(path.clone()),
+                    source: errno.into(),
+                })
+            }
+            CallerDir::Removed(dir) => nix::unistd::fchdir(dir).map_err(|errno| Error::Os {
+                operation: "fchdir to the caller's (removed) working directory",
+                path: None,
+                source: errno.into(),
+            }),
         }
-        nix::unistd::chdir(&self.0).map_err(|errno| Error::Os {
-            operation: "chdir to the caller's working directory",
-            path: Some(self.0.clone()),
-            source: errno.into(),
-        })
     }
 }
 
 /// Replaces `/sys` (in the thread's private mount namespace) with a sysfs of the current
 /// network namespace.
-fn mount_sysfs(ns: &NetNs) -> Result<()> {
+fn mount_sysfs(name: Option<&str>) -> Result<()> {
     let sys = Path::new("/sys");
     let flags = if sys_is_read_only() {
         MsFlags::MS_RDONLY
@@ -233,7 +262,7 @@ fn mount_sysfs(ns: &NetNs) -> Result<()> {
     };
     // Fails when nothing is mounted there; the new sysfs then simply goes on top.
     let _ = umount2(sys, MntFlags::MNT_DETACH);
-    let source = ns.name().unwrap_or("sysfs");
+    let source = name.unwrap_or("sysfs");
     mount(Some(source), sys, Some("sysfs"), flags, None::<&str>)
         .map_err(|e| Error::from_errno("mount sysfs", Some(sys), e))
 }

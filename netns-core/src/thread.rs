@@ -4,7 +4,9 @@
 //! Either way a thread enters one namespace once and never leaves it, so no thread is ever
 //! switched back or stranded, and the calling thread's namespace never changes.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::panic;
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 
@@ -46,19 +48,24 @@ where
     })
 }
 
+/// Moves the calling thread into the network namespace `fd` refers to (`path`, when known, is
+/// what errors name).
+pub(crate) fn enter_net(fd: BorrowedFd<'_>, path: Option<&Path>) -> Result<()> {
+    setns(fd, CloneFlags::CLONE_NEWNET).map_err(|errno| match (errno, path) {
+        (Errno::EINVAL, Some(path)) => Error::NotNetns {
+            path: path.to_path_buf(),
+            found: "a namespace that setns(CLONE_NEWNET) refuses".to_owned(),
+        },
+        (errno, path) => Error::from_errno("setns", path, errno),
+    })
+}
+
 impl NetNs {
-    /// Moves the calling thread into this namespace and applies `options`.
-    ///
-    /// Only ever called on a dedicated thread that ends afterwards.
+    /// Moves the calling thread into this namespace and applies `options`: for a thread that
+    /// runs one call and ends (a reused one enters through [`crate::worker::home`]).
     pub(crate) fn enter_current_thread(&self, options: &Options) -> Result<()> {
-        setns(self, CloneFlags::CLONE_NEWNET).map_err(|errno| match (errno, self.path()) {
-            (Errno::EINVAL, Some(path)) => Error::NotNetns {
-                path: path.to_path_buf(),
-                found: "a namespace that setns(CLONE_NEWNET) refuses".to_owned(),
-            },
-            (errno, path) => Error::from_errno("setns", path, errno),
-        })?;
-        options.apply(self)
+        enter_net(self.as_fd(), self.path())?;
+        options.apply_views(self.name())
     }
 
     /// Runs `f` inside this namespace on a dedicated thread and returns its result.
@@ -72,9 +79,14 @@ impl NetNs {
     /// done. Threads that `f` starts begin in the namespace, and sockets made in `f` belong to
     /// it for life, wherever they are used afterwards.
     ///
-    /// Warm threads keep their thread-locals between calls into the same namespace (use
-    /// [`Options::fresh_thread`] for fresh ones), end after [`Options::idle_timeout`] without a
-    /// call, and end with the last clone of the handle, before its drop returns. A path target
+    /// After each call a warm thread puts itself back as it entered (off the caller's path:
+    /// the caller already has its result): it re-enters the namespace, and puts back its signal
+    /// mask, name, affinity, scheduling and capabilities; one that a body gave a file table,
+    /// directory or mount namespace of its own (`unshare`) is retired instead, so every call
+    /// runs inside, in the process's file table and directory. Warm threads keep their
+    /// thread-locals between calls into the same namespace (use [`Options::fresh_thread`] for
+    /// fresh ones), end after [`Options::idle_timeout`] without a call, and end with the last
+    /// clone of the handle, before its drop returns. A path target
     /// (`#[in_netns("/run/netns/blue")]`) opens a handle per call: hold a `NetNs` on hot paths.
     ///
     /// A panic in `f` is resumed in the caller with its original payload, and the thread it ran

@@ -11,22 +11,27 @@
 //! for itself. When the last clone of the handle drops, its warm threads end before the drop
 //! returns.
 //!
-//! The hand-off is the [`Worker`](crate::Worker)'s ([`Handoff`]): the closure, its result and
-//! the done signal stay on the caller's stack until the thread marks the call done, so a body
-//! may borrow from the caller.
+//! Each warm thread is a [`Served`] thread: after a call it puts itself back as it entered (its
+//! network namespace, file table, directory, signal mask...) or retires, and a thread with a
+//! view brings it up to date before each call ([`crate::worker::home`]).
+//!
+//! The hand-off is the [`Worker`](crate::Worker)'s: the closure, its result and the done signal
+//! stay on the caller's stack until the thread marks the call done, so a body may borrow from
+//! the caller.
 
 use std::any::Any;
 use std::panic::{self, RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::NetNs;
 use crate::options::{CallerDir, Options};
-use crate::thread::builder;
 use crate::worker::fork;
-use crate::worker::handoff::Handoff;
+use crate::worker::handoff::Outcome;
+use crate::worker::home::Target;
+use crate::worker::served::{self, Ended, Served};
 
 /// How long a warm thread spins for its next call, and its caller for the result, before they
 /// sleep: long enough for back-to-back calls from one caller, short enough that many warm threads
@@ -80,14 +85,14 @@ impl WarmThreads {
 
     /// The pool for calls with `options` other than the default ones (the plain pool has no
     /// lock: see `run`).
-    fn other_pool(&self, options: &Options) -> Arc<Pool> {
+    fn other_pool(&self, ns: &NetNs, options: &Options) -> Result<Arc<Pool>> {
         let mut other = lock(&self.other);
-        if let Some(pool) = other.iter().find(|pool| pool.options == *options) {
-            return Arc::clone(pool);
+        if let Some(pool) = other.iter().find(|pool| pool.options() == options) {
+            return Ok(Arc::clone(pool));
         }
-        let pool = Pool::new(options);
+        let pool = Pool::new(ns, options)?;
         other.push(Arc::clone(&pool));
-        pool
+        Ok(pool)
     }
 
     /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
@@ -103,9 +108,20 @@ impl WarmThreads {
         }
         if *options == Options::DEFAULT {
             // The common case, borrowed: no lock, and no reference count touched per call.
-            return self.plain.get_or_init(|| Pool::new(options)).run(ns, f);
+            if let Some(pool) = self.plain.get() {
+                return pool.run(ns, f);
+            }
+            // A pool that cannot be made (no descriptor left to give it) leaves the call to
+            // a fresh thread, which reports what it cannot do itself.
+            return match Pool::new(ns, options) {
+                Ok(pool) => self.plain.get_or_init(|| pool).run(ns, f),
+                Err(_) => ns.run_on_fresh_thread(options, f),
+            };
         }
-        self.other_pool(options).run(ns, f)
+        match self.other_pool(ns, options) {
+            Ok(pool) => pool.run(ns, f),
+            Err(_) => ns.run_on_fresh_thread(options, f),
+        }
     }
 
     /// Whether this is the process the handle's warm threads live in.
@@ -134,33 +150,83 @@ impl Drop for WarmThreads {
 
 /// Warm threads set up with one set of options.
 struct Pool {
-    options: Options,
-    /// Threads waiting for a call, the most recently used last.
-    idle: Mutex<Vec<Arc<Warm>>>,
+    target: Arc<Target>,
+    threads: Mutex<Threads>,
     /// Threads alive (idle, busy or being started), at most [`MAX_WARM`].
     live: AtomicUsize,
     /// Whether a call came before: the first one runs on a fresh thread, so a handle used once
     /// (a path target opens one per call) pays no more than a thread, and leaves none behind.
-    called: std::sync::atomic::AtomicBool,
-    /// Threads that ended on their own (idle too long): joined by the next caller or the drop.
-    ended: Mutex<Vec<JoinHandle<()>>>,
+    called: AtomicBool,
 }
 
-/// One warm thread.
-struct Warm {
-    handoff: Handoff,
-    thread: Mutex<Option<JoinHandle<()>>>,
+/// A pool's threads that no caller holds, under one lock: a thread that expires moves from
+/// `idle` to `ended` in one step, so a shut-down that takes both finds every thread in one of
+/// them.
+pub(crate) struct Threads<W = Arc<Served>, H = JoinHandle<Ended>> {
+    /// Threads waiting for a call, the most recently used last.
+    idle: Vec<W>,
+    /// Threads that ended on their own (idle too long, or retired): joined by the next caller
+    /// that starts a thread, or by the shut-down.
+    ended: Vec<H>,
+}
+
+impl<W, H> Threads<W, H> {
+    pub(crate) const fn new() -> Threads<W, H> {
+        Threads {
+            idle: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Takes the most recently used idle thread.
+    pub(crate) fn take_idle(&mut self) -> Option<W> {
+        self.idle.pop()
+    }
+
+    /// Gives a thread back after a call.
+    pub(crate) fn give_back(&mut self, thread: W) {
+        self.idle.push(thread);
+    }
+
+    /// Called by an idle thread that wants to end: takes it out of the idle set and keeps the
+    /// handle `take` gives for joining, in the same step; `false` (and nothing changes) when a
+    /// caller took the thread meanwhile (or has not given it back yet).
+    pub(crate) fn expire(
+        &mut self,
+        is_it: impl Fn(&W) -> bool,
+        take: impl FnOnce(&W) -> Option<H>,
+    ) -> bool {
+        let Some(at) = self.idle.iter().position(is_it) else {
+            return false;
+        };
+        let thread = self.idle.swap_remove(at);
+        self.ended.extend(take(&thread));
+        true
+    }
+
+    /// Takes the threads that ended on their own, to join them.
+    pub(crate) fn take_ended(&mut self) -> Vec<H> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// Takes every thread, idle and ended, for a shut-down.
+    pub(crate) fn take_all(&mut self) -> (Vec<W>, Vec<H>) {
+        (std::mem::take(&mut self.idle), self.take_ended())
+    }
 }
 
 impl Pool {
-    fn new(options: &Options) -> Arc<Pool> {
-        Arc::new(Pool {
-            options: *options,
-            idle: Mutex::new(Vec::new()),
+    fn new(ns: &NetNs, options: &Options) -> Result<Arc<Pool>> {
+        Ok(Arc::new(Pool {
+            target: Arc::new(Target::new(ns, options)?),
+            threads: Mutex::new(Threads::new()),
             live: AtomicUsize::new(0),
-            called: std::sync::atomic::AtomicBool::new(false),
-            ended: Mutex::new(Vec::new()),
-        })
+            called: AtomicBool::new(false),
+        }))
+    }
+
+    fn options(&self) -> &Options {
+        self.target.options()
     }
 
     fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
@@ -171,175 +237,176 @@ impl Pool {
         // Read before it is written: after the first call this is a load of a line every
         // caller only reads, not a write that all callers contend for.
         if !self.called.load(Ordering::Relaxed) && !self.called.swap(true, Ordering::Relaxed) {
-            return self.on_fresh_thread(ns, f);
+            return ns.run_on_fresh_thread(self.options(), f);
         }
         // A thread with a view has a working directory of its own, made the caller's at each
         // call: read it before a thread is taken, so that a failure leaves the thread idle.
-        let dir = match self.options.needs_mounts() {
+        let dir = match self.options().needs_mounts() {
             true => Some(CallerDir::capture()?),
             false => None,
         };
-        // Taken in a statement of its own: the lock must not be held through the call.
-        let idle = lock(&self.idle).pop();
-        if let Some(warm) = idle {
-            return self.call(warm, dir, f);
-        }
-        if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
-            self.live.fetch_sub(1, Ordering::AcqRel);
-            return self.on_fresh_thread(ns, f);
-        }
-        self.join_ended();
-        self.start(ns, f)
-    }
-
-    /// Runs `f` on `warm`, a thread taken from the idle set (first moving it to the caller's
-    /// working directory `dir`, for a thread with a view), and gives the thread back.
-    fn call<F, T>(self: &Arc<Pool>, warm: Arc<Warm>, dir: Option<CallerDir>, f: F) -> Result<T>
-    where
-        F: FnOnce() -> T + Send,
-        T: Send,
-    {
-        let outcome = warm.handoff.call(move || {
+        self.dispatch(ns, move || {
             if let Some(dir) = dir {
                 dir.enter()?;
             }
             Ok(f())
-        });
-        self.settle(warm, outcome)
+        })
     }
 
-    /// Starts a warm thread and runs `f` on it as its first call, after it entered `ns`.
-    fn start<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
+    /// Runs `task` on an idle warm thread, a new one, or (past [`MAX_WARM`]) a fresh thread.
+    fn dispatch<F, T>(self: &Arc<Pool>, ns: &NetNs, task: F) -> Result<T>
     where
-        F: FnOnce() -> T + Send,
+        F: FnOnce() -> Result<T> + Send,
         T: Send,
     {
-        let warm = Arc::new(Warm {
-            handoff: Handoff::new(WARM_SPIN),
-            thread: Mutex::new(None),
-        });
-        let serving = Arc::clone(&warm);
+        // Taken in a statement of its own: the lock must not be held through the call.
+        let idle = lock(&self.threads).take_idle();
+        if let Some(warm) = idle {
+            let outcome = warm.call(task);
+            return self.settle(ns, warm, outcome);
+        }
+        if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return ns.run_on_fresh_thread(self.options(), task)?;
+        }
+        self.join_ended();
+        let warm = Served::new(WARM_SPIN);
         let pool = Arc::clone(self);
-        let idle_timeout = self.options.thread_idle_timeout();
-        let generation = fork::generation();
-        let started = builder(&self.options).spawn(move || {
-            let expire = || pool.expire(&serving);
-            // A fork inside a call copies this thread into the child, as its only thread: there
-            // it ends after the call, as a fresh thread would.
-            let copied = || fork::generation() != generation;
-            serving
-                .handoff
-                .serve_until_idle(idle_timeout, expire, copied);
-        });
-        let thread = match started {
-            Ok(thread) => thread,
-            Err(source) => {
-                self.live.fetch_sub(1, Ordering::AcqRel);
-                return Err(Error::ThreadSpawn { source });
-            }
-        };
-        *lock(&warm.thread) = Some(thread);
-        // The thread's first call enters the namespace: until then it ran only the hand-off.
-        let options = self.options;
-        let outcome = warm.handoff.call(move || {
-            ns.enter_current_thread(&options)?;
-            Ok(f())
-        });
-        self.settle(warm, outcome)
+        let idle_timeout = self.options().thread_idle_timeout();
+        let target = Arc::clone(&self.target);
+        if let Err(err) = warm.start(target, 0, Some(idle_timeout), move |warm| pool.expire(warm)) {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return Err(err);
+        }
+        let outcome = warm.call(task);
+        self.settle(ns, warm, outcome)
     }
 
     /// After a call on `warm`: back to the idle set, or retired (the call panicked, or the
-    /// thread could not enter), resuming the panic here.
-    fn settle<T>(
-        &self,
-        warm: Arc<Warm>,
-        outcome: Option<std::thread::Result<Result<T>>>,
-    ) -> Result<T> {
+    /// thread refused it), resuming the panic here, or running a refused task elsewhere.
+    fn settle<F, T>(
+        self: &Arc<Pool>,
+        ns: &NetNs,
+        warm: Arc<Served>,
+        outcome: Outcome<F, Result<T>>,
+    ) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send,
+        T: Send,
+    {
         match outcome {
-            Some(Ok(Ok(value))) => {
-                lock(&self.idle).push(warm);
-                Ok(value)
+            Outcome::Ran(Ok(result)) => {
+                // Also after an error of the task (the caller's directory could not be
+                // entered): the thread is as it entered, and puts itself back after the call.
+                lock(&self.threads).give_back(warm);
+                result
             }
-            Some(Ok(Err(err))) => {
-                self.retire(&warm);
-                Err(err)
-            }
-            Some(Err(payload)) => {
+            Outcome::Ran(Err(payload)) => {
                 // Its thread-locals may hold what the panic left half-done.
                 self.retire(&warm);
                 panic::resume_unwind(payload)
             }
-            // Only the pool stops its threads, and not while a caller holds one.
-            None => unreachable!("a warm thread taken by a caller is never stopped"),
-        }
-    }
-
-    /// Ends `warm`, which no caller holds and which is not in the idle set, and joins it.
-    fn retire(&self, warm: &Warm) {
-        warm.handoff.stop(true);
-        if let Some(thread) = lock(&warm.thread).take() {
-            let _ = thread.join();
-        }
-        self.live.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Called by `warm`'s own thread after an idle timeout: ends it if it is still idle (no
-    /// caller took it meanwhile), so that no caller can take it afterwards.
-    fn expire(&self, warm: &Arc<Warm>) -> bool {
-        let mut idle = lock(&self.idle);
-        let Some(at) = idle.iter().position(|other| Arc::ptr_eq(other, warm)) else {
-            return false;
-        };
-        idle.swap_remove(at);
-        drop(idle);
-        if let Some(thread) = lock(&warm.thread).take() {
-            lock(&self.ended).push(thread);
-        }
-        self.live.fetch_sub(1, Ordering::AcqRel);
-        true
-    }
-
-    /// Joins threads that ended on their own (they are gone or about to be: no wait to speak of).
-    fn join_ended(&self) {
-        let ended = std::mem::take(&mut *lock(&self.ended));
-        let current = std::thread::current().id();
-        for thread in ended {
-            // A thread that ended on its own may drop the handle's last clone on its way out
-            // (a thread-local): it cannot wait for itself, and is about to end anyway.
-            if thread.thread().id() != current {
-                let _ = thread.join();
+            Outcome::NotRun(task) => {
+                // The thread could not enter, or could not be kept as it entered: it has ended.
+                let not_entered = served::join(warm.take_thread());
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                match not_entered {
+                    Some(err) => Err(err),
+                    None => self.dispatch(ns, task),
+                }
             }
         }
     }
 
-    /// A call no warm thread can serve: on a thread of its own.
-    fn on_fresh_thread<F, T>(&self, ns: &NetNs, f: F) -> Result<T>
-    where
-        F: FnOnce() -> T + Send,
-        T: Send,
-    {
-        ns.run_on_fresh_thread(&self.options, f)
+    /// Ends `warm`, which no caller holds and which is not in the idle set, and joins it.
+    fn retire(&self, warm: &Served) {
+        warm.stop(false);
+        served::join(warm.take_thread());
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Called by `warm`'s own thread after an idle timeout, or when it retires: ends it if it is
+    /// idle (no caller took it meanwhile), so that no caller can take it afterwards.
+    fn expire(&self, warm: &Arc<Served>) -> bool {
+        let expired =
+            lock(&self.threads).expire(|other| Arc::ptr_eq(other, warm), |warm| warm.take_thread());
+        if expired {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+        expired
+    }
+
+    /// Joins threads that ended on their own (they are gone or about to be: no wait to speak of).
+    fn join_ended(&self) {
+        let ended = lock(&self.threads).take_ended();
+        let current = std::thread::current().id();
+        // A thread that ended on its own may drop the handle's last clone on its way out (a
+        // thread-local): it cannot wait for itself, and is about to end anyway.
+        for thread in ended.into_iter().filter(|t| t.thread().id() != current) {
+            served::join(Some(thread));
+        }
     }
 
     /// Ends every thread (the handle's last clone is being dropped, so no call is in flight)
     /// and joins them, except on a thread of the pool itself, which cannot wait for itself.
     /// (In a forked child the handle does not get here: [`WarmThreads`] forgets its pools.)
     fn shut_down(&self) {
-        let idle = std::mem::take(&mut *lock(&self.idle));
+        let (idle, ended) = lock(&self.threads).take_all();
         let current = std::thread::current().id();
+        let own = |thread: &JoinHandle<Ended>| thread.thread().id() == current;
         for warm in idle {
-            let thread = lock(&warm.thread).take();
-            let own = thread.as_ref().is_some_and(|t| t.thread().id() == current);
-            warm.handoff.stop(!own);
-            if let Some(thread) = thread.filter(|_| !own) {
-                let _ = thread.join();
+            let thread = warm.take_thread();
+            let is_own = thread.as_ref().is_some_and(own);
+            warm.stop(is_own);
+            if !is_own {
+                served::join(thread);
             }
         }
-        self.join_ended();
+        for thread in ended.into_iter().filter(|thread| !own(thread)) {
+            served::join(Some(thread));
+        }
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; stay usable if something did.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Model-checks a warm thread expiring against the pool shutting down (see the worker's
+    //! loom tests for how to run them).
+    use super::Threads;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    /// An idle warm thread expires while the handle's last clone shuts its pool down: in every
+    /// interleaving the shut-down finds the thread, idle (to stop and join) or ended (to join),
+    /// so no thread outlives the handle's drop.
+    #[test]
+    fn a_shut_down_finds_a_thread_that_expires_meanwhile() {
+        loom::model(|| {
+            let threads = Arc::new(Mutex::new(Threads::<u32, &'static str>::new()));
+            threads.lock().unwrap().give_back(1);
+            let expiring = {
+                let threads = Arc::clone(&threads);
+                thread::spawn(move || {
+                    threads
+                        .lock()
+                        .unwrap()
+                        .expire(|warm| *warm == 1, |_| Some("thread 1"))
+                })
+            };
+            let (idle, ended) = threads.lock().unwrap().take_all();
+            let expired = expiring.join().unwrap();
+            let left = threads.lock().unwrap().take_all();
+            assert_eq!(idle.len() + ended.len(), 1, "found by the shut-down");
+            assert_eq!(expired, !ended.is_empty());
+            assert!(
+                left.0.is_empty() && left.1.is_empty(),
+                "nothing found later"
+            );
+        });
+    }
 }

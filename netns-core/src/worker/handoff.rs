@@ -1,5 +1,6 @@
-//! The hand-off between callers and a worker thread: every `unsafe` of the worker lives here
-//! (and the futex calls in `sync`).
+//! The hand-off between callers and a served thread (a warm thread or a `Worker`'s): the
+//! `unsafe` of passing a borrowing closure to another thread lives here (the futex calls in
+//! `sync`).
 //!
 //! A caller builds a [`Frame`] on its own stack (the closure, room for its result, and the
 //! completion signal, together so that they cross between the cores as one cache line),
@@ -15,14 +16,54 @@ use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
 use super::sync::{
-    AtomicBool, AtomicU32, CachePadded, Mutex, Ordering, UnsafeCell, futex_wake, wait_until,
-    wait_until_marked, wait_until_or_timeout,
+    AtomicBool, AtomicU32, CachePadded, Mutex, MutexGuard, Ordering, UnsafeCell, futex_wake,
+    wait_until, wait_until_marked, wait_until_or_timeout,
 };
 
-/// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), or the call is done.
+/// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), the call is done, or the
+/// thread refused it without running it (its task is still in the frame).
 const PENDING: u32 = 0;
 const SLEEPING: u32 = 1;
 const DONE: u32 = 2;
+const REFUSED: u32 = 3;
+
+/// How long a retiring thread waits for its caller to give it back before it looks again.
+const RETIRE_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// What became of a call.
+pub(crate) enum Outcome<F, T> {
+    /// It ran: its value, or its panic's payload.
+    Ran(thread::Result<T>),
+    /// It did not run, and here is its task back: the thread is retiring (it could not be kept
+    /// as it entered, or could not enter at all) or stopping, and has ended or is ending.
+    NotRun(F),
+}
+
+/// What a served thread does around its calls: it owns the thread's state between calls.
+pub(crate) trait Keeper {
+    /// Before a call runs: whether the thread may run it. `false` refuses it (the caller gets
+    /// its task back) and ends the thread.
+    fn before_call(&mut self) -> bool;
+    /// After a call, once its caller has been told it is done (so what this costs is not on the
+    /// caller's path): whether the thread serves on.
+    fn after_call(&mut self) -> After;
+    /// After an idle timeout, and while retiring: whether to end now. Says yes only when no
+    /// caller can take the thread any more (a warm thread leaves its idle set); a thread that no
+    /// caller gives up (a `Worker`'s) never says yes.
+    fn expire(&self) -> bool;
+}
+
+/// What a served thread does after a call.
+pub(crate) enum After {
+    /// Waits for the next call.
+    Serve,
+    /// It could not be kept as it entered: it runs no more calls, refuses the next one (whose
+    /// caller then retires or replaces it), and ends.
+    Retire,
+    /// Ends now: a copy of the thread made by a `fork()` inside the call, which no caller can
+    /// reach.
+    End,
+}
 
 /// A published call: the frame, and the function that runs it (it knows the frame's types).
 #[derive(Clone, Copy)]
@@ -101,84 +142,59 @@ impl Handoff {
         }
     }
 
-    /// Runs `task` on the worker thread and returns its outcome (its value, or its panic's
-    /// payload) once it has finished; `None`, without running it, when the worker is stopping.
-    pub(crate) fn call<F, T>(&self, task: F) -> Option<thread::Result<T>>
+    /// Runs `task` on the served thread and returns what became of it.
+    pub(crate) fn call<F, T>(&self, task: F) -> Outcome<F, T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let _serialized = self.callers.0.lock().unwrap_or_else(|e| e.into_inner());
-        if self.stopping.load(Ordering::Acquire) {
-            return None;
+        self.caller().call(task)
+    }
+
+    /// Becomes the one caller until the guard drops: a caller that finds the thread retired can
+    /// start its replacement ([`Caller::replace`]) before anyone else publishes a call.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller {
+            handoff: self,
+            _serialized: self.callers.0.lock().unwrap_or_else(|e| e.into_inner()),
         }
-        let padded = CachePadded(Frame {
-            signal: AtomicU32::new(PENDING),
-            task: UnsafeCell::new(Some(task)),
-            outcome: UnsafeCell::new(None),
-        });
-        let frame = &padded.0;
-        let published = Published {
-            run: run_frame::<F, T>,
-            frame: frame as *const Frame<F, T> as *const (),
-        };
-        // SAFETY: we hold `callers` and no call is published (the worker took the last one before
-        // marking it DONE), so the worker does not touch `call`. The frame outlives its use: the worker runs it and marks it DONE, and this
-        // function neither returns nor unwinds (nothing below panics) before it has seen DONE.
-        self.call
-            .with_mut(|slot| unsafe { *slot = Some(published) });
-        self.published.fetch_add(1, Ordering::SeqCst);
-        super::sync::wake(&self.published, &self.worker_sleeping);
-        let done = |signal| signal == DONE;
-        wait_until_marked(&frame.signal, done, PENDING, SLEEPING, self.spin_for);
-        // SAFETY: the worker is done with the frame (DONE, Acquire).
-        frame.outcome.with_mut(|slot| unsafe { (*slot).take() })
     }
 
-    /// The worker's loop: runs published calls until [`Handoff::stop`].
-    pub(crate) fn serve(&self) {
-        self.serve_while(None, || false, || false);
-    }
-
-    /// [`Handoff::serve`] for a warm thread: after `idle` without a call it asks `expire`
-    /// whether to end, which says yes only when no caller has taken the thread meanwhile (it
-    /// then never will); otherwise the call that caller publishes is served.
+    /// The served thread's loop: runs the calls published after the `from`th until
+    /// [`Handoff::stop`], with `keeper` around each. With an `idle` time, it asks the keeper
+    /// whether to expire after that long without a call; otherwise the call a caller publishes
+    /// meanwhile is served.
     ///
-    /// After each call it asks `copied` whether it is a copy made by a `fork()` inside that call
-    /// (the one thread of a child process): such a copy ends, as a thread that ran the body and
-    /// ended would, instead of waiting for calls no one can make.
-    pub(crate) fn serve_until_idle(
+    /// `from` is the count the thread starts from: 0 for a new hand-off (a call may be published
+    /// before the thread gets here), [`Caller::replace`]'s for a replacement.
+    pub(crate) fn serve(
         &self,
-        idle: std::time::Duration,
-        expire: impl Fn() -> bool,
-        copied: impl Fn() -> bool,
-    ) {
-        self.serve_while(Some(idle), expire, copied);
-    }
-
-    fn serve_while(
-        &self,
+        from: u32,
         idle: Option<std::time::Duration>,
-        expire: impl Fn() -> bool,
-        copied: impl Fn() -> bool,
+        keeper: &mut impl Keeper,
     ) {
-        // The count `new` starts from, not the current one: a call may be published before
-        // this thread gets here.
-        let mut seen = 0;
+        let mut seen = from;
+        let mut retiring = false;
         loop {
             let ready = |count| count != seen || self.stopping.load(Ordering::Acquire);
-            match idle {
+            // A retiring warm thread keeps trying to leave its idle set, where its caller may
+            // not have put it back yet; a retiring `Worker` thread waits for the call to refuse.
+            let wait = match retiring {
+                true => idle.map(|_| RETIRE_RETRY),
+                false => idle,
+            };
+            match wait {
                 None => wait_until(&self.published, &self.worker_sleeping, ready, self.spin_for),
-                Some(idle) => {
+                Some(wait) => {
                     let sleeping = &self.worker_sleeping;
                     let called = wait_until_or_timeout(
                         &self.published,
                         sleeping,
                         ready,
-                        idle,
+                        wait,
                         self.spin_for,
                     );
-                    if !called && expire() {
+                    if !called && keeper.expire() {
                         return;
                     }
                     if !ready(self.published.load(Ordering::Acquire)) {
@@ -191,32 +207,35 @@ impl Handoff {
             }
             seen = self.published.load(Ordering::Acquire);
             // SAFETY: a new count without `stopping` means a caller has written `call` and waits
-            // for its frame (see `call`); only this thread touches `call` until it marks it DONE.
+            // for its frame (see `Caller::call`); only this thread touches `call` until it marks
+            // the frame DONE or REFUSED.
             let Some(call) = self.call.with_mut(|slot| unsafe { (*slot).take() }) else {
                 unreachable!(
                     "a call was counted but not published: callers publish before counting, \
                      and `stop` sets `stopping` before counting"
                 );
             };
-            // SAFETY: the frame is live and the caller waits for DONE (see `call`).
-            unsafe { (call.run)(call.frame) };
-            // The last access to the frame: once DONE is visible the caller may free it.
-            // SAFETY: `signal` is the frame's first field, and the frame is live until DONE.
-            let signal = unsafe { &*(call.frame as *const AtomicU32) };
-            if signal.swap(DONE, Ordering::Release) == SLEEPING {
-                // Only the address is used: should the caller have woken spuriously, seen DONE
-                // and returned already, this is at worst a spurious wake-up for another waiter.
-                futex_wake(call.frame as *const AtomicU32);
-            }
-            if copied() {
+            if retiring || !keeper.before_call() {
+                // Its task stays in the frame, for the caller to take back.
+                // SAFETY: the frame is live and its caller waits (see above).
+                unsafe { finish(call.frame, REFUSED) };
                 return;
+            }
+            // SAFETY: the frame is live and the caller waits for DONE (see `Caller::call`).
+            unsafe { (call.run)(call.frame) };
+            // SAFETY: as above; this is the last access to the frame.
+            unsafe { finish(call.frame, DONE) };
+            match keeper.after_call() {
+                After::Serve => {}
+                After::Retire => retiring = true,
+                After::End => return,
             }
         }
     }
 
-    /// Makes the worker return from [`Handoff::serve`]. With `wait_for_callers`, first waits for
-    /// an in-flight call to finish and wakes the worker; without (on the worker thread itself,
-    /// inside a call), the worker ends after the current call.
+    /// Makes the served thread return from [`Handoff::serve`]. With `wait_for_callers`, first
+    /// waits for an in-flight call to finish and wakes the thread; without (on the served
+    /// thread itself, inside a call), the thread ends after the current call.
     pub(crate) fn stop(&self, wait_for_callers: bool) {
         if !wait_for_callers {
             self.stopping.store(true, Ordering::Release);
@@ -230,25 +249,148 @@ impl Handoff {
     }
 }
 
+/// Marks the frame at `frame` with its final signal (`DONE` or `REFUSED`), waking its caller if
+/// it sleeps. Once the signal is visible the caller may free the frame: nothing here touches it
+/// afterwards.
+///
+/// # Safety
+/// `frame` points to a live frame whose caller waits for its final signal.
+unsafe fn finish(frame: *const (), signal: u32) {
+    // SAFETY: `signal` is the frame's first field (`repr(C)`), and the frame is live until the
+    // final signal is visible.
+    let word = unsafe { &*(frame as *const AtomicU32) };
+    if word.swap(signal, Ordering::Release) == SLEEPING {
+        // Only the address is used: should the caller have woken spuriously, seen the signal
+        // and returned already, this is at worst a spurious wake-up for another waiter.
+        futex_wake(frame as *const AtomicU32);
+    }
+}
+
+/// The one caller of a hand-off, while it lives ([`Handoff::caller`]).
+pub(crate) struct Caller<'a> {
+    handoff: &'a Handoff,
+    _serialized: MutexGuard<'a, ()>,
+}
+
+impl Caller<'_> {
+    /// Runs `task` on the served thread and returns what became of it: its outcome once it has
+    /// finished, or the task itself when the thread refused it or is stopping.
+    pub(crate) fn call<F, T>(&mut self, task: F) -> Outcome<F, T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let handoff = self.handoff;
+        if handoff.stopping.load(Ordering::Acquire) {
+            return Outcome::NotRun(task);
+        }
+        let padded = CachePadded(Frame {
+            signal: AtomicU32::new(PENDING),
+            task: UnsafeCell::new(Some(task)),
+            outcome: UnsafeCell::new(None),
+        });
+        let frame = &padded.0;
+        let published = Published {
+            run: run_frame::<F, T>,
+            frame: frame as *const Frame<F, T> as *const (),
+        };
+        // SAFETY: this caller holds `callers` and no call is published (the thread took the last
+        // one before marking it), so the thread does not touch `call`. The frame outlives its use:
+        // the thread runs or refuses it and marks it, and this function neither returns nor
+        // unwinds (nothing below panics) before it has seen the mark.
+        handoff
+            .call
+            .with_mut(|slot| unsafe { *slot = Some(published) });
+        handoff.published.fetch_add(1, Ordering::SeqCst);
+        super::sync::wake(&handoff.published, &handoff.worker_sleeping);
+        let marked = |signal| signal == DONE || signal == REFUSED;
+        wait_until_marked(&frame.signal, marked, PENDING, SLEEPING, handoff.spin_for);
+        if frame.signal.load(Ordering::Acquire) == REFUSED {
+            // SAFETY: the thread is done with the frame (REFUSED, Acquire) and left its task.
+            let task = frame.task.with_mut(|task| unsafe { (*task).take() });
+            let Some(task) = task else {
+                unreachable!("a refused call's task is never taken");
+            };
+            return Outcome::NotRun(task);
+        }
+        // SAFETY: the thread is done with the frame (DONE, Acquire).
+        match frame.outcome.with_mut(|slot| unsafe { (*slot).take() }) {
+            Some(outcome) => Outcome::Ran(outcome),
+            None => unreachable!("a call marked DONE has its outcome"),
+        }
+    }
+
+    /// For a replacement of a thread that ended (it refused a call, or could not be started):
+    /// clears `stopping` and returns the count the replacement serves from
+    /// ([`Handoff::serve`]), so that it serves exactly the calls published after this.
+    pub(crate) fn replace(&mut self) -> u32 {
+        self.handoff.stopping.store(false, Ordering::Release);
+        self.handoff.published.load(Ordering::Acquire)
+    }
+
+    /// Marks the hand-off as having no thread (its replacement could not be started), so that
+    /// later calls get their task back at once instead of waiting for a thread.
+    pub(crate) fn vacate(&mut self) {
+        self.handoff.stopping.store(true, Ordering::Release);
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! Model-checks the protocol:
     //! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test -p netns-core --release --lib loom`.
-    use super::Handoff;
+    use super::{After, Handoff, Keeper, Outcome};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::thread;
 
-    /// Two callers race a worker, then the worker is stopped: in every interleaving each job
+    /// A keeper that serves on, or retires after its first call, and may expire when idle.
+    struct Model<E> {
+        retire: bool,
+        expire: E,
+    }
+
+    impl<E: Fn() -> bool> Keeper for Model<E> {
+        fn before_call(&mut self) -> bool {
+            true
+        }
+
+        fn after_call(&mut self) -> After {
+            match self.retire {
+                true => After::Retire,
+                false => After::Serve,
+            }
+        }
+
+        fn expire(&self) -> bool {
+            (self.expire)()
+        }
+    }
+
+    fn serving() -> Model<fn() -> bool> {
+        Model {
+            retire: false,
+            expire: || false,
+        }
+    }
+
+    fn ran<F, T>(outcome: Outcome<F, T>) -> T {
+        match outcome {
+            Outcome::Ran(outcome) => outcome.unwrap(),
+            Outcome::NotRun(_) => panic!("the call did not run"),
+        }
+    }
+
+    /// Two callers race a served thread, then it is stopped: in every interleaving each job
     /// runs exactly once, its result reaches its own caller (through a loom cell, so any
-    /// unordered access is reported), and the worker ends.
+    /// unordered access is reported), and the thread ends.
     #[test]
-    fn concurrent_calls_each_run_once_and_the_worker_stops() {
+    fn concurrent_calls_each_run_once_and_the_thread_stops() {
         loom::model(|| {
             let handoff = Arc::new(Handoff::new(std::time::Duration::ZERO));
-            let worker = {
+            let server = {
                 let handoff = Arc::clone(&handoff);
-                thread::spawn(move || handoff.serve())
+                thread::spawn(move || handoff.serve(0, None, &mut serving()))
             };
             // An atomic in the job gives loom a scheduling point inside it.
             let runs = Arc::new(AtomicU32::new(0));
@@ -261,7 +403,7 @@ mod loom_tests {
                             runs.fetch_add(1, Ordering::Relaxed);
                             n * 10
                         });
-                        assert_eq!(outcome.unwrap().unwrap(), n * 10);
+                        assert_eq!(ran(outcome), n * 10);
                     })
                 })
                 .collect();
@@ -270,12 +412,9 @@ mod loom_tests {
             }
             assert_eq!(runs.load(Ordering::Relaxed), 2);
             handoff.stop(true);
-            worker.join().unwrap();
-            assert!(
-                handoff
-                    .call(|| panic!("a stopped worker must not run jobs"))
-                    .is_none()
-            );
+            server.join().unwrap();
+            let after_stop = handoff.call(|| panic!("a stopped thread must not run jobs"));
+            assert!(matches!(after_stop, Outcome::NotRun(_)));
         });
     }
 
@@ -287,24 +426,62 @@ mod loom_tests {
         loom::model(|| {
             let handoff = Arc::new(Handoff::new(std::time::Duration::ZERO));
             let idle = Arc::new(loom::sync::Mutex::new(true));
-            let worker = {
+            let server = {
                 let handoff = Arc::clone(&handoff);
                 let idle = Arc::clone(&idle);
                 thread::spawn(move || {
-                    let expire = || {
+                    let mut keeper = Model {
+                        retire: false,
                         // The pool's `expire`: leave the idle set, if still in it.
-                        std::mem::replace(&mut *idle.lock().unwrap(), false)
+                        expire: || std::mem::replace(&mut *idle.lock().unwrap(), false),
                     };
-                    handoff.serve_until_idle(std::time::Duration::ZERO, expire, || false);
+                    handoff.serve(0, Some(std::time::Duration::ZERO), &mut keeper);
                 })
             };
             let taken = std::mem::replace(&mut *idle.lock().unwrap(), false);
             if taken {
-                let outcome = handoff.call(|| 7_u32);
-                assert_eq!(outcome.unwrap().unwrap(), 7);
+                assert_eq!(ran(handoff.call(|| 7_u32)), 7);
                 handoff.stop(true);
             }
-            worker.join().unwrap();
+            server.join().unwrap();
+        });
+    }
+
+    /// A thread that retires after a call (a body left it in a state it cannot be put back
+    /// from) refuses the next call, whose caller gets the task back, starts a replacement that
+    /// serves from the current count, and runs the task there: in every interleaving the task
+    /// runs once, on the replacement, and no call is lost or run twice.
+    #[test]
+    fn a_retired_thread_refuses_the_next_call_and_a_replacement_runs_it() {
+        loom::model(|| {
+            let handoff = Arc::new(Handoff::new(std::time::Duration::ZERO));
+            let retiring = {
+                let handoff = Arc::clone(&handoff);
+                thread::spawn(move || {
+                    let mut keeper = Model {
+                        retire: true,
+                        expire: || false,
+                    };
+                    handoff.serve(0, None, &mut keeper);
+                    1_u32
+                })
+            };
+            assert_eq!(ran(handoff.call(|| 1_u32)), 1);
+            let mut caller = handoff.caller();
+            let task = match caller.call(|| 2_u32) {
+                Outcome::NotRun(task) => task,
+                Outcome::Ran(_) => panic!("a retiring thread ran a second call"),
+            };
+            assert_eq!(retiring.join().unwrap(), 1, "the retiring thread ended");
+            let from = caller.replace();
+            let replacement = {
+                let handoff = Arc::clone(&handoff);
+                thread::spawn(move || handoff.serve(from, None, &mut serving()))
+            };
+            assert_eq!(ran(caller.call(task)), 2);
+            drop(caller);
+            handoff.stop(true);
+            replacement.join().unwrap();
         });
     }
 }

@@ -3,19 +3,22 @@
 
 pub(crate) mod fork;
 pub(crate) mod handoff;
+pub(crate) mod home;
+pub(crate) mod served;
 mod sync;
 
 use std::cell::Cell;
 use std::fmt;
 use std::panic;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::handle::NetNs;
 use crate::nsid::NsId;
 use crate::options::{CallerDir, Options};
-use handoff::Handoff;
+use handoff::{Caller, Handoff, Outcome};
+use home::Target;
+use served::Served;
 
 /// How long a worker and its callers spin before they sleep: a lone worker stays hot between
 /// calls that come within this long.
@@ -56,16 +59,22 @@ std::thread_local! {
 /// through another `#[in_netns(&self.worker)]` method) runs inline, since that thread is already
 /// inside. In a `fork()`ed child, which has no worker thread, a call is
 /// [`Error::ForkedWorker`] instead of a wait; make a new worker in the child.
+///
+/// After each call the thread puts itself back as it entered, as warm threads do (see
+/// [`NetNs::run`]): a body that moved it to another namespace, gave it a file table or
+/// directory of its own, or changed its signal mask, affinity, name, scheduling or
+/// capabilities leaves nothing of that to the next call. What cannot be put back retires the
+/// thread, and the next call starts a new one behind the same `Worker` (entering the namespace
+/// again), so calls run inside every time; they stay ordered.
 pub struct Worker {
     shared: Arc<Shared>,
 }
 
 /// What a worker's handles share; dropping the last one stops the thread.
 struct Shared {
-    handoff: Arc<Handoff>,
-    thread: Option<JoinHandle<()>>,
+    served: Arc<Served>,
+    target: Arc<Target>,
     id: NsId,
-    options: Options,
     /// The handle the worker was made from: its async bodies run on its namespace runtime.
     #[cfg(feature = "tokio")]
     ns: NetNs,
@@ -91,23 +100,19 @@ impl Worker {
     /// Its umask stays the one the process had when the worker was made.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
         fork::watch()?;
-        let handoff = Arc::new(Handoff::new(SPIN_FOR));
-        let served = Arc::clone(&handoff);
-        let thread = ns.spawn_with(options, move || {
-            SERVING.with(|serving| serving.set(Arc::as_ptr(&served)));
-            served.serve();
-        })?;
+        options.check(ns)?;
+        let shared = Shared {
+            served: Served::new(SPIN_FOR),
+            target: Arc::new(Target::new(ns, options)?),
+            id: ns.id(),
+            #[cfg(feature = "tokio")]
+            ns: ns.clone(),
+            pid: std::process::id(),
+            generation: fork::generation(),
+        };
+        shared.start_thread(&mut shared.served.caller(), 0)?;
         Ok(Worker {
-            shared: Arc::new(Shared {
-                handoff,
-                thread: Some(thread),
-                id: ns.id(),
-                options: *options,
-                #[cfg(feature = "tokio")]
-                ns: ns.clone(),
-                pid: std::process::id(),
-                generation: fork::generation(),
-            }),
+            shared: Arc::new(shared),
         })
     }
 
@@ -131,11 +136,11 @@ impl Worker {
         if shared.forked() {
             return Err(Error::ForkedWorker { pid: shared.pid });
         }
-        if shared.options.needs_mounts() {
+        if shared.target.options().needs_mounts() {
             let dir = CallerDir::capture()?;
-            return shared.serve(move || dir.enter().map(|()| f()));
+            return shared.serve(move || dir.enter().map(|()| f()))?;
         }
-        Ok(shared.serve(f))
+        shared.serve(f)
     }
 
     /// The namespace the worker runs in.
@@ -145,7 +150,7 @@ impl Worker {
 
     /// The options the worker's thread was set up with.
     pub fn options(&self) -> Options {
-        self.shared.options
+        *self.shared.target.options()
     }
 
     /// The handle the worker was made from.
@@ -170,24 +175,57 @@ impl std::panic::UnwindSafe for Worker {}
 impl std::panic::RefUnwindSafe for Worker {}
 
 impl Shared {
-    /// Runs `f` on the worker thread; resumes its panic here.
-    fn serve<F, T>(&self, f: F) -> T
+    /// Starts the worker's thread, serving calls published after the `from`th, and waits until
+    /// it has entered: its entry error otherwise.
+    fn start_thread(&self, caller: &mut Caller<'_>, from: u32) -> Result<()> {
+        let target = Arc::clone(&self.target);
+        // A worker's thread never expires: it serves until the last handle drops.
+        self.served.start(target, from, None, |_| false)?;
+        // The thread's first call tells it which hand-off it serves, for `on_worker_thread`.
+        let handoff = self.served.handoff() as usize;
+        let serving = move || SERVING.with(|serving| serving.set(handoff as *const Handoff));
+        match caller.call(serving) {
+            Outcome::Ran(_) => Ok(()),
+            Outcome::NotRun(_) => {
+                Err(served::join(self.served.take_thread()).unwrap_or_else(retired_at_once))
+            }
+        }
+    }
+
+    /// Runs `f` on the worker thread; resumes its panic here. A thread that retired after an
+    /// earlier call refuses this one: a new thread enters and runs it.
+    fn serve<F, T>(&self, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        match self.handoff.call(f) {
-            Some(Ok(value)) => value,
-            Some(Err(payload)) => panic::resume_unwind(payload),
-            // Only dropping the last handle stops the worker, and the caller holds one.
-            None => unreachable!("a live worker serves every call"),
+        let mut caller = self.served.caller();
+        let task = match caller.call(f) {
+            Outcome::Ran(outcome) => return Ok(unwind(outcome)),
+            Outcome::NotRun(task) => task,
+        };
+        // Joined first: it refused this call (or never started), so it has ended.
+        served::join(self.served.take_thread());
+        let from = caller.replace();
+        if let Err(err) = self.start_thread(&mut caller, from) {
+            // No thread now: the next call tries again.
+            caller.vacate();
+            return Err(err);
+        }
+        match caller.call(task) {
+            Outcome::Ran(outcome) => Ok(unwind(outcome)),
+            Outcome::NotRun(_) => {
+                served::join(self.served.take_thread());
+                caller.vacate();
+                Err(retired_at_once())
+            }
         }
     }
 
     /// Whether the calling thread is this worker's (also in a child forked from inside a call,
     /// whose one thread is a copy of it).
     fn on_worker_thread(&self) -> bool {
-        SERVING.with(Cell::get) == Arc::as_ptr(&self.handoff)
+        SERVING.with(Cell::get) == self.served.handoff()
     }
 
     /// Whether this is a forked child of the process that made the worker.
@@ -196,23 +234,35 @@ impl Shared {
     }
 }
 
+/// A thread that entered but refused its first call: its view's sources kept changing and the
+/// view could not be built again (the reason is logged at debug level).
+fn retired_at_once() -> Error {
+    Error::Os {
+        operation: "start a worker thread (its view could not be built again)",
+        path: None,
+        source: std::io::Error::other("the new thread retired before its first call"),
+    }
+}
+
+/// A call's value, or its panic resumed.
+fn unwind<T>(outcome: std::thread::Result<T>) -> T {
+    outcome.unwrap_or_else(|payload| panic::resume_unwind(payload))
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
         // The last handle can be dropped by a call running on the worker thread itself: it
         // cannot wait for itself, so it only asks the loop to end after this call.
         let on_worker = self.on_worker_thread();
         if self.forked() && !on_worker {
-            // No worker thread here to stop or join, and the lock may have been held by a
-            // thread that the fork did not copy: leave both alone.
-            std::mem::forget(thread);
+            // No worker thread here to stop or join, and a lock may have been held by a thread
+            // that the fork did not copy: leave it all alone.
+            std::mem::forget(Arc::clone(&self.served));
             return;
         }
-        self.handoff.stop(!on_worker);
+        self.served.stop(on_worker);
         if !on_worker {
-            let _ = thread.join();
+            served::join(self.served.take_thread());
         }
     }
 }
@@ -221,7 +271,7 @@ impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
             .field("id", &self.shared.id)
-            .field("options", &self.shared.options)
+            .field("options", self.shared.target.options())
             .finish()
     }
 }

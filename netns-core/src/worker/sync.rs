@@ -4,8 +4,8 @@
 #[cfg(loom)]
 pub(crate) use loom::{
     cell::UnsafeCell,
-    sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::{Mutex, MutexGuard},
 };
 
 use std::time::Duration;
@@ -14,8 +14,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 #[cfg(not(loom))]
 pub(crate) use std::{
-    sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::{Mutex, MutexGuard},
 };
 
 /// `T` aligned to (and so alone on) a cache line, or the pair of lines that the adjacent-line

@@ -1,0 +1,488 @@
+//! What a reused namespace thread is kept in: the state it entered with, recorded once, put
+//! back (or found impossible to put back) after every call, and its `/sys` and `/etc` view
+//! brought up to date before every call.
+//!
+//! A body may change its own thread: `setns`, `unshare`, `chroot` or `chdir` in a private
+//! `fs`, its signal mask, affinity, name, scheduling, capabilities. A thread that serves the
+//! next call must not carry that into it. After each call, once the caller has its result (so
+//! none of this is on the caller's path), the thread:
+//!
+//! - re-enters its network namespace (`setns` with the target's descriptor: cheaper than
+//!   reading `/proc/thread-self/ns/net` to see whether it left);
+//! - checks with `kcmp` that it still shares the process's file table and, for a thread without
+//!   a view, its `fs` (root, working directory, umask: `unshare(CLONE_FS)` and
+//!   `unshare(CLONE_NEWNS)` both leave it with one of its own), since neither can be shared
+//!   again once left; a thread with a view re-enters its view's mount namespace instead, which
+//!   also puts back its root;
+//! - puts back its signal mask, name, affinity, scheduling policy and nice value, and
+//!   capabilities, where they changed (a view thread also its umask).
+//!
+//! What cannot be put back retires the thread (see [`Home::restore`]): it runs no more calls.
+
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sched::{CloneFlags, CpuSet, sched_getaffinity, sched_setaffinity, setns};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::handle::NetNs;
+use crate::name::ETC_DIR;
+use crate::options::{LOG_TARGET, Options};
+use crate::thread::THREAD_NAME;
+
+/// The calling thread's mount namespace.
+const THREAD_SELF_MNT: &str = "/proc/thread-self/ns/mnt";
+/// The calling thread's mount table, whose readiness (`EPOLLPRI`) says it changed.
+const THREAD_SELF_MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
+/// What the threads of one pool (or one `Worker`) enter: the namespace, by a descriptor of the
+/// target's own (the handle's may be closed while a thread still restores itself), and the
+/// views `options` ask for.
+pub(crate) struct Target {
+    net: OwnedFd,
+    /// The handle's name: the source of `/etc/netns/NAME` and of the sysfs mount.
+    name: Option<Box<str>>,
+    options: Options,
+    views: Option<Views>,
+}
+
+/// Where a thread's view comes from, and what tells it that the view went stale.
+struct Views {
+    /// The mount namespace the target was made in (the process's): each view is a private copy
+    /// of it, made again when it changed.
+    host: OwnedFd,
+    changes: Mutex<Changes>,
+}
+
+impl Target {
+    /// The target for threads of `ns` set up as `options` say; made on the caller's thread, so
+    /// views copy the caller's mount namespace.
+    pub(crate) fn new(ns: &NetNs, options: &Options) -> Result<Target> {
+        let net = ns
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| Error::Os {
+                operation: "dup (a descriptor of the namespace for its threads)",
+                path: None,
+                source,
+            })?;
+        let views = match options.needs_mounts() {
+            false => None,
+            true => Some(Views {
+                host: open_file(THREAD_SELF_MNT)?,
+                changes: Mutex::new(Changes::new(options, ns.name())?),
+            }),
+        };
+        Ok(Target {
+            net,
+            name: ns.name().map(Box::from),
+            options: *options,
+            views,
+        })
+    }
+
+    /// The options the threads are set up with.
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Moves the calling thread into the namespace: the network namespace, then the views.
+    fn enter(&self) -> Result<()> {
+        crate::thread::enter_net(self.net.as_fd(), None)?;
+        self.options.apply_views(self.name.as_deref())
+    }
+
+    /// How many times the view's sources have changed so far (0 without views). A view built
+    /// after reading `n` is as new as the sources were when `n` was read.
+    fn view_generation(&self) -> u64 {
+        self.views.as_ref().map_or(0, |views| {
+            // Nothing panics while holding it; stay usable if something did.
+            let mut changes = views.changes.lock().unwrap_or_else(PoisonError::into_inner);
+            changes.generation()
+        })
+    }
+}
+
+/// What a view thread keeps of its view.
+struct View {
+    /// The view's mount namespace, re-entered after each call (which also puts back the root).
+    mount: OwnedFd,
+    /// [`Target::view_generation`] when the view was built.
+    built: u64,
+    umask: Mode,
+}
+
+/// The state a served thread entered with, and puts back after each call.
+pub(crate) struct Home {
+    view: Option<View>,
+    /// Whether `kcmp` said the thread shares the process's file table and (without a view) its
+    /// `fs` when it entered. A thread that could not be compared is never reused: nothing else
+    /// could tell that it left them.
+    comparable: bool,
+    /// The process and the thread, for `kcmp` (a copy of the thread in a forked child ends
+    /// before it would restore anything).
+    ids: (libc::pid_t, libc::pid_t),
+    signals: libc::sigset_t,
+    affinity: Option<CpuSet>,
+    scheduling: Scheduling,
+    capabilities: Capabilities,
+}
+
+/// Why a thread was retired: what it could not be put back into.
+pub(crate) type Left = String;
+
+impl Home {
+    /// Enters `target` on the calling (new) thread and records the state to keep.
+    pub(crate) fn enter(target: &Target) -> Result<Home> {
+        let built = target.view_generation();
+        target.enter()?;
+        let view = match target.views {
+            None => None,
+            Some(_) => Some(View {
+                mount: open_file(THREAD_SELF_MNT)?,
+                built,
+                umask: current_umask(),
+            }),
+        };
+        // SAFETY: getpid and gettid only return a value.
+        let ids = unsafe { (libc::getpid(), libc::gettid()) };
+        let comparable = shares_with_process(ids, Resource::Files).unwrap_or(false)
+            && (view.is_some() || shares_with_process(ids, Resource::Fs).unwrap_or(false));
+        if !comparable {
+            log::debug!(
+                target: LOG_TARGET,
+                "a namespace thread does not share the main thread's file table or directory \
+                 (or kcmp is unavailable): it serves one call only"
+            );
+        }
+        Ok(Home {
+            view,
+            comparable,
+            ids,
+            signals: current_signal_mask(),
+            affinity: sched_getaffinity(Pid::from_raw(0)).ok(),
+            scheduling: Scheduling::current(),
+            capabilities: Capabilities::current(),
+        })
+    }
+
+    /// Before a call: brings the view up to date, when its sources (the host's mount table,
+    /// `/etc`, `/etc/netns`, `/etc/netns/NAME`) changed since it was built, by building it again
+    /// from the host's mount namespace. One `epoll_wait` when nothing changed.
+    pub(crate) fn refresh(&mut self, target: &Target) -> Result<()> {
+        let (Some(view), Some(views)) = (&mut self.view, &target.views) else {
+            return Ok(());
+        };
+        let now = target.view_generation();
+        if now == view.built {
+            return Ok(());
+        }
+        setns(&views.host, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| Error::from_errno("setns(CLONE_NEWNS) to the host's mounts", None, e))?;
+        target.options.apply_views(target.name.as_deref())?;
+        view.mount = open_file(THREAD_SELF_MNT)?;
+        view.built = now;
+        Ok(())
+    }
+
+    /// After a call: puts the thread back as it entered, or says what it could not put back.
+    pub(crate) fn restore(&mut self, target: &Target) -> Result<(), Left> {
+        setns(&target.net, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
+        if !self.comparable {
+            return Err("its file table and directory could not be compared".to_owned());
+        }
+        if shares_with_process(self.ids, Resource::Files) != Ok(true) {
+            return Err("it has a file table of its own (unshare(CLONE_FILES))".to_owned());
+        }
+        match &self.view {
+            None if shares_with_process(self.ids, Resource::Fs) != Ok(true) => {
+                return Err("it has a root, working directory and umask of its own \
+                            (unshare(CLONE_FS) or unshare(CLONE_NEWNS))"
+                    .to_owned());
+            }
+            None => {}
+            Some(view) => {
+                setns(&view.mount, CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("re-entering its view's mount namespace failed ({e})"))?;
+                nix::sys::stat::umask(view.umask);
+            }
+        }
+        set_signal_mask(&self.signals);
+        restore_name();
+        if let Some(affinity) = &self.affinity {
+            if sched_getaffinity(Pid::from_raw(0)).ok().as_ref() != Some(affinity) {
+                sched_setaffinity(Pid::from_raw(0), affinity)
+                    .map_err(|e| format!("its CPU affinity could not be put back ({e})"))?;
+            }
+        }
+        self.scheduling.restore()?;
+        self.capabilities.restore()
+    }
+}
+
+/// What tells a view that its sources changed: the host's mount table and, for `etc`, inotify
+/// on `/etc`, `/etc/netns` and `/etc/netns/NAME`, all in one epoll set; and how many changes
+/// it has seen.
+struct Changes {
+    epoll: Epoll,
+    inotify: Option<Inotify>,
+    /// Watched by inotify (again after each change: a directory may have been made).
+    watched: Vec<PathBuf>,
+    /// Kept open for the epoll set: nothing is read from it.
+    _mounts: File,
+    generation: u64,
+}
+
+impl Changes {
+    fn new(options: &Options, name: Option<&str>) -> Result<Changes> {
+        let mounts = File::open(THREAD_SELF_MOUNTINFO).map_err(|source| Error::Os {
+            operation: "open",
+            path: Some(PathBuf::from(THREAD_SELF_MOUNTINFO)),
+            source,
+        })?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| Error::from_errno("epoll_create1", None, e))?;
+        epoll
+            .add(&mounts, EpollEvent::new(EpollFlags::EPOLLPRI, 0))
+            .map_err(|e| Error::from_errno("epoll_ctl", None, e))?;
+        let mut watched = Vec::new();
+        let mut inotify = None;
+        if let (true, Some(name)) = (options.has_etc(), name) {
+            watched = vec![
+                PathBuf::from("/etc"),
+                PathBuf::from(ETC_DIR),
+                Path::new(ETC_DIR).join(name),
+            ];
+            // Without inotify (its per-user limit reached) every call builds its view anew.
+            inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                .and_then(|inotify| {
+                    epoll.add(&inotify, EpollEvent::new(EpollFlags::EPOLLIN, 1))?;
+                    Ok(inotify)
+                })
+                .map_err(|errno| {
+                    log::warn!(
+                        target: LOG_TARGET,
+                        "no inotify for the `etc` view ({errno}): it is built anew for each call"
+                    );
+                })
+                .ok();
+        }
+        let changes = Changes {
+            epoll,
+            inotify,
+            watched,
+            _mounts: mounts,
+            generation: 0,
+        };
+        changes.watch();
+        Ok(changes)
+    }
+
+    /// Watches each directory that exists (one made later is a change of its parent).
+    fn watch(&self) {
+        let Some(inotify) = &self.inotify else {
+            return;
+        };
+        let events = AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_ONLYDIR;
+        for dir in &self.watched {
+            // Missing (ENOENT) or not a directory: nothing to watch there yet.
+            let _ = inotify.add_watch(dir.as_path(), events);
+        }
+    }
+
+    /// The number of changes so far: one more when anything changed since the last look.
+    fn generation(&mut self) -> u64 {
+        let mut events = [EpollEvent::empty(); 2];
+        let changed = match self.epoll.wait(&mut events, EpollTimeout::ZERO) {
+            Ok(0) => false,
+            Ok(_) | Err(_) => true,
+        };
+        let no_inotify = self.inotify.is_none() && !self.watched.is_empty();
+        if changed || no_inotify {
+            if let Some(inotify) = &self.inotify {
+                // Drained, so the next look sees only later changes (EAGAIN when empty).
+                while inotify.read_events().is_ok_and(|events| !events.is_empty()) {}
+            }
+            self.watch();
+            self.generation += 1;
+        }
+        self.generation
+    }
+}
+
+fn open_file(path: &str) -> Result<OwnedFd> {
+    File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| Error::Os {
+            operation: "open",
+            path: Some(PathBuf::from(path)),
+            source,
+        })
+}
+
+/// What `kcmp` compares between the calling thread and the main thread.
+#[derive(Clone, Copy)]
+enum Resource {
+    /// `KCMP_FILES`: the file table.
+    Files = 2,
+    /// `KCMP_FS`: root, working directory and umask.
+    Fs = 3,
+}
+
+/// Whether thread `tid` of process `pid` shares `resource` with the process's main thread
+/// (`kcmp`); an error where `kcmp` is unavailable.
+fn shares_with_process(
+    (pid, tid): (libc::pid_t, libc::pid_t),
+    resource: Resource,
+) -> Result<bool, Errno> {
+    // SAFETY: kcmp reads no memory of ours; it compares two tasks' kernel objects.
+    let result = unsafe { libc::syscall(libc::SYS_kcmp, pid, tid, resource as libc::c_int, 0, 0) };
+    Errno::result(result).map(|order| order == 0)
+}
+
+fn current_umask() -> Mode {
+    // umask(2) has no query: set and set back. The thread's `fs` is its own (it has a view).
+    let mask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+    nix::sys::stat::umask(mask);
+    mask
+}
+
+fn current_signal_mask() -> libc::sigset_t {
+    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: a null new set only queries; `set` is a valid place for the old one.
+    let result =
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), set.as_mut_ptr()) };
+    debug_assert_eq!(result, 0, "pthread_sigmask query cannot fail");
+    // SAFETY: zeroed is a valid sigset_t, and pthread_sigmask filled it in.
+    unsafe { set.assume_init() }
+}
+
+fn set_signal_mask(set: &libc::sigset_t) {
+    // SAFETY: `set` is a valid sigset_t; SIG_SETMASK with valid arguments cannot fail.
+    let result = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut()) };
+    debug_assert_eq!(
+        result, 0,
+        "pthread_sigmask cannot fail with valid arguments"
+    );
+}
+
+/// Gives the thread its name back ([`THREAD_NAME`]) if a body renamed it.
+fn restore_name() {
+    const NAME: &[u8] = b"in-netns\0";
+    const _: () = assert!(NAME.len() == THREAD_NAME.len() + 1);
+    let mut current = [0_u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `current`.
+    let got = unsafe { libc::prctl(libc::PR_GET_NAME, current.as_mut_ptr()) };
+    if got != 0 || !current.starts_with(NAME) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, NAME.as_ptr()) };
+    }
+}
+
+/// The thread's scheduling: policy, flags, nice value and priority (`struct sched_attr`, in
+/// its first version, which `sched_getattr` and `sched_setattr` read and write in one call).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Scheduling {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+impl Scheduling {
+    /// The calling thread's (all zero, and so never restored, should the call fail).
+    fn current() -> Scheduling {
+        let mut attr = Scheduling::default();
+        let size = std::mem::size_of::<Scheduling>() as libc::c_uint;
+        // SAFETY: 0 is the calling thread; `attr` has room for `size` bytes.
+        let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+        if got != 0 {
+            return Scheduling::default();
+        }
+        attr
+    }
+
+    fn restore(&self) -> Result<(), Left> {
+        if self.size == 0 || Scheduling::current() == *self {
+            return Ok(());
+        }
+        // SAFETY: 0 is the calling thread; `self` is a full sched_attr of `self.size` bytes.
+        let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, self, 0) };
+        Errno::result(set)
+            .map(drop)
+            .map_err(|e| format!("its scheduling or nice value could not be put back ({e})"))
+    }
+}
+
+/// `struct __user_cap_header_struct` and `__user_cap_data_struct` (version 3: two of them).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The thread's effective, permitted and inheritable capability sets.
+#[derive(PartialEq, Eq)]
+struct Capabilities(Option<[CapData; 2]>);
+
+impl Capabilities {
+    fn current() -> Capabilities {
+        let mut header = CapHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: a version-3 header with pid 0 (the calling thread) and room for two sets.
+        let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+        Capabilities((got == 0).then_some(data))
+    }
+
+    fn restore(&self) -> Result<(), Left> {
+        let Some(data) = self.0 else {
+            return Ok(());
+        };
+        if Capabilities::current() == *self {
+            return Ok(());
+        }
+        let mut header = CapHeader {
+            version: CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        // SAFETY: a version-3 header with pid 0 (the calling thread) and two valid sets.
+        let set = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+        Errno::result(set)
+            .map(drop)
+            .map_err(|e| format!("its capabilities could not be put back ({e})"))
+    }
+}
