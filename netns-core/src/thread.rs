@@ -70,9 +70,8 @@ impl NetNs {
 
     /// Runs `f` inside this namespace on a dedicated thread and returns its result.
     ///
-    /// The thread is one of the handle's warm threads, which entered the namespace once and
-    /// never leave it: a warm call is a hand-off, cheaper than switching the caller in and out
-    /// with `setns`. The handle's first call, and calls past [`MAX_WARM`](crate::MAX_WARM)
+    /// The thread is one of the handle's warm threads, which are inside the namespace: a warm
+    /// call is a hand-off, with no thread to start. The handle's first call, and calls past [`MAX_WARM`](crate::MAX_WARM)
     /// concurrent ones, get a fresh thread that enters and ends instead. Callers never wait
     /// for each other, and a body may call into the same handle. The calling thread never
     /// changes namespace; `f` may borrow from the caller, since this returns only when `f` is

@@ -85,14 +85,14 @@ impl WarmThreads {
 
     /// The pool for calls with `options` other than the default ones (the plain pool has no
     /// lock: see `run`).
-    fn other_pool(&self, ns: &NetNs, options: &Options) -> Result<Arc<Pool>> {
+    fn other_pool(&self, options: &Options) -> Arc<Pool> {
         let mut other = lock(&self.other);
-        if let Some(pool) = other.iter().find(|pool| pool.options() == options) {
-            return Ok(Arc::clone(pool));
+        if let Some(pool) = other.iter().find(|pool| pool.options == *options) {
+            return Arc::clone(pool);
         }
-        let pool = Pool::new(ns, options)?;
+        let pool = Pool::new(options);
         other.push(Arc::clone(&pool));
-        Ok(pool)
+        pool
     }
 
     /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
@@ -108,20 +108,9 @@ impl WarmThreads {
         }
         if *options == Options::DEFAULT {
             // The common case, borrowed: no lock, and no reference count touched per call.
-            if let Some(pool) = self.plain.get() {
-                return pool.run(ns, f);
-            }
-            // A pool that cannot be made (no descriptor left to give it) leaves the call to
-            // a fresh thread, which reports what it cannot do itself.
-            return match Pool::new(ns, options) {
-                Ok(pool) => self.plain.get_or_init(|| pool).run(ns, f),
-                Err(_) => ns.run_on_fresh_thread(options, f),
-            };
+            return self.plain.get_or_init(|| Pool::new(options)).run(ns, f);
         }
-        match self.other_pool(ns, options) {
-            Ok(pool) => pool.run(ns, f),
-            Err(_) => ns.run_on_fresh_thread(options, f),
-        }
+        self.other_pool(options).run(ns, f)
     }
 
     /// Whether this is the process the handle's warm threads live in.
@@ -150,7 +139,10 @@ impl Drop for WarmThreads {
 
 /// Warm threads set up with one set of options.
 struct Pool {
-    target: Arc<Target>,
+    options: Options,
+    /// What the threads enter: made with the first warm thread, so that a handle used once
+    /// holds nothing more than it did.
+    target: OnceLock<Arc<Target>>,
     threads: Mutex<Threads>,
     /// Threads alive (idle, busy or being started), at most [`MAX_WARM`].
     live: AtomicUsize,
@@ -216,17 +208,27 @@ impl<W, H> Threads<W, H> {
 }
 
 impl Pool {
-    fn new(ns: &NetNs, options: &Options) -> Result<Arc<Pool>> {
-        Ok(Arc::new(Pool {
-            target: Arc::new(Target::new(ns, options)?),
+    fn new(options: &Options) -> Arc<Pool> {
+        Arc::new(Pool {
+            options: *options,
+            target: OnceLock::new(),
             threads: Mutex::new(Threads::new()),
             live: AtomicUsize::new(0),
             called: AtomicBool::new(false),
-        }))
+        })
     }
 
     fn options(&self) -> &Options {
-        self.target.options()
+        &self.options
+    }
+
+    /// What the pool's threads enter, made on first use.
+    fn target(&self, ns: &NetNs) -> Result<Arc<Target>> {
+        if let Some(target) = self.target.get() {
+            return Ok(Arc::clone(target));
+        }
+        let target = Arc::new(Target::new(ns, &self.options)?);
+        Ok(Arc::clone(self.target.get_or_init(|| target)))
     }
 
     fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
@@ -273,8 +275,10 @@ impl Pool {
         let warm = Served::new(WARM_SPIN);
         let pool = Arc::clone(self);
         let idle_timeout = self.options().thread_idle_timeout();
-        let target = Arc::clone(&self.target);
-        if let Err(err) = warm.start(target, 0, Some(idle_timeout), move |warm| pool.expire(warm)) {
+        let started = self.target(ns).and_then(|target| {
+            warm.start(target, 0, Some(idle_timeout), move |warm| pool.expire(warm))
+        });
+        if let Err(err) = started {
             self.live.fetch_sub(1, Ordering::AcqRel);
             return Err(err);
         }

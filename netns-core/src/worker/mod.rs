@@ -33,9 +33,9 @@ std::thread_local! {
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
 /// Choose it over [`NetNs::run`] when calls are frequent (a socket per connection, polling many
-/// pods): a warm call is a hand-off between two threads, cheaper than even switching the calling
-/// thread in and out with `setns`. The thread never leaves its namespace and never runs anything
-/// but your calls; a panic in a call is resumed in its caller and the worker keeps serving.
+/// pods, calls that must stay in order): a warm call is a hand-off between two threads, with no
+/// thread to start. The thread runs nothing but your calls, each inside the namespace; a panic
+/// in a call is resumed in its caller and the worker keeps serving.
 /// Clones are handles to the same thread; dropping the last one ends the thread after any
 /// in-flight call.
 ///
