@@ -323,6 +323,7 @@ fn print_ratios(f: &Fixture) {
         batch * 1e3,
         if batch < 0.002 { "met" } else { "MISSED" }
     );
+    view_rebuild(f);
     let cold = worker_cold(f, 300).as_secs_f64() / 300.0;
     let floor = time_per_call(by_name("floor: setns in + out on the caller"), 2000);
     println!(
@@ -332,6 +333,41 @@ fn print_ratios(f: &Fixture) {
         cold * 1e6,
         floor * 1e6,
         cold / floor
+    );
+}
+
+/// A call with a view right after the host's mounts changed (a tmpfs mounted and unmounted
+/// before each call), so a warm thread builds its view again first, against a fresh thread that
+/// builds one for the call after the same change.
+fn view_rebuild(f: &Fixture) {
+    let dir = std::env::temp_dir().join(format!("netns-bench-mount-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mount point");
+    let change = || {
+        let flags = nix::mount::MsFlags::empty();
+        nix::mount::mount(Some("tmpfs"), &dir, Some("tmpfs"), flags, None::<&str>).expect("mount");
+        nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH).expect("umount");
+    };
+    let warm = Options::default().sysfs(true);
+    let fresh = Options::default().sysfs(true).fresh_thread(true);
+    let on_warm = || {
+        change();
+        f.ns.run_with(&warm, || black_box(1)).map(drop).unwrap();
+    };
+    let on_fresh = || {
+        change();
+        f.ns.run_with(&fresh, || black_box(1)).map(drop).unwrap();
+    };
+    let changed_only = time_per_call(&change, 200);
+    let (ratio, base, cand) = interleaved_ratio(&on_fresh, &on_warm, 31, 50);
+    let _ = std::fs::remove_dir(&dir);
+    println!(
+        "{:<38} {:<38} {:>7.2}us {:>7.2}us {ratio:>7.3}  (each side includes a host mount \
+         and unmount: {:.2}us)",
+        "run_with(sysfs), view built again",
+        "run_with(sysfs), fresh thread",
+        cand * 1e6,
+        base * 1e6,
+        changed_only * 1e6,
     );
 }
 

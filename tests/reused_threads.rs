@@ -370,3 +370,122 @@ fn views_work_in_a_removed_working_directory_as_on_a_fresh_thread() {
     assert!(calls.iter().all(|call| *call == inside), "{calls:?}");
     assert_eq!(on_worker, inside);
 }
+
+#[in_netns::test]
+fn mounts_a_body_makes_in_its_view_reach_no_later_call() {
+    let ns = NetNs::new().unwrap();
+    let sysfs = Options::default().sysfs(true);
+    let worker = Worker::with_options(&ns, &sysfs).unwrap();
+    warm(&ns, &sysfs);
+    let secret = Path::new("/mnt").join(common::unique_name("view-secret"));
+    let change_the_view = || {
+        let tmpfs = nix::mount::MsFlags::empty();
+        nix::mount::mount(Some("tmpfs"), "/mnt", Some("tmpfs"), tmpfs, None::<&str>).unwrap();
+        fs::write(&secret, "from an earlier call").unwrap();
+        nix::mount::umount2("/sys", nix::mount::MntFlags::MNT_DETACH).unwrap();
+    };
+    let look = || (secret.exists(), Path::new("/sys/class/net/lo").exists());
+    ns.run_with(&sysfs, change_the_view).unwrap();
+    assert_eq!(
+        ns.run_with(&sysfs, look).unwrap(),
+        (false, true),
+        "a warm thread"
+    );
+    worker.run(change_the_view).unwrap();
+    assert_eq!(
+        worker.run(look).unwrap(),
+        (false, true),
+        "a worker's thread"
+    );
+    assert!(!secret.exists(), "the host never saw it");
+}
+
+/// `/proc/thread-self/status`'s line `field`.
+fn status_line(field: &str) -> String {
+    let status = fs::read_to_string("/proc/thread-self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    line.to_owned()
+}
+
+/// What a thread inherits from the one that starts it, as a body sees it.
+fn inherited() -> (String, String, String, i32) {
+    (
+        status_line("SigBlk:"),
+        status_line("Cpus_allowed_list:"),
+        status_line("CapEff:"),
+        // SAFETY: getpriority only returns a value (0: the calling thread).
+        unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS, 0) },
+    )
+}
+
+#[in_netns::test]
+fn a_warm_thread_has_the_main_threads_state_not_that_of_the_caller_that_started_it() {
+    let ns = NetNs::new().unwrap();
+    let expected = ns
+        .run_with(&Options::default().fresh_thread(true), inherited)
+        .unwrap();
+    ns.run(|| ()).unwrap(); // the first call, on a fresh thread
+    // Another caller, in a state of its own, starts the warm thread.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut usr2 = SigSet::empty();
+            usr2.add(Signal::SIGUSR2);
+            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&usr2), None).unwrap();
+            let mut one_cpu = CpuSet::new();
+            one_cpu.set(0).unwrap();
+            sched_setaffinity(Pid::from_raw(0), &one_cpu).unwrap();
+            // SAFETY: raising the calling thread's nice value needs no privilege.
+            unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 9) };
+            assert_ne!(inherited(), expected, "the caller's own state differs");
+            assert_eq!(
+                ns.run(inherited).unwrap(),
+                expected,
+                "the warm thread it started"
+            );
+        });
+    });
+    assert_eq!(ns.run(inherited).unwrap(), expected);
+    let worker = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: as above.
+                unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 9) };
+                Worker::new(&ns).unwrap()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(
+        worker.run(inherited).unwrap(),
+        expected,
+        "a worker's thread"
+    );
+}
+
+/// Descriptors open in the process.
+fn open_descriptors() -> usize {
+    fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+// Counts the process's descriptors: a process of its own.
+#[in_netns::test(own_process)]
+fn a_view_thread_retired_for_a_file_table_of_its_own_leaves_no_descriptor_open() {
+    let ns = NetNs::new().unwrap();
+    let sysfs = Options::default().sysfs(true);
+    warm(&ns, &sysfs);
+    let before = open_descriptors();
+    for _ in 0..10 {
+        ns.run_with(&sysfs, || unshare(CloneFlags::CLONE_FILES).unwrap())
+            .unwrap();
+        ns.run_with(&sysfs, || ()).unwrap();
+        let worker = Worker::with_options(&ns, &sysfs).unwrap();
+        worker
+            .run(|| unshare(CloneFlags::CLONE_FILES).unwrap())
+            .unwrap();
+        worker.run(|| ()).unwrap();
+    }
+    // A retired warm thread ends within about a millisecond, and is joined by a later call.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ns.run_with(&sysfs, || ()).unwrap();
+    assert_eq!(open_descriptors(), before);
+}

@@ -21,7 +21,7 @@
 
 use std::fs::File;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -116,9 +116,43 @@ impl Target {
 struct View {
     /// The view's mount namespace, re-entered after each call (which also puts back the root).
     mount: OwnedFd,
+    /// The view's mount table, whose readiness (`POLLPRI`) says a body mounted or unmounted
+    /// something in the view: it is then built again before the next call.
+    mounts: OwnedFd,
     /// [`Target::view_generation`] when the view was built.
     built: u64,
     umask: Mode,
+}
+
+impl View {
+    /// The view the calling thread has just built, as new as generation `built`.
+    fn built(built: u64) -> Result<View> {
+        Ok(View {
+            mount: open_file(THREAD_SELF_MNT)?,
+            mounts: open_file(THREAD_SELF_MOUNTINFO)?,
+            built,
+            umask: current_umask(),
+        })
+    }
+
+    /// Whether a body changed the view's mounts since the last look.
+    fn changed_by_a_body(&self) -> bool {
+        let mut poll = libc::pollfd {
+            fd: self.mounts.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready != 0
+    }
+
+    /// Its descriptors' numbers, no longer owned here: for a thread that has left the process's
+    /// file table, whose own copy of them closes when it ends, while the process's copy must be
+    /// closed by the thread that joins it ([`Left::orphaned`]).
+    fn into_raw_fds(self) -> [RawFd; 2] {
+        [self.mount.into_raw_fd(), self.mounts.into_raw_fd()]
+    }
 }
 
 /// The state a served thread entered with, and puts back after each call.
@@ -138,23 +172,40 @@ pub(crate) struct Home {
 }
 
 /// Why a thread was retired: what it could not be put back into.
-pub(crate) type Left = String;
+pub(crate) struct Left {
+    pub(crate) reason: String,
+    /// Descriptors the thread opened in the process's file table before it left it (a view's):
+    /// the thread that joins it closes them there, or they would stay open for good.
+    pub(crate) orphaned: Vec<RawFd>,
+}
+
+impl From<String> for Left {
+    fn from(reason: String) -> Left {
+        Left {
+            reason,
+            orphaned: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for Left {
+    fn from(reason: &str) -> Left {
+        Left::from(reason.to_owned())
+    }
+}
 
 impl Home {
     /// Enters `target` on the calling (new) thread and records the state to keep.
     pub(crate) fn enter(target: &Target) -> Result<Home> {
+        // SAFETY: getpid and gettid only return a value.
+        let ids = unsafe { (libc::getpid(), libc::gettid()) };
+        adopt_main_threads_state(ids.0);
         let built = target.view_generation();
         target.enter()?;
         let view = match target.views {
             None => None,
-            Some(_) => Some(View {
-                mount: open_file(THREAD_SELF_MNT)?,
-                built,
-                umask: current_umask(),
-            }),
+            Some(_) => Some(View::built(built)?),
         };
-        // SAFETY: getpid and gettid only return a value.
-        let ids = unsafe { (libc::getpid(), libc::gettid()) };
         let comparable = shares_with_process(ids, Resource::Files).unwrap_or(false)
             && (view.is_some() || shares_with_process(ids, Resource::Fs).unwrap_or(false));
         if !comparable {
@@ -189,8 +240,7 @@ impl Home {
         setns(&views.host, CloneFlags::CLONE_NEWNS)
             .map_err(|e| Error::from_errno("setns(CLONE_NEWNS) to the host's mounts", None, e))?;
         target.options.apply_views(target.name.as_deref())?;
-        view.mount = open_file(THREAD_SELF_MNT)?;
-        view.built = now;
+        *view = View::built(now)?;
         Ok(())
     }
 
@@ -199,22 +249,30 @@ impl Home {
         setns(&target.net, CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
         if !self.comparable {
-            return Err("its file table and directory could not be compared".to_owned());
+            return Err("its file table and directory could not be compared".into());
         }
         if shares_with_process(self.ids, Resource::Files) != Ok(true) {
-            return Err("it has a file table of its own (unshare(CLONE_FILES))".to_owned());
+            let orphaned = self.view.take().map(View::into_raw_fds);
+            return Err(Left {
+                reason: "it has a file table of its own (unshare(CLONE_FILES))".to_owned(),
+                orphaned: orphaned.into_iter().flatten().collect(),
+            });
         }
-        match &self.view {
+        match &mut self.view {
             None if shares_with_process(self.ids, Resource::Fs) != Ok(true) => {
                 return Err("it has a root, working directory and umask of its own \
                             (unshare(CLONE_FS) or unshare(CLONE_NEWNS))"
-                    .to_owned());
+                    .into());
             }
             None => {}
             Some(view) => {
                 setns(&view.mount, CloneFlags::CLONE_NEWNS)
                     .map_err(|e| format!("re-entering its view's mount namespace failed ({e})"))?;
                 nix::sys::stat::umask(view.umask);
+                if view.changed_by_a_body() {
+                    // Built again, from the host's mounts, before the next call.
+                    view.built = u64::MAX;
+                }
             }
         }
         set_signal_mask(&self.signals);
@@ -356,6 +414,14 @@ fn shares_with_process(
     Errno::result(result).map(|order| order == 0)
 }
 
+/// Whether the calling thread shares the process's file table (`false` when that cannot be
+/// told).
+pub(crate) fn shares_files_with_process() -> bool {
+    // SAFETY: getpid and gettid only return a value.
+    let ids = unsafe { (libc::getpid(), libc::gettid()) };
+    shares_with_process(ids, Resource::Files) == Ok(true)
+}
+
 fn current_umask() -> Mode {
     // umask(2) has no query: set and set back. The thread's `fs` is its own (it has a view).
     let mask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
@@ -413,10 +479,15 @@ struct Scheduling {
 impl Scheduling {
     /// The calling thread's (all zero, and so never restored, should the call fail).
     fn current() -> Scheduling {
+        Scheduling::of(0)
+    }
+
+    /// Thread `tid`'s (0: the calling thread).
+    fn of(tid: libc::pid_t) -> Scheduling {
         let mut attr = Scheduling::default();
         let size = std::mem::size_of::<Scheduling>() as libc::c_uint;
-        // SAFETY: 0 is the calling thread; `attr` has room for `size` bytes.
-        let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+        // SAFETY: `attr` has room for `size` bytes; any tid is fine (ESRCH otherwise).
+        let got = unsafe { libc::syscall(libc::SYS_sched_getattr, tid, &mut attr, size, 0) };
         if got != 0 {
             return Scheduling::default();
         }
@@ -431,7 +502,7 @@ impl Scheduling {
         let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, self, 0) };
         Errno::result(set)
             .map(drop)
-            .map_err(|e| format!("its scheduling or nice value could not be put back ({e})"))
+            .map_err(|e| format!("its scheduling or nice value could not be put back ({e})").into())
     }
 }
 
@@ -458,12 +529,17 @@ struct Capabilities(Option<[CapData; 2]>);
 
 impl Capabilities {
     fn current() -> Capabilities {
+        Capabilities::of(0)
+    }
+
+    /// Thread `tid`'s (0: the calling thread).
+    fn of(tid: libc::pid_t) -> Capabilities {
         let mut header = CapHeader {
             version: CAPABILITY_VERSION_3,
-            pid: 0,
+            pid: tid,
         };
         let mut data = [CapData::default(); 2];
-        // SAFETY: a version-3 header with pid 0 (the calling thread) and room for two sets.
+        // SAFETY: a version-3 header and room for two sets; any tid is fine (ESRCH otherwise).
         let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
         Capabilities((got == 0).then_some(data))
     }
@@ -483,6 +559,47 @@ impl Capabilities {
         let set = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
         Errno::result(set)
             .map(drop)
-            .map_err(|e| format!("its capabilities could not be put back ({e})"))
+            .map_err(|e| format!("its capabilities could not be put back ({e})").into())
     }
+}
+
+/// Gives the calling (new) thread the signal mask, CPU affinity, scheduling and capabilities of
+/// the process's main thread `pid`, rather than those of whichever caller happened to start it:
+/// a reused thread serves every caller, and puts itself back to this state after each call.
+/// What cannot be adopted (a capability the starting caller dropped from its permitted set)
+/// stays as inherited.
+fn adopt_main_threads_state(pid: libc::pid_t) {
+    if let Some(mask) = signal_mask_of(pid) {
+        set_signal_mask(&mask);
+    }
+    if let Ok(affinity) = sched_getaffinity(Pid::from_raw(pid)) {
+        let _ = sched_setaffinity(Pid::from_raw(0), &affinity);
+    }
+    let scheduling = Scheduling::of(pid);
+    if scheduling.size != 0 {
+        let _ = scheduling.restore();
+    }
+    let _ = Capabilities::of(pid).restore();
+}
+
+/// Thread `tid`'s blocked signals, from its `SigBlk:` line in procfs (the only place one thread
+/// can read another's mask).
+fn signal_mask_of(tid: libc::pid_t) -> Option<libc::sigset_t> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))?;
+    let blocked = u64::from_str_radix(hex.trim(), 16).ok()?;
+    let mut set = current_signal_mask();
+    // SAFETY: `set` is a valid sigset_t; sigemptyset and sigaddset only write it, and signal
+    // numbers 1 to 64 are those the mask's bits stand for (sigaddset refuses the others).
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for signal in 1..=64 {
+            if blocked & (1 << (signal - 1)) != 0 {
+                libc::sigaddset(&mut set, signal);
+            }
+        }
+    }
+    Some(set)
 }

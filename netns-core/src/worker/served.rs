@@ -119,7 +119,8 @@ pub(crate) fn join(thread: Option<JoinHandle<Ended>>) -> Option<Error> {
     match thread?.join() {
         Ok(Ended::NotEntered(err)) => Some(err),
         Ok(Ended::Retired(left)) => {
-            log::debug!(target: LOG_TARGET, "a namespace thread was retired: {left}");
+            log::debug!(target: LOG_TARGET, "a namespace thread was retired: {}", left.reason);
+            close_orphans(left.orphaned);
             None
         }
         Ok(Ended::Served) | Err(_) => None,
@@ -143,7 +144,7 @@ impl<E: Fn() -> bool> Keeper for Kept<'_, E> {
             Err(err) => {
                 // The call is refused, and runs on a thread that builds its view from scratch
                 // (and reports the error should it fail there too).
-                self.left = Some(format!("its view could not be built again: {err}"));
+                self.left = Some(format!("its view could not be built again: {err}").into());
                 false
             }
         }
@@ -183,6 +184,20 @@ impl Keeper for Refuse {
 
     fn expire(&self) -> bool {
         false
+    }
+}
+
+/// Closes, in the process's file table, descriptors that a retired thread opened there before
+/// it left the table ([`Left::orphaned`]). Only from a thread that shares that table: in one of
+/// its own the numbers could be other files.
+fn close_orphans(orphaned: Vec<std::os::fd::RawFd>) {
+    if orphaned.is_empty() || !super::home::shares_files_with_process() {
+        return;
+    }
+    for fd in orphaned {
+        // SAFETY: the retired thread opened `fd` in the process's file table, which this thread
+        // shares, and gave up owning it there (it kept only its own copy): nothing else owns it.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
     }
 }
 
