@@ -159,16 +159,46 @@ impl View {
 pub(crate) struct Home {
     view: Option<View>,
     /// Whether `kcmp` said the thread shares the process's file table and (without a view) its
-    /// `fs` when it entered. A thread that could not be compared is never reused: nothing else
-    /// could tell that it left them.
+    /// `fs` when it entered, and it took on the main thread's state. A thread that could not be
+    /// compared is never reused: nothing else could tell that it left them.
     comparable: bool,
     /// The process and the thread, for `kcmp` (a copy of the thread in a forked child ends
     /// before it would restore anything).
     ids: (libc::pid_t, libc::pid_t),
+    state: ThreadState,
+}
+
+/// What a thread's signal mask, affinity, scheduling and capabilities are.
+struct ThreadState {
     signals: libc::sigset_t,
     affinity: Option<CpuSet>,
     scheduling: Scheduling,
     capabilities: Capabilities,
+}
+
+impl ThreadState {
+    /// The calling thread's.
+    fn current() -> ThreadState {
+        ThreadState {
+            signals: current_signal_mask(),
+            affinity: sched_getaffinity(Pid::from_raw(0)).ok(),
+            scheduling: Scheduling::current(),
+            capabilities: Capabilities::current(),
+        }
+    }
+
+    /// Makes the calling thread's what it was, where it changed.
+    fn put_back(&self) -> Result<(), Left> {
+        set_signal_mask(&self.signals);
+        if let Some(affinity) = &self.affinity {
+            if sched_getaffinity(Pid::from_raw(0)).ok().as_ref() != Some(affinity) {
+                sched_setaffinity(Pid::from_raw(0), affinity)
+                    .map_err(|e| format!("its CPU affinity could not be put back ({e})"))?;
+            }
+        }
+        self.scheduling.restore()?;
+        self.capabilities.restore()
+    }
 }
 
 /// Why a thread was retired: what it could not be put back into.
@@ -199,7 +229,12 @@ impl Home {
     pub(crate) fn enter(target: &Target) -> Result<Home> {
         // SAFETY: getpid and gettid only return a value.
         let ids = unsafe { (libc::getpid(), libc::gettid()) };
-        adopt_main_threads_state(ids.0);
+        let inherited = ThreadState::current();
+        let adopted = adopt_main_threads_state(ids.0);
+        if !adopted {
+            // Its one call then runs as on a fresh thread of its starter.
+            let _ = inherited.put_back();
+        }
         let built = target.view_generation();
         target.enter()?;
         let view = match target.views {
@@ -215,14 +250,19 @@ impl Home {
                  (or kcmp is unavailable): it serves one call only"
             );
         }
+        if !adopted {
+            log::debug!(
+                target: LOG_TARGET,
+                "a namespace thread could not take on the main thread's signal mask, affinity, \
+                 scheduling and capabilities: it serves one call only"
+            );
+        }
+        let comparable = comparable && adopted;
         Ok(Home {
             view,
             comparable,
             ids,
-            signals: current_signal_mask(),
-            affinity: sched_getaffinity(Pid::from_raw(0)).ok(),
-            scheduling: Scheduling::current(),
-            capabilities: Capabilities::current(),
+            state: ThreadState::current(),
         })
     }
 
@@ -249,7 +289,7 @@ impl Home {
         setns(&target.net, CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
         if !self.comparable {
-            return Err("its file table and directory could not be compared".into());
+            return Err("it could not be compared with the main thread, or made like it".into());
         }
         if shares_with_process(self.ids, Resource::Files) != Ok(true) {
             let orphaned = self.view.take().map(View::into_raw_fds);
@@ -275,16 +315,8 @@ impl Home {
                 }
             }
         }
-        set_signal_mask(&self.signals);
         restore_name();
-        if let Some(affinity) = &self.affinity {
-            if sched_getaffinity(Pid::from_raw(0)).ok().as_ref() != Some(affinity) {
-                sched_setaffinity(Pid::from_raw(0), affinity)
-                    .map_err(|e| format!("its CPU affinity could not be put back ({e})"))?;
-            }
-        }
-        self.scheduling.restore()?;
-        self.capabilities.restore()
+        self.state.put_back()
     }
 }
 
@@ -566,20 +598,21 @@ impl Capabilities {
 /// Gives the calling (new) thread the signal mask, CPU affinity, scheduling and capabilities of
 /// the process's main thread `pid`, rather than those of whichever caller happened to start it:
 /// a reused thread serves every caller, and puts itself back to this state after each call.
-/// What cannot be adopted (a capability the starting caller dropped from its permitted set)
-/// stays as inherited.
-fn adopt_main_threads_state(pid: libc::pid_t) {
-    if let Some(mask) = signal_mask_of(pid) {
-        set_signal_mask(&mask);
-    }
-    if let Ok(affinity) = sched_getaffinity(Pid::from_raw(pid)) {
-        let _ = sched_setaffinity(Pid::from_raw(0), &affinity);
-    }
+/// `false` when some of it could not be adopted (a nice value the starting caller raised, which
+/// only `CAP_SYS_NICE` lowers; a capability it dropped from its permitted set): such a thread
+/// serves its starter's call and is not reused.
+fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
+    let Some(mask) = signal_mask_of(pid) else {
+        return false;
+    };
+    set_signal_mask(&mask);
+    let affinity = sched_getaffinity(Pid::from_raw(pid))
+        .is_ok_and(|affinity| sched_setaffinity(Pid::from_raw(0), &affinity).is_ok());
     let scheduling = Scheduling::of(pid);
-    if scheduling.size != 0 {
-        let _ = scheduling.restore();
-    }
-    let _ = Capabilities::of(pid).restore();
+    let scheduled = scheduling.size != 0 && scheduling.restore().is_ok();
+    let capabilities = Capabilities::of(pid);
+    let capable = capabilities.0.is_some() && capabilities.restore().is_ok();
+    affinity && scheduled && capable
 }
 
 /// Thread `tid`'s blocked signals, from its `SigBlk:` line in procfs (the only place one thread
