@@ -19,6 +19,16 @@ use crate::registry::Registry;
 /// The calling thread's mount table: it changes when a name file gets its namespace.
 const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
 
+/// What inotify reports of a directory: entries made, removed or renamed, and the directory
+/// itself removed or renamed.
+pub(crate) const DIRECTORY_CHANGES: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
 /// A change of a registry's names, as `ip netns monitor` prints them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -109,15 +119,8 @@ impl Watch {
         }
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(|e| Error::from_errno("inotify_init1", None, e))?;
-        let changes = AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_MOVED_FROM
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_DELETE_SELF
-            | AddWatchFlags::IN_MOVE_SELF
-            | AddWatchFlags::IN_ONLYDIR;
         inotify
-            .add_watch(dir, changes)
+            .add_watch(dir, DIRECTORY_CHANGES)
             .map_err(|e| Error::from_errno("inotify_add_watch", Some(dir), e))?;
         let mounts =
             File::open(MOUNTINFO).map_err(|e| io_error("open", Path::new(MOUNTINFO), e))?;

@@ -29,7 +29,7 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sched::{CloneFlags, CpuSet, sched_getaffinity, sched_setaffinity, setns};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{InitFlags, Inotify};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
@@ -38,6 +38,7 @@ use crate::handle::NetNs;
 use crate::name::ETC_DIR;
 use crate::options::{LOG_TARGET, Options};
 use crate::thread::THREAD_NAME;
+use crate::watch::DIRECTORY_CHANGES;
 
 /// The calling thread's mount namespace.
 const THREAD_SELF_MNT: &str = "/proc/thread-self/ns/mnt";
@@ -383,16 +384,9 @@ impl Changes {
         let Some(inotify) = &self.inotify else {
             return;
         };
-        let events = AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_MOVED_FROM
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_DELETE_SELF
-            | AddWatchFlags::IN_MOVE_SELF
-            | AddWatchFlags::IN_ONLYDIR;
         for dir in &self.watched {
             // Missing (ENOENT) or not a directory: nothing to watch there yet.
-            let _ = inotify.add_watch(dir.as_path(), events);
+            let _ = inotify.add_watch(dir.as_path(), DIRECTORY_CHANGES);
         }
     }
 
