@@ -276,7 +276,8 @@ impl Pool {
         let pool = Arc::clone(self);
         let idle_timeout = self.options().thread_idle_timeout();
         let started = self.target(ns).and_then(|target| {
-            warm.start(target, 0, Some(idle_timeout), move |warm| pool.expire(warm))
+            let expire = move |warm: &Arc<Served>| pool.expire(warm);
+            warm.start(target, 0, Some(idle_timeout), expire, || ())
         });
         if let Err(err) = started {
             self.live.fetch_sub(1, Ordering::AcqRel);

@@ -611,12 +611,32 @@ fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
 
 /// Thread `tid`'s blocked signals, from its `SigBlk:` line in procfs (the only place one thread
 /// can read another's mask).
+///
+/// While a thread starts another (as the main thread may be doing right now), glibc blocks every
+/// signal it can in it for a moment: that mask, which no program runs with (it blocks `SIGSEGV`
+/// and `SIGBUS` too), is read again after a pause, for up to about 2 ms; `None` after that.
 fn signal_mask_of(tid: libc::pid_t) -> Option<libc::sigset_t> {
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
-    let hex = status
-        .lines()
-        .find_map(|line| line.strip_prefix("SigBlk:"))?;
-    let blocked = u64::from_str_radix(hex.trim(), 16).ok()?;
+    // Every signal but SIGKILL, SIGSTOP and glibc's two internal ones (32, 33) blocked.
+    const STARTING_A_THREAD: u64 = !((1 << 8) | (1 << 18) | (1 << 31) | (1 << 32));
+    let read = || -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+        let hex = status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigBlk:"))?;
+        u64::from_str_radix(hex.trim(), 16).ok()
+    };
+    let starting_a_thread = |blocked: u64| blocked & STARTING_A_THREAD == STARTING_A_THREAD;
+    let mut blocked = read()?;
+    for _ in 0..100 {
+        if !starting_a_thread(blocked) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(20));
+        blocked = read()?;
+    }
+    if starting_a_thread(blocked) {
+        return None;
+    }
     let mut set = current_signal_mask();
     // SAFETY: `set` is a valid sigset_t; sigemptyset and sigaddset only write it, and signal
     // numbers 1 to 64 are those the mask's bits stand for (sigaddset refuses the others).

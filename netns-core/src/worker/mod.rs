@@ -179,17 +179,22 @@ impl Shared {
     /// it has entered: its entry error otherwise.
     fn start_thread(&self, caller: &mut Caller<'_>, from: u32) -> Result<()> {
         let target = Arc::clone(&self.target);
-        // A worker's thread never expires: it serves until the last handle drops.
-        self.served.start(target, from, None, |_| false)?;
-        // The thread's first call tells it which hand-off it serves, for `on_worker_thread`.
+        // Once inside, the thread learns which hand-off it serves (for `on_worker_thread`) and
+        // says so: no call is spent on it, since a thread that cannot be reused serves one.
         let handoff = self.served.handoff() as usize;
-        let serving = move || SERVING.with(|serving| serving.set(handoff as *const Handoff));
-        match caller.call(serving) {
-            Outcome::Ran(_) => Ok(()),
-            Outcome::NotRun(_) => {
-                Err(served::join(self.served.take_thread()).unwrap_or_else(retired_at_once))
-            }
+        let (entered, entry) = std::sync::mpsc::sync_channel(1);
+        let on_entry = move || {
+            SERVING.with(|serving| serving.set(handoff as *const Handoff));
+            let _ = entered.send(());
+        };
+        // A worker's thread never expires: it serves until the last handle drops.
+        self.served.start(target, from, None, |_| false, on_entry)?;
+        if entry.recv().is_ok() {
+            return Ok(());
         }
+        // It could not enter, and waits to refuse a call: the error comes with the join.
+        let _ = caller.call(|| ());
+        Err(served::join(self.served.take_thread()).unwrap_or_else(not_entered))
     }
 
     /// Runs `f` on the worker thread; resumes its panic here. A thread that retired after an
@@ -234,13 +239,22 @@ impl Shared {
     }
 }
 
-/// A thread that entered but refused its first call: its view's sources kept changing and the
-/// view could not be built again (the reason is logged at debug level).
+/// A thread that entered but refused its first call: its view's sources changed and the view
+/// could not be built again (the reason is logged at debug level).
 fn retired_at_once() -> Error {
     Error::Os {
-        operation: "start a worker thread (its view could not be built again)",
+        operation: "run a call on a new worker thread (its view could not be built again)",
         path: None,
-        source: std::io::Error::other("the new thread retired before its first call"),
+        source: std::io::Error::other("the new thread refused its first call"),
+    }
+}
+
+/// A thread that ended before it entered, without saying why (it always does).
+fn not_entered() -> Error {
+    Error::Os {
+        operation: "start a worker thread",
+        path: None,
+        source: std::io::Error::other("the new thread ended before it entered the namespace"),
     }
 }
 

@@ -44,14 +44,15 @@ impl Served {
     }
 
     /// Starts the thread that serves `self` from the `from`th call on: it enters `target`,
-    /// then serves. With an `idle` time it asks `expire` whether to end after that long without
-    /// a call.
+    /// runs `entered` (dropped unrun if it could not enter), then serves. With an `idle` time it
+    /// asks `expire` whether to end after that long without a call.
     pub(crate) fn start(
         self: &Arc<Served>,
         target: Arc<Target>,
         from: u32,
         idle: Option<Duration>,
         expire: impl Fn(&Arc<Served>) -> bool + Send + 'static,
+        entered: impl FnOnce() + Send + 'static,
     ) -> Result<()> {
         let served = Arc::clone(self);
         let started = builder(target.options()).spawn(move || {
@@ -59,11 +60,13 @@ impl Served {
             let home = match Home::enter(&target) {
                 Ok(home) => home,
                 Err(err) => {
+                    drop(entered);
                     // The first call is refused, and its caller gets `err` from the join.
                     served.handoff.serve(from, None, &mut Refuse);
                     return Ended::NotEntered(err);
                 }
             };
+            entered();
             let mut kept = Kept {
                 home,
                 target: &target,
