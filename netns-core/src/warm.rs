@@ -22,7 +22,7 @@
 use std::any::Any;
 use std::panic::{self, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::error::Result;
@@ -31,7 +31,7 @@ use crate::options::{CallerDir, Options};
 use crate::worker::fork;
 use crate::worker::handoff::Outcome;
 use crate::worker::home::Target;
-use crate::worker::served::{self, Ended, Served};
+use crate::worker::served::{self, Ended, Served, lock};
 
 /// How long a warm thread spins for its next call, and its caller for the result, before they
 /// sleep: long enough for back-to-back calls from one caller, short enough that many warm threads
@@ -371,11 +371,6 @@ impl Pool {
             served::join(Some(thread));
         }
     }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while holding these locks; stay usable if something did.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(all(test, loom))]

@@ -204,7 +204,8 @@ fn close_orphans(orphaned: Vec<std::os::fd::RawFd>) {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing panics while holding it; stay usable if something did.
+/// Locks `mutex`, also after a panic elsewhere left it poisoned: nothing panics while holding
+/// the locks of served threads and their pools, so what they guard stays consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
