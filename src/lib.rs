@@ -3,8 +3,8 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, MAX_WARM, NetNs, NsId, Options, RUN_DIR, Registry, Result, Watch,
-    WatchEvent, Worker, rootless,
+    CommandExt, ETC_DIR, Error, NetNs, NetnsCommand, NsId, Options, RUN_DIR, Registry, Result,
+    Watch, WatchEvent, Worker, rootless,
 };
 
 #[cfg(feature = "tokio")]
@@ -60,10 +60,10 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 /// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
 /// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
-/// - `stack_size = BYTES`: the stack of the body's thread (default
-///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of one
 ///   of the handle's warm threads (see [`Options::fresh_thread`]).
+/// - `stack_size = BYTES`: the stack of the body's thread (default
+///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///

@@ -116,8 +116,8 @@ pub fn resolve<T: Target>(target: T) -> Result<Resolved> {
     target.resolve()
 }
 
-/// [`resolve`] for a call with `sysfs`, `etc` or `stack_size`: fails to compile, at the option,
-/// when the target does not take per-call options.
+/// [`resolve`] for a call with any per-call option (a row of `OPTIONS` in `netns-macros`):
+/// fails to compile, at the option, when the target does not take per-call options.
 pub fn resolve_with_options<T: Target + AcceptsOptions>(target: T) -> Result<Resolved> {
     target.resolve()
 }
@@ -271,7 +271,9 @@ where
         // Flags with a runtime target do not compile: the runtime has its options.
         Resolved::Runtime(runtime) => {
             let namespace = runtime.ns.to_string();
-            netns_core::RunAsync::spawn(&runtime.handle, namespace, async move { body().await })
+            netns_core::__private::spawn_on_runtime(&runtime.handle, namespace, async move {
+                body().await
+            })
         }
     };
     match call.await {

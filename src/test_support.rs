@@ -147,7 +147,8 @@ fn run_child(path: &str) -> Result<String, String> {
             "--test-threads=1",
         ])
         .env(RERUN, "1");
-    rootless::in_child(&mut command).map_err(|err| format!("#[in_netns::test] {name}: {err}"))?;
+    netns_core::__private::rootless_in_child(&mut command)
+        .map_err(|err| format!("#[in_netns::test] {name}: {err}"))?;
     let output = command.output().map_err(|err| {
         let reason = match rootless::forbidding_setting() {
             Some(setting) => {

@@ -4,11 +4,12 @@
 mod common;
 
 use std::fs;
+use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, current_id};
-use in_netns::{CommandExt, Error, NetNs, Options};
+use in_netns::{CommandExt, Error, NetNs, NetnsCommand, Options};
 
 /// The interface names a `/proc/.../net/dev` text lists.
 fn links_in(dev: &str) -> Vec<String> {
@@ -19,7 +20,7 @@ fn links_in(dev: &str) -> Vec<String> {
         .collect()
 }
 
-fn output_of(command: &mut Command) -> String {
+fn output_of(mut command: NetnsCommand<'_, Command>) -> String {
     let output = command.output().expect("spawn");
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap()
@@ -67,6 +68,64 @@ fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay
     assert_eq!(
         fs::read_to_string("/proc/self/mountinfo").unwrap(),
         mounts_before
+    );
+}
+
+/// A child that runs as another user drops its privileges before `pre_exec` closures run (std
+/// calls `setgid` and `setuid` first), so entering there fails: spawned through the
+/// `NetnsCommand`, it is forked from a thread inside and has nothing to enter.
+#[in_netns::test]
+fn a_child_that_runs_as_another_user_starts_inside() {
+    let target = TempNs::new("cmd-uid");
+    // As root, `nobody`: the privilege drop that used to fail with EPERM. Without root, in the
+    // user namespace of the test, only the test's own ids are mapped: the command still sets
+    // them, and starts inside the same way.
+    let (uid, gid) = match nix::unistd::getuid().is_root() && !in_user_namespace() {
+        true => (65534, 65534),
+        false => (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ),
+    };
+    let seen = output_of(
+        Command::new("sh")
+            .args(["-c", "id -u; id -g; readlink /proc/self/ns/net"])
+            .uid(uid)
+            .gid(gid)
+            .netns(&target.ns),
+    );
+    assert_eq!(seen, format!("{uid}\n{gid}\n{}\n", target.id()));
+    let with_views = output_of(
+        Command::new("sh")
+            .args(["-c", "id -u; ls /sys/class/net"])
+            .uid(uid)
+            .gid(gid)
+            .netns_with(&target.ns, &Options::default().sysfs(true))
+            .unwrap(),
+    );
+    assert_eq!(with_views, format!("{uid}\nlo\n"));
+}
+
+/// Whether this process is in a user namespace other than the initial one (as tests without
+/// root are): only the ids of its map exist there.
+fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().nth(2) != Some("4294967295"))
+}
+
+/// Configured after `netns` and spawned with the command's own methods, a child still starts
+/// inside: it enters between `fork` and `exec`.
+#[in_netns::test]
+fn a_child_spawned_by_the_commands_own_methods_enters_after_the_fork() {
+    let target = TempNs::new("cmd-pre-exec");
+    let mut command = Command::new("readlink");
+    command.netns(&target.ns);
+    command.arg("/proc/self/ns/net");
+    let output = command.output().expect("spawn");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        target.id().to_string()
     );
 }
 

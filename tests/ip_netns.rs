@@ -58,12 +58,11 @@ struct Sleeper(Child);
 
 impl Sleeper {
     fn inside(ns: &NetNs) -> Sleeper {
-        let child = Command::new("sleep")
-            .arg("600")
-            .stdin(Stdio::null())
-            .netns(ns)
-            .spawn()
-            .expect("spawn sleep inside");
+        // Spawned by the command's own `spawn`, entering after the fork: no thread is started
+        // for it, so the pid-reuse scenario below knows which pid the child gets.
+        let mut command = Command::new("sleep");
+        command.arg("600").stdin(Stdio::null()).netns(ns);
+        let child = command.spawn().expect("spawn sleep inside");
         Sleeper(child)
     }
 
@@ -367,7 +366,10 @@ fn a_pidfd_a_child_and_a_pid_each_name_exactly_that_processs_namespace() {
     let pidfd = pidfd_of(child.pid());
     for (how, opened) in [
         ("from_pidfd", NetNs::from_pidfd(&pidfd)),
-        ("through procfs", NetNs::from_pidfd_through_procfs(&pidfd)),
+        (
+            "through procfs",
+            netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        ),
         ("of_child", NetNs::of_child(&mut child.0)),
     ] {
         let opened = opened.unwrap_or_else(|err| panic!("{how}: {err}"));
@@ -431,7 +433,10 @@ fn a_pidfd_or_child_of_an_exited_process_is_process_exited_naming_it() {
     // A zombie: the pid is still its own, the namespace is gone.
     let zombie = format!("pidfd {fd} (pid {pid})");
     expect_exited(NetNs::from_pidfd(&pidfd), &zombie);
-    expect_exited(NetNs::from_pidfd_through_procfs(&pidfd), &zombie);
+    expect_exited(
+        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        &zombie,
+    );
     let by_pid = NetNs::from_pid(pid);
     assert!(matches!(by_pid, Err(Error::NotFound { .. })), "{by_pid:?}");
 
@@ -440,7 +445,10 @@ fn a_pidfd_or_child_of_an_exited_process_is_process_exited_naming_it() {
     expect_exited(NetNs::of_child(&mut child.0), &format!("child pid {pid}"));
     let reaped = format!("pidfd {fd}");
     expect_exited(NetNs::from_pidfd(&pidfd), &reaped);
-    expect_exited(NetNs::from_pidfd_through_procfs(&pidfd), &reaped);
+    expect_exited(
+        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        &reaped,
+    );
 }
 
 #[in_netns::test]
@@ -579,7 +587,10 @@ fn reuse_a_pid_as_init() {
     );
     let reaped = format!("pidfd {}", pidfd.as_raw_fd());
     expect_exited(NetNs::from_pidfd(&pidfd), &reaped);
-    expect_exited(NetNs::from_pidfd_through_procfs(&pidfd), &reaped);
+    expect_exited(
+        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        &reaped,
+    );
     expect_exited(NetNs::of_child(&mut victim.0), &format!("child pid {pid}"));
     println!("pid reuse provoked: pid {pid} went to a process in {elsewhere}, and was refused");
     drop(newcomer);
@@ -631,7 +642,7 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
     assert_eq!(ns.name(), Some(first));
     assert_eq!(
         (ns.registry(), ns.path()),
-        (pods.clone(), Some(temp.dir().join(first).as_path()))
+        (pods, Some(temp.dir().join(first).as_path()))
     );
     assert_eq!(pods.named(first).unwrap(), ns);
     assert_eq!(pods.named(first).unwrap().name(), Some(first));
@@ -643,7 +654,7 @@ fn a_registry_elsewhere_does_everything_in_its_own_directory() {
         watcher.next_about(&[second, late]),
         WatchEvent::Added(second.into())
     );
-    assert_eq!(attached.registry(), *pods);
+    assert_eq!(attached.registry(), pods);
     assert_eq!(pods.names_of(&ns).unwrap(), [first, second]);
     assert_eq!(ns.names().unwrap(), [first, second]);
     assert_eq!(pods.list().unwrap(), [first, second, late]);

@@ -569,3 +569,23 @@ fn in_a_forked_child_an_inherited_handle_with_a_body_runtime_drops_cleanly() {
         }
     }
 }
+
+/// A forked child has none of the threads of the runtime its parent's handle made for async
+/// bodies (and the lock that finds it may have been held at the fork): a body in the child
+/// runs on a runtime of its own instead of waiting forever.
+#[in_netns::test]
+fn an_async_body_in_a_forked_child_runs_after_the_parent_ran_one() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    let in_parent = host_runtime(4).block_on(ns.run_async(move || async move { current_id() }));
+    assert_eq!(in_parent.unwrap(), id);
+    let child = common::in_forked_child(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let Ok(runtime) = runtime else { return false };
+        let in_child = runtime.block_on(ns.run_async(|| async { current_id() }));
+        matches!(in_child, Ok(seen) if seen == id)
+    });
+    assert_eq!(child, Ok(()));
+}

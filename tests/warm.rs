@@ -281,3 +281,41 @@ fn the_last_clone_dropped_by_an_expiring_warm_thread_ends_it_without_a_self_join
     drop(ns);
     assert!(wait_no_thread_in(id, HANG).is_empty());
 }
+
+std::thread_local! {
+    /// Handles a body leaves on its warm thread, dropped when that thread ends.
+    static KEPT_BOTH: std::cell::RefCell<Vec<NetNs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Two handles whose warm threads each keep (in a thread-local) the other's last clone: when
+/// one thread ends, its thread-locals drop the other handle, whose drop ends that handle's
+/// threads, whose thread-locals drop the first handle. Neither drop may wait for the other's
+/// thread (each would wait for itself, through the other), so both threads end and both
+/// namespaces are released.
+#[in_netns::test]
+fn handles_whose_warm_threads_keep_each_others_last_clone_both_end() {
+    let quick = Options::default().idle_timeout(Duration::from_millis(50));
+    let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
+    let (a_id, b_id) = (a.id(), b.id());
+    for (ns, other) in [(&a, &b), (&b, &a)] {
+        // The first call runs on a fresh thread; the second starts the warm one.
+        ns.run_with(&quick, || ()).unwrap();
+        let other = other.clone();
+        ns.run_with(&quick, move || {
+            KEPT_BOTH.with(|kept| kept.borrow_mut().push(other))
+        })
+        .unwrap();
+    }
+    drop((a, b));
+    // The warm threads idle out after 50 ms; the namespaces' last threads are theirs.
+    assert_eq!(
+        wait_no_thread_in(a_id, HANG),
+        [],
+        "a thread is stuck in the first namespace"
+    );
+    assert_eq!(
+        wait_no_thread_in(b_id, HANG),
+        [],
+        "a thread is stuck in the second namespace"
+    );
+}

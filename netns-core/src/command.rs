@@ -1,49 +1,65 @@
-//! Processes started inside a namespace: the child enters between `fork` and `exec`, as
-//! `ip netns exec` does, and no thread of the parent moves.
+//! Processes started inside a namespace, as `ip netns exec` starts its command; no thread of the
+//! parent moves.
+//!
+//! Two ways in, one plan ([`Views`]): [`NetnsCommand::spawn`] (and `output`, `status`) forks
+//! the child from a thread that is already inside, so the child starts inside and needs no
+//! privilege after the fork (std drops a `uid`/`gid` before `pre_exec` closures run); a command
+//! spawned any other way enters between `fork` and `exec`, in a `pre_exec` closure that makes
+//! system calls only.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
-use std::ptr::null;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::errno::Errno;
 use nix::libc;
 
+use crate::entry::Options;
+use crate::entry::views::{For, Views};
 use crate::error::Result;
-use crate::handle::NetNs;
-use crate::options::Options;
+use crate::namespace::NetNs;
+use crate::sys;
 
 /// Starts processes inside a network namespace: `std::process::Command` and, with the `tokio`
 /// feature, `tokio::process::Command`.
 ///
-/// The child enters the namespace between `fork` and `exec` (and, with [`Options`], gets the
-/// `/sys` and `/etc` views `ip netns exec` gives its command, in a mount namespace of its own),
-/// so no thread of the parent ever moves: it works from any thread, and from an async task
-/// without blocking the runtime. Everything the child needs is prepared before the fork; the
-/// child only makes system calls.
+/// [`netns`](CommandExt::netns) returns the command as a [`NetnsCommand`], whose `spawn`,
+/// `output` and `status` start the child from a thread already inside the namespace (with
+/// [`Options`], inside the `/sys` and `/etc` views `ip netns exec` gives its command), so the
+/// child is born inside: no thread of the parent moves, and a child that runs as another user
+/// (`uid`, `gid`) starts inside too.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
 /// use in_netns::CommandExt;
+/// use std::os::unix::process::CommandExt as _;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let ns = in_netns::NetNs::named("blue")?;
 /// let links = std::process::Command::new("ip").arg("link").netns(&ns).output()?;
+/// let whoami = std::process::Command::new("id").uid(65534).gid(65534).netns(&ns).output()?;
 /// # Ok(()) }
 /// ```
 ///
-/// A failure in the child (say `setns` refused) makes the spawn fail with that errno; since
-/// the standard library carries only the errno back, the child also writes the failed
-/// operation to its standard error first (`in-netns: setns failed`).
-pub trait CommandExt: sealed::Sealed {
+/// Spawned any other way (configured after `netns`, through the `NetnsCommand`'s
+/// `DerefMut`, then spawned with the command's own methods), the child still starts inside: it
+/// enters between `fork` and `exec`, with system calls only, on data prepared beforehand. That
+/// needs the privilege to enter in the child, which std has already dropped there when the
+/// command sets `uid` or `gid`: such a child fails with `EPERM` and says so on its standard
+/// error. A failure in the child makes the spawn fail with that errno; since the standard
+/// library carries only the errno back, the child also writes the failed operation to its
+/// standard error first (`in-netns: setns failed`).
+pub trait CommandExt: sealed::Sealed + Sized {
     /// Runs the child inside `ns`.
-    fn netns(&mut self, ns: &NetNs) -> &mut Self;
+    fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self>;
 
     /// Runs the child inside `ns`, with the `/sys` and `/etc` view of `options`. Fails, before
     /// anything is spawned, when the options cannot apply to `ns` ([`Error::Unnamed`](crate::Error::Unnamed) for
-    /// `etc` on a namespace without a name) or `/etc/netns/NAME` cannot be read.
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<&mut Self>;
+    /// `etc` on a namespace without a name).
+    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>>;
 }
 
 mod sealed {
@@ -53,131 +69,222 @@ mod sealed {
     impl Sealed for tokio::process::Command {}
 }
 
-impl CommandExt for std::process::Command {
-    fn netns(&mut self, ns: &NetNs) -> &mut Self {
-        let entry = ChildEntry::plain(ns);
-        // SAFETY: the closure only makes async-signal-safe system calls on data prepared
-        // before the fork (see `ChildEntry::enter`); it neither allocates nor takes locks.
-        unsafe { self.pre_exec(move || entry.enter()) }
+/// A command that starts inside a namespace ([`CommandExt::netns`]): its `spawn`, `output` and
+/// `status` start the child from a thread inside. Dereferences to the command, to configure it
+/// further.
+#[derive(Debug)]
+pub struct NetnsCommand<'a, C> {
+    command: &'a mut C,
+    ns: NetNs,
+    /// How the spawning thread is set up: the options' views, on a thread of its own (a child
+    /// shares its spawner's mount namespace, which a warm thread would reuse).
+    spawner: Options,
+    /// Raised while the command is spawned from inside: the child, a copy of that moment, then
+    /// has nothing to enter.
+    spawning_inside: Arc<AtomicBool>,
+}
+
+impl<C> NetnsCommand<'_, C> {
+    /// Runs `spawn` on a thread inside the namespace, with the flag that tells the child so.
+    fn spawn_inside<R: Send>(
+        &mut self,
+        spawn: impl FnOnce(&mut C) -> io::Result<R> + Send,
+    ) -> io::Result<R>
+    where
+        C: Send,
+    {
+        let _raised = Raised::new(&self.spawning_inside);
+        let command = &mut *self.command;
+        self.ns.run_with(&self.spawner, move || spawn(command))?
+    }
+}
+
+impl NetnsCommand<'_, std::process::Command> {
+    /// Starts the child from a thread inside the namespace ([`std::process::Command::spawn`]).
+    pub fn spawn(&mut self) -> io::Result<std::process::Child> {
+        self.spawn_inside(|command| command.spawn())
     }
 
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<&mut Self> {
-        let entry = ChildEntry::with_options(ns, options)?;
-        // SAFETY: as in `netns`.
-        Ok(unsafe { self.pre_exec(move || entry.enter()) })
+    /// Starts the child from a thread inside the namespace and collects its output
+    /// ([`std::process::Command::output`]).
+    pub fn output(&mut self) -> io::Result<std::process::Output> {
+        self.spawn_inside(|command| command.output())
+    }
+
+    /// Starts the child from a thread inside the namespace and waits for it
+    /// ([`std::process::Command::status`]).
+    pub fn status(&mut self) -> io::Result<std::process::ExitStatus> {
+        self.spawn_inside(|command| command.status())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl NetnsCommand<'_, tokio::process::Command> {
+    /// Starts the child from a thread inside the namespace ([`tokio::process::Command::spawn`]),
+    /// registered with the caller's runtime. Blocks only for the fork and `exec`, as tokio's
+    /// own `spawn` does.
+    pub fn spawn(&mut self) -> io::Result<tokio::process::Child> {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        self.spawn_inside(move |command| {
+            let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+            command.spawn()
+        })
+    }
+
+    /// Starts the child from a thread inside the namespace and collects its output, as
+    /// [`tokio::process::Command::output`] does (standard output and error piped).
+    pub async fn output(&mut self) -> io::Result<std::process::Output> {
+        self.command.stdout(std::process::Stdio::piped());
+        self.command.stderr(std::process::Stdio::piped());
+        self.spawn()?.wait_with_output().await
+    }
+
+    /// Starts the child from a thread inside the namespace and waits for it
+    /// ([`tokio::process::Command::status`]).
+    pub async fn status(&mut self) -> io::Result<std::process::ExitStatus> {
+        self.spawn()?.wait().await
+    }
+}
+
+impl<C> Deref for NetnsCommand<'_, C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.command
+    }
+}
+
+impl<C> DerefMut for NetnsCommand<'_, C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.command
+    }
+}
+
+/// Raises a flag for as long as it lives (also when what runs meanwhile panics).
+struct Raised<'a>(&'a AtomicBool);
+
+impl<'a> Raised<'a> {
+    fn new(flag: &'a AtomicBool) -> Raised<'a> {
+        flag.store(true, Ordering::SeqCst);
+        Raised(flag)
+    }
+}
+
+impl Drop for Raised<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl CommandExt for std::process::Command {
+    fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
+        let spawning_inside = enter_in_child(self, ns, None);
+        wrap(self, ns, &Options::DEFAULT, spawning_inside)
+    }
+
+    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
+        let views = prepare(ns, options)?;
+        let spawning_inside = enter_in_child(self, ns, views);
+        Ok(wrap(self, ns, options, spawning_inside))
     }
 }
 
 #[cfg(feature = "tokio")]
 impl CommandExt for tokio::process::Command {
-    fn netns(&mut self, ns: &NetNs) -> &mut Self {
-        self.as_std_mut().netns(ns);
-        self
+    fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
+        let spawning_inside = enter_in_child(self.as_std_mut(), ns, None);
+        wrap(self, ns, &Options::DEFAULT, spawning_inside)
     }
 
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<&mut Self> {
-        self.as_std_mut().netns_with(ns, options)?;
-        Ok(self)
+    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
+        let views = prepare(ns, options)?;
+        let spawning_inside = enter_in_child(self.as_std_mut(), ns, views);
+        Ok(wrap(self, ns, options, spawning_inside))
     }
 }
 
-/// What the child does after `fork`, prepared by the parent: C strings and a descriptor, so
-/// that the child makes system calls only.
+/// The views of `options` for a child of `ns`, once they are known to apply.
+fn prepare(ns: &NetNs, options: &Options) -> Result<Option<Views>> {
+    options.setup().check(ns)?;
+    Ok(Views::prepare(options.setup(), ns.name(), For::Child))
+}
+
+/// Makes `command`'s child enter `ns` (and `views`) between `fork` and `exec`, unless it was
+/// spawned from inside: returns the flag that says so.
+fn enter_in_child(
+    command: &mut std::process::Command,
+    ns: &NetNs,
+    views: Option<Views>,
+) -> Arc<AtomicBool> {
+    let entry = ChildEntry::new(ns, views);
+    let spawning_inside = Arc::clone(&entry.spawning_inside);
+    // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
+    // the fork (see `ChildEntry::enter`); it neither allocates nor takes locks.
+    unsafe { command.pre_exec(move || entry.enter()) };
+    spawning_inside
+}
+
+/// The command, spawned from a thread inside `ns` set up as `options` say.
+fn wrap<'a, C>(
+    command: &'a mut C,
+    ns: &NetNs,
+    options: &Options,
+    spawning_inside: Arc<AtomicBool>,
+) -> NetnsCommand<'a, C> {
+    let needs_own_thread = options.setup().needs_mounts();
+    NetnsCommand {
+        command,
+        ns: ns.clone(),
+        spawner: options.fresh_thread(needs_own_thread),
+        spawning_inside,
+    }
+}
+
+/// What the child does after `fork`, prepared by the parent, so that the child makes system
+/// calls only.
 struct ChildEntry {
     /// Keeps the descriptor open until the command is dropped.
     ns: NetNs,
-    /// Set up a private mount namespace (a recursive slave of the parent's).
-    private_mounts: bool,
-    /// Mount a sysfs of the namespace on `/sys`: its source name and flags.
-    sysfs: Option<(CString, libc::c_ulong)>,
-    /// Bind mounts over `/etc`: (source, target).
-    etc_binds: Vec<(CString, CString)>,
+    views: Option<Views>,
+    /// Raised while a [`NetnsCommand`] spawns from inside: the child has nothing to enter.
+    spawning_inside: Arc<AtomicBool>,
 }
 
 impl ChildEntry {
-    fn plain(ns: &NetNs) -> ChildEntry {
+    fn new(ns: &NetNs, views: Option<Views>) -> ChildEntry {
         ChildEntry {
             ns: ns.clone(),
-            private_mounts: false,
-            sysfs: None,
-            etc_binds: Vec::new(),
+            views,
+            spawning_inside: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    fn with_options(ns: &NetNs, options: &Options) -> Result<ChildEntry> {
-        options.check(ns)?;
-        let mut entry = ChildEntry::plain(ns);
-        entry.private_mounts = options.has_sysfs() || options.has_etc();
-        if options.has_sysfs() {
-            let source = c_string(Path::new(ns.name().unwrap_or("sysfs")));
-            let flags = if crate::options::sys_is_read_only() {
-                libc::MS_RDONLY
-            } else {
-                0
-            };
-            entry.sysfs = Some((source, flags));
-        }
-        if let (true, Some(name)) = (options.has_etc(), ns.name()) {
-            entry.etc_binds = crate::options::etc_bind_pairs(name)
-                .iter()
-                .map(|(source, target)| (c_string(source), c_string(target)))
-                .collect();
-        }
-        Ok(entry)
     }
 
     /// Runs in the child, between `fork` and `exec`: async-signal-safe system calls only.
     fn enter(&self) -> io::Result<()> {
-        // SAFETY (every block below): async-signal-safe system calls whose pointers are
-        // NUL-terminated strings that outlive the call, or null, and whose descriptor `self.ns`
-        // keeps open.
-        // SAFETY: see above.
-        let entered = unsafe { libc::setns(self.ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        check(entered, c"in-netns: setns failed\n")?;
-        if !self.private_mounts {
+        if self.spawning_inside.load(Ordering::SeqCst) {
+            // Forked from a thread inside, with the views: the child is where it should be.
             return Ok(());
         }
-        // SAFETY: see above.
-        let unshared = unsafe { libc::unshare(libc::CLONE_NEWNS) };
-        check(unshared, c"in-netns: unshare(CLONE_NEWNS) failed\n")?;
-        let flags = libc::MS_SLAVE | libc::MS_REC;
-        // SAFETY: see above.
-        let slave =
-            unsafe { libc::mount(c"".as_ptr(), c"/".as_ptr(), c"none".as_ptr(), flags, null()) };
-        check(slave, c"in-netns: mount --make-rslave / failed\n")?;
-        if let Some((source, flags)) = &self.sysfs {
-            // SAFETY: see above. Failing means nothing was mounted there; sysfs goes on top.
-            unsafe { libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH) };
-            let sys = c"/sys".as_ptr();
-            // SAFETY: see above.
-            let mounted =
-                unsafe { libc::mount(source.as_ptr(), sys, c"sysfs".as_ptr(), *flags, null()) };
-            check(mounted, c"in-netns: mount sysfs on /sys failed\n")?;
-        }
-        for (source, target) in &self.etc_binds {
-            let (source, target) = (source.as_ptr(), target.as_ptr());
-            // SAFETY: see above. An entry that cannot be bound is skipped, as `ip netns exec`
-            // does (the child cannot log: it only makes system calls).
-            unsafe { libc::mount(source, target, c"none".as_ptr(), libc::MS_BIND, null()) };
+        sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET).map_err(|errno| match errno {
+            Errno::EPERM => fail(
+                errno,
+                c"in-netns: setns failed: no privilege left in the child (a command that sets uid or gid must be spawned through the NetnsCommand that netns() returns)\n",
+            ),
+            errno => fail(errno, c"in-netns: setns failed\n"),
+        })?;
+        if let Some(views) = &self.views {
+            // An `/etc` entry that cannot be bound is skipped, as `ip netns exec` does (the
+            // child cannot log: it only makes system calls).
+            views
+                .apply(&mut |_, _, _| {})
+                .map_err(|failed| fail(failed.errno, failed.message))?;
         }
         Ok(())
     }
 }
 
-/// In the child: a failed call (`-1`) becomes its errno, after `message` goes to stderr.
-fn check(result: libc::c_int, message: &std::ffi::CStr) -> io::Result<()> {
-    if result != -1 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    let bytes = message.to_bytes();
-    // SAFETY: write is async-signal-safe and reads `bytes`, which outlives the call. What it
-    // returns does not matter: the errno below is the error.
-    unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
-    Err(error)
-}
-
-/// A path as a C string; paths from the filesystem and `/etc/netns` hold no NUL.
-fn c_string(path: &Path) -> CString {
-    CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
+/// In the child: `errno` as the spawn's error, after `message` goes to standard error.
+fn fail(errno: Errno, message: &CStr) -> io::Error {
+    sys::write_stderr(message.to_bytes());
+    io::Error::from_raw_os_error(errno as i32)
 }

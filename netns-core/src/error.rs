@@ -106,6 +106,14 @@ pub enum Error {
         /// The process that made the worker.
         pid: u32,
     },
+    /// A [`Worker`](crate::Worker) was made with an option of how a call finds its thread
+    /// ([`Options::fresh_thread`](crate::Options::fresh_thread),
+    /// [`Options::idle_timeout`](crate::Options::idle_timeout)), which does not apply to its one
+    /// thread.
+    NotForWorker {
+        /// The option, by its builder method's name.
+        option: &'static str,
+    },
     /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
     /// refuses a new user namespace to a multithreaded process.
     NotSingleThreaded {
@@ -153,6 +161,19 @@ impl Error {
                 operation,
                 path,
                 source: io::Error::from_raw_os_error(errno as i32),
+            },
+        }
+    }
+
+    /// [`Error::from_errno`] for an `io::Error` of a std call: the errno decides the variant as
+    /// there; an error without one is [`Error::Os`].
+    pub(crate) fn from_io(operation: &'static str, path: Option<&Path>, err: io::Error) -> Error {
+        match err.raw_os_error() {
+            Some(errno) => Error::from_errno(operation, path, Errno::from_raw(errno)),
+            None => Error::Os {
+                operation,
+                path: path.map(Path::to_path_buf),
+                source: err,
             },
         }
     }
@@ -206,6 +227,7 @@ impl Error {
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
+            Error::NotForWorker { .. } => io::ErrorKind::InvalidInput,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -281,6 +303,10 @@ impl fmt::Display for Error {
             Error::ForkedWorker { pid } => write!(
                 f,
                 "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (Worker::new), or use NetNs::run"
+            ),
+            Error::NotForWorker { option } => write!(
+                f,
+                "`{option}` says how a call finds its thread, which does not apply to a Worker: its one thread serves every call until the last handle drops; make the Worker without it (only `sysfs`, `etc` and `stack_size` apply), or pass it to NetNs::run_with"
             ),
             Error::NotSingleThreaded { threads } => write!(
                 f,

@@ -3,42 +3,51 @@
 //!
 //! Use it through the `in-netns` crate, which re-exports everything here together with the
 //! `#[in_netns]` attribute.
+//!
+//! The modules are layers, each importing only the ones below it (`ARCHITECTURE.md` draws
+//! them; `tests/layers.rs` checks it):
+//!
+//! 1. the base: `error`, `sys` (every raw system call), `fork`, `sync`, `thread`;
+//! 2. `namespace`: the namespace itself (the handle, opening by pid or pidfd, names,
+//!    registries, watching), which runs nothing inside;
+//! 3. `entry`: one way in, a setup prepared beforehand that a thread, or a
+//!    child between `fork` and `exec`, applies;
+//! 4. `inside`: everything that runs inside (namespace threads, warm pools, the `Worker`,
+//!    runtimes and async bodies, and the per-handle state that holds them);
+//! 5. what is built on running inside: `command`, `loopback`, `rootless`.
 #![deny(missing_docs)]
 #![cfg(target_os = "linux")]
 
-mod command;
+// Layer 1: the base.
 mod error;
-mod handle;
-mod lifecycle;
-mod loopback;
-mod name;
-mod nsid;
-mod options;
-mod pidfd;
-mod registry;
-pub mod rootless;
-#[cfg(feature = "tokio")]
-mod run_async;
-#[cfg(feature = "tokio")]
-mod runtime;
+mod fork;
+mod sync;
+mod sys;
 mod thread;
-mod warm;
-mod watch;
-mod worker;
 
-pub use command::CommandExt;
+// Layer 2: the namespace itself.
+mod namespace;
+
+// Layer 3: one way in.
+mod entry;
+
+// Layer 4: what runs inside.
+mod inside;
+
+// Layer 5: built on running inside.
+mod command;
+mod loopback;
+pub mod rootless;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use command::{CommandExt, NetnsCommand};
+pub use entry::Options;
 pub use error::{Error, Result};
-pub use handle::NetNs;
-pub use name::{ETC_DIR, RUN_DIR};
-pub use nsid::NsId;
-pub use options::Options;
-pub use registry::Registry;
+pub use inside::Worker;
 #[cfg(feature = "tokio")]
-pub use run_async::RunAsync;
+pub use inside::{RunAsync, Runtime};
 #[cfg(feature = "tokio")]
-pub use runtime::Runtime;
-pub use warm::MAX_WARM;
-#[cfg(feature = "tokio")]
-pub use watch::AsyncWatch;
-pub use watch::{Watch, WatchEvent};
-pub use worker::Worker;
+pub use namespace::AsyncWatch;
+pub use namespace::{ETC_DIR, NetNs, NsId, RUN_DIR, Registry, Watch, WatchEvent};

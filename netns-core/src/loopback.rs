@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use nix::libc;
 
 use crate::error::{Error, Result};
-use crate::handle::NetNs;
+use crate::namespace::NetNs;
 
 impl NetNs {
     /// Brings the loopback interface `lo` up inside this namespace, as

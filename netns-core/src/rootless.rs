@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nix::libc;
 
 use crate::error::{Error, Result};
-use crate::name::{ETC_DIR, RUN_DIR};
+use crate::namespace::{ETC_DIR, RUN_DIR};
 
 /// `CAP_SYS_ADMIN`, from `<linux/capability.h>`.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -375,8 +375,7 @@ pub fn forbidding_setting() -> Option<String> {
 /// killed leaves no child behind) and, unless this process is privileged, rootless between
 /// `fork` and `exec` (as [`enter`] makes a process, and in a network namespace of its own,
 /// which it may enter again). For `#[in_netns::test]`, which runs a test again in such a child.
-#[doc(hidden)]
-pub fn in_child(command: &mut std::process::Command) -> Result<()> {
+pub(crate) fn in_child(command: &mut std::process::Command) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     let plan = if privileged() {
         None

@@ -1,30 +1,29 @@
 //! What `#[in_netns(...)]` accepts: a target, then options.
 //!
 //! ```text
-//! #[in_netns(TARGET [, sysfs] [, etc] [, fresh_thread] [, stack_size = EXPR] [, crate = PATH])]
+//! #[in_netns(TARGET [, ARG]... [,])]
 //! TARGET := EXPR | name = EXPR | pid = EXPR
+//! ARG    := OPTION | crate = PATH      each at most once, in any order
+//! OPTION := KEYWORD | KEYWORD = EXPR   a row of `options::OPTIONS` (`sysfs`, `stack_size = EXPR`)
 //! ```
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, Token};
 
+use crate::options::{self, Given, Kind, OPTIONS};
+
+/// The target forms' keywords; the options' are in [`OPTIONS`].
 mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(pid);
-    syn::custom_keyword!(sysfs);
-    syn::custom_keyword!(etc);
-    syn::custom_keyword!(fresh_thread);
-    syn::custom_keyword!(stack_size);
 }
 
 const MISSING_TARGET: &str = "`#[in_netns]` needs a namespace to run in: write \
      #[in_netns(\"/run/netns/NAME\")], #[in_netns(name = \"NAME\")], #[in_netns(pid = PID)] \
      or #[in_netns(&handle)]";
-
-const EXPECTED_OPTIONS: &str =
-    "expected one of: `sysfs`, `etc`, `fresh_thread`, `stack_size = BYTES`, `crate = path`";
 
 /// The namespace the body runs in.
 pub(crate) enum Target {
@@ -46,31 +45,21 @@ impl Target {
     }
 }
 
-/// A flag option, remembered with where it was written so errors can point at it.
-#[derive(Default)]
-pub(crate) struct Flag(Option<Span>);
-
-impl Flag {
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.is_some()
-    }
-
-    pub(crate) fn span(&self) -> Option<Span> {
-        self.0
-    }
-}
-
 /// The parsed attribute arguments.
 pub(crate) struct Args {
     pub(crate) target: Target,
-    pub(crate) sysfs: Flag,
-    pub(crate) etc: Flag,
-    /// `fresh_thread`: a thread of its own for each call, instead of a warm one.
-    pub(crate) fresh_thread: Flag,
-    /// `stack_size = EXPR`: the body's thread's stack in bytes, with where the keyword was.
-    pub(crate) stack_size: Option<(Span, Expr)>,
+    /// The options given, each at its row's index in [`OPTIONS`]: read in table order,
+    /// whatever order they were written in.
+    given: Vec<Option<Given>>,
     /// `crate = path`, for code that re-exports `in-netns`.
     pub(crate) krate: Option<syn::Path>,
+}
+
+impl Args {
+    /// The options given, in table order.
+    pub(crate) fn options(&self) -> impl Iterator<Item = &Given> {
+        self.given.iter().flatten()
+    }
 }
 
 impl Parse for Args {
@@ -78,10 +67,7 @@ impl Parse for Args {
         let target = parse_target(input)?;
         let mut args = Args {
             target,
-            sysfs: Flag::default(),
-            etc: Flag::default(),
-            fresh_thread: Flag::default(),
-            stack_size: None,
+            given: OPTIONS.iter().map(|_| None).collect(),
             krate: None,
         };
         while !input.is_empty() {
@@ -97,28 +83,9 @@ impl Parse for Args {
 
 impl Args {
     fn parse_option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
-        let lookahead = input.lookahead1();
-        if lookahead.peek(kw::sysfs) {
-            let keyword: kw::sysfs = input.parse()?;
-            set_flag(&mut self.sysfs, keyword.span, "sysfs", input)
-        } else if lookahead.peek(kw::etc) {
-            let keyword: kw::etc = input.parse()?;
-            set_flag(&mut self.etc, keyword.span, "etc", input)
-        } else if lookahead.peek(kw::fresh_thread) {
-            let keyword: kw::fresh_thread = input.parse()?;
-            set_flag(&mut self.fresh_thread, keyword.span, "fresh_thread", input)
-        } else if lookahead.peek(kw::stack_size) {
-            let keyword: kw::stack_size = input.parse()?;
-            if self.stack_size.is_some() {
-                return Err(syn::Error::new(
-                    keyword.span,
-                    "duplicate option `stack_size`",
-                ));
-            }
-            input.parse::<Token![=]>()?;
-            self.stack_size = Some((keyword.span, input.parse()?));
-            Ok(())
-        } else if lookahead.peek(Token![crate]) {
+        if let Some(index) = options::peek(input) {
+            self.parse_row(index, input)
+        } else if input.peek(Token![crate]) {
             let keyword: Token![crate] = input.parse()?;
             if self.krate.is_some() {
                 return Err(syn::Error::new(keyword.span, "duplicate option `crate`"));
@@ -134,32 +101,49 @@ impl Args {
             let ident: syn::Ident = input.parse()?;
             Err(syn::Error::new(
                 ident.span(),
-                format!("unknown option `{ident}`; {EXPECTED_OPTIONS}"),
+                format!("unknown option `{ident}`; {}", options::expected_options()),
             ))
         } else {
-            Err(lookahead.error())
+            // Worded and placed as `syn`'s lookahead words and places it, as when each keyword
+            // had a type of its own to peek.
+            Err(input.error(options::expected_keywords()))
         }
     }
-}
 
-fn set_flag(flag: &mut Flag, span: Span, name: &str, input: ParseStream<'_>) -> syn::Result<()> {
-    if input.peek(Token![=]) {
-        return Err(input.error(format!(
-            "`{name}` is a flag: write `{name}` alone, without a value"
-        )));
+    /// Parses the option of row `index` of [`OPTIONS`], whose keyword is next.
+    fn parse_row(&mut self, index: usize, input: ParseStream<'_>) -> syn::Result<()> {
+        let spec = &OPTIONS[index];
+        let span = input.call(syn::Ident::parse_any)?.span();
+        let name = spec.keyword;
+        let duplicate = || syn::Error::new(span, format!("duplicate option `{name}`"));
+        let value = match spec.kind {
+            Kind::Flag => {
+                if input.peek(Token![=]) {
+                    return Err(input.error(format!(
+                        "`{name}` is a flag: write `{name}` alone, without a value"
+                    )));
+                }
+                if self.given[index].is_some() {
+                    return Err(duplicate());
+                }
+                None
+            }
+            Kind::Value { .. } => {
+                if self.given[index].is_some() {
+                    return Err(duplicate());
+                }
+                input.parse::<Token![=]>()?;
+                Some(input.parse()?)
+            }
+        };
+        self.given[index] = Some(Given { spec, span, value });
+        Ok(())
     }
-    if flag.is_set() {
-        return Err(syn::Error::new(span, format!("duplicate option `{name}`")));
-    }
-    flag.0 = Some(span);
-    Ok(())
 }
 
 fn parse_target(input: ParseStream<'_>) -> syn::Result<Target> {
     let starts_with_option =
-        (input.peek(kw::sysfs) || input.peek(kw::etc) || input.peek(kw::fresh_thread))
-            && (input.peek2(Token![,]) || input.peek2(syn::parse::End))
-            || (input.peek(Token![crate]) || input.peek(kw::stack_size)) && input.peek2(Token![=]);
+        options::starts_with_option(input) || input.peek(Token![crate]) && input.peek2(Token![=]);
     if input.is_empty() {
         return Err(syn::Error::new(Span::call_site(), MISSING_TARGET));
     }
@@ -193,6 +177,11 @@ mod tests {
 
     fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
         syn::parse2(tokens)
+    }
+
+    /// The option `keyword` as parsed, if it was given.
+    fn given<'a>(args: &'a Args, keyword: &str) -> Option<&'a Given> {
+        args.options().find(|given| given.spec.keyword == keyword)
     }
 
     fn error(tokens: proc_macro2::TokenStream) -> String {
@@ -237,9 +226,13 @@ mod tests {
             sysfs,
         ))
         .unwrap();
-        assert!(args.sysfs.is_set() && args.etc.is_set());
-        let (_, bytes) = args.stack_size.unwrap();
+        assert!(given(&args, "sysfs").is_some() && given(&args, "etc").is_some());
+        assert!(given(&args, "fresh_thread").is_none());
+        let bytes = given(&args, "stack_size").unwrap().value.as_ref().unwrap();
         assert_eq!(quote!(#bytes).to_string(), "16 << 20");
+        // Table order, not the order written: the expansion's builder calls are stable.
+        let keywords: Vec<&str> = args.options().map(|given| given.spec.keyword).collect();
+        assert_eq!(keywords, ["sysfs", "etc", "stack_size"]);
         let krate = args.krate.unwrap();
         assert_eq!(quote!(#krate).to_string(), ":: my :: in_netns");
     }
@@ -260,5 +253,9 @@ mod tests {
         assert!(error(quote!("/x", name = "y")).contains("exactly one target"));
         assert!(error(quote!(netns = "y")).contains("unknown target kind"));
         assert!(error(quote!("/x", etc = true)).contains("is a flag"));
+        assert_eq!(
+            error(quote!("/x", 42)),
+            "expected one of: `sysfs`, `etc`, `fresh_thread`, `stack_size`, `crate`"
+        );
     }
 }

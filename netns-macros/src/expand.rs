@@ -176,7 +176,7 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
 }
 
 /// `resolve(TARGET)`, evaluated on the caller's thread. With per-call options it also checks
-/// that the target takes them, and reports a failure at the flag.
+/// that the target takes them, and reports a failure at the first option in table order.
 fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
     let expr = args.target.expr();
     let span = expr.span();
@@ -191,37 +191,18 @@ fn resolve_target(args: &Args, private: &TokenStream) -> TokenStream {
             quote!(#pid(#expr))
         }
     };
-    let stack_size = args.stack_size.as_ref().map(|(span, _)| *span);
-    let flag = [
-        args.sysfs.span(),
-        args.etc.span(),
-        args.fresh_thread.span(),
-        stack_size,
-    ]
-    .into_iter()
-    .flatten()
-    .next();
-    let resolve = match flag {
-        Some(flag) => respan(quote!(#private::resolve_with_options), flag),
+    let resolve = match args.options().next() {
+        Some(option) => respan(quote!(#private::resolve_with_options), option.span),
         None => respan(quote!(#private::resolve), span),
     };
     quote!(#resolve(#target))
 }
 
-/// The call's `Options`.
+/// The call's `Options`: the defaults, then a builder call for each option given.
 fn options(args: &Args, krate: &TokenStream) -> TokenStream {
     let mut options = quote!(#krate::Options::DEFAULT);
-    if args.sysfs.is_set() {
-        options.extend(quote!(.sysfs(true)));
-    }
-    if args.etc.is_set() {
-        options.extend(quote!(.etc(true)));
-    }
-    if args.fresh_thread.is_set() {
-        options.extend(quote!(.fresh_thread(true)));
-    }
-    if let Some((_, bytes)) = &args.stack_size {
-        options.extend(quote!(.stack_size(#bytes)));
+    for option in args.options() {
+        options.extend(option.builder_call());
     }
     options
 }

@@ -1,10 +1,11 @@
 //! The `#[in_netns]` attribute of the [`in-netns`](https://docs.rs/in-netns) crate. Use it through
 //! `in-netns`, which documents it in full; this crate only holds the macro.
 //!
-//! Layout: `args` parses the attribute's arguments, `item` the function, `validate` refuses
-//! functions that cannot be rewritten, `inputs` collects what the parameters bind, `expand`
-//! rewrites the function (turning any error into one `compile_error!`), and `rename_self`
-//! renames `self` in the body.
+//! Layout: `options` is the table of per-call options, which `args` follows to parse the
+//! attribute's arguments and `expand` to turn them into `Options`; `item` parses the function,
+//! `validate` refuses functions that cannot be rewritten, `inputs` collects what the parameters
+//! bind, `expand` rewrites the function (turning any error into one `compile_error!`), and
+//! `rename_self` renames `self` in the body.
 //! `test_attr` is `#[in_netns::test]`.
 
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@ mod inputs;
 mod item;
 #[cfg(test)]
 mod never_panics;
+mod options;
 mod rename_self;
 #[cfg(test)]
 mod snapshots;

@@ -6,8 +6,10 @@ use proc_macro2::TokenStream;
 use proptest::prelude::*;
 
 use crate::expand::in_netns;
+use crate::options::OPTIONS;
 
-/// Tokens the parser and the rewrite care about, and some they must refuse.
+/// Tokens the parser and the rewrite care about, and some they must refuse; [`vocabulary`] adds
+/// the options' keywords.
 const VOCABULARY: &[&str] = &[
     "fn",
     "f",
@@ -81,6 +83,7 @@ const ATTR_SEEDS: &[&str] = &[
     "ns",
     "&self.w, etc",
     "p, sysfs, etc",
+    "ns, fresh_thread, stack_size = 1 << 20",
 ];
 
 /// Items that mutations start from: valid functions of every shape, and two the macro refuses.
@@ -101,9 +104,20 @@ fn lex(text: &str) -> Option<TokenStream> {
     text.parse().ok()
 }
 
+/// [`VOCABULARY`] and every option's keyword, so that a new row of the table is fuzzed too.
+fn vocabulary() -> Vec<&'static str> {
+    let mut words = VOCABULARY.to_vec();
+    for spec in OPTIONS {
+        if !words.contains(&spec.keyword) {
+            words.push(spec.keyword);
+        }
+    }
+    words
+}
+
 /// A sequence of vocabulary tokens, joined by spaces.
 fn vocabulary_text(max: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(VOCABULARY), 0..max).prop_map(|t| t.join(" "))
+    prop::collection::vec(prop::sample::select(vocabulary()), 0..max).prop_map(|t| t.join(" "))
 }
 
 /// What a mutation does at a position of a seed's words.
@@ -119,7 +133,7 @@ fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         any::<usize>().prop_map(Edit::Delete),
         any::<usize>().prop_map(Edit::Duplicate),
-        (any::<usize>(), prop::sample::select(VOCABULARY)).prop_map(|(i, t)| Edit::Insert(i, t)),
+        (any::<usize>(), prop::sample::select(vocabulary())).prop_map(|(i, t)| Edit::Insert(i, t)),
         (any::<usize>(), any::<usize>()).prop_map(|(i, j)| Edit::Swap(i, j)),
     ]
 }

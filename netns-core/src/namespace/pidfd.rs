@@ -12,10 +12,9 @@ use nix::libc;
 use nix::sys::stat::fstat;
 use nix::sys::statfs::{FsType, fstatfs};
 
+use super::handle::{NetNs, describe_file};
+use super::nsid::NsId;
 use crate::error::{Error, Result};
-use crate::handle::{NetNs, describe_file};
-use crate::lifecycle::io_error;
-use crate::nsid::NsId;
 
 mod ioctls {
     // `PIDFD_GET_NET_NAMESPACE` from `<linux/pidfd.h>`: `_IO(PIDFS_IOCTL_MAGIC, 4)`, Linux 6.11.
@@ -37,6 +36,26 @@ enum Via {
 }
 
 impl NetNs {
+    /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`; a thread id names its
+    /// thread, as there).
+    ///
+    /// Race-free within the call: a pidfd of the process is taken first and the namespace read
+    /// through it, so a process that exits and whose pid is reused while the call runs is an
+    /// error, never the namespace of the process that took the pid over. A pid learnt earlier
+    /// may already be stale, though: to hold on to exactly one process, use
+    /// [`NetNs::of_child`] or [`NetNs::from_pidfd`]. A pid with no process (or only a zombie)
+    /// is [`Error::NotFound`].
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// # fn main() -> in_netns::Result<()> {
+    /// let init = in_netns::NetNs::from_pid(1)?; // the host's namespace, seen from PID 1
+    /// # Ok(()) }
+    /// ```
+    pub fn from_pid(pid: u32) -> Result<NetNs> {
+        from_pid(pid)
+    }
+
     /// Opens the network namespace of the process a pidfd refers to: exactly that process,
     /// whatever has become of its pid since.
     ///
@@ -61,9 +80,9 @@ impl NetNs {
     }
 
     /// [`NetNs::from_pidfd`] as kernels before 6.11 run it (procfs, then the liveness check),
-    /// so that tests on newer kernels can show it refuses a reused pid.
-    #[doc(hidden)]
-    pub fn from_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
+    /// so that tests on newer kernels can show it refuses a reused pid
+    /// (`__private::from_pidfd_through_procfs`).
+    pub(crate) fn from_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
         from_pidfd_via(pidfd.as_fd(), Via::Procfs)
     }
 
@@ -132,10 +151,11 @@ impl NetNs {
     /// ```
     pub fn pids(&self) -> Result<Vec<u32>> {
         let proc = Path::new("/proc");
-        let entries = fs::read_dir(proc).map_err(|err| io_error("read_dir", proc, err))?;
+        let entries =
+            fs::read_dir(proc).map_err(|err| Error::from_io("read_dir", Some(proc), err))?;
         let mut pids = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|err| io_error("read_dir", proc, err))?;
+            let entry = entry.map_err(|err| Error::from_io("read_dir", Some(proc), err))?;
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
                 continue;
             };
@@ -250,7 +270,8 @@ fn of_pidfd(pidfd: BorrowedFd<'_>, via: Via, process: &dyn Fn() -> String) -> Re
 fn pid_of(pidfd: BorrowedFd<'_>) -> Result<Option<u32>> {
     let fd = pidfd.as_raw_fd();
     let path = PathBuf::from(format!("/proc/self/fdinfo/{fd}"));
-    let fdinfo = fs::read_to_string(&path).map_err(|err| io_error("read", &path, err))?;
+    let fdinfo =
+        fs::read_to_string(&path).map_err(|err| Error::from_io("read", Some(&path), err))?;
     let Some(pid) = fdinfo.lines().find_map(|line| line.strip_prefix("Pid:")) else {
         let found = match fstat(pidfd) {
             Ok(stat) => format!("it is {}", describe_file(stat.st_mode)),

@@ -11,10 +11,9 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::Mode;
 
+use super::handle::NetNs;
+use super::registry::Registry;
 use crate::error::{Error, Result};
-use crate::handle::NetNs;
-use crate::lifecycle::io_error;
-use crate::registry::Registry;
 
 /// The calling thread's mount table: it changes when a name file gets its namespace.
 const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
@@ -122,8 +121,8 @@ impl Watch {
         inotify
             .add_watch(dir, DIRECTORY_CHANGES)
             .map_err(|e| Error::from_errno("inotify_add_watch", Some(dir), e))?;
-        let mounts =
-            File::open(MOUNTINFO).map_err(|e| io_error("open", Path::new(MOUNTINFO), e))?;
+        let mounts = File::open(MOUNTINFO)
+            .map_err(|e| Error::from_io("open", Some(Path::new(MOUNTINFO)), e))?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| Error::from_errno("epoll_create1", None, e))?;
         epoll
@@ -377,5 +376,36 @@ impl AsyncWatch {
                 Err(err) => return Poll::Ready(Some(Err(err))),
             }
         }
+    }
+}
+
+impl Registry {
+    /// Follows the names here as they come and go, as `ip netns monitor` does; see
+    /// [`NetNs::watch`].
+    pub fn watch(&self) -> Result<Watch> {
+        Watch::new(self)
+    }
+}
+
+impl NetNs {
+    /// Follows the names in `/run/netns` as they come and go, as `ip netns monitor` does:
+    /// a [`Watch`] (a blocking iterator, and with the `tokio` feature an async one) of
+    /// [`WatchEvent`](crate::WatchEvent)s. [`Registry::watch`] follows another directory.
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// use in_netns::{NetNs, WatchEvent};
+    /// # fn main() -> in_netns::Result<()> {
+    /// for event in NetNs::watch()? {
+    ///     match event? {
+    ///         WatchEvent::Added(name) => println!("add {name}"),
+    ///         WatchEvent::Removed(name) => println!("delete {name}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn watch() -> Result<Watch> {
+        Registry::default().watch()
     }
 }

@@ -15,7 +15,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
-use super::sync::{
+use crate::sync::{
     AtomicBool, AtomicU32, CachePadded, Mutex, MutexGuard, Ordering, UnsafeCell, futex_wake,
     wait_until, wait_until_marked, wait_until_or_timeout,
 };
@@ -245,7 +245,7 @@ impl Handoff {
         self.stopping.store(true, Ordering::Release);
         // Changing the futex word is what wakes the worker from its wait.
         self.published.fetch_add(1, Ordering::SeqCst);
-        super::sync::wake(&self.published, &self.worker_sleeping);
+        crate::sync::wake(&self.published, &self.worker_sleeping);
     }
 }
 
@@ -302,7 +302,7 @@ impl Caller<'_> {
             .call
             .with_mut(|slot| unsafe { *slot = Some(published) });
         handoff.published.fetch_add(1, Ordering::SeqCst);
-        super::sync::wake(&handoff.published, &handoff.worker_sleeping);
+        crate::sync::wake(&handoff.published, &handoff.worker_sleeping);
         let marked = |signal| signal == DONE || signal == REFUSED;
         wait_until_marked(&frame.signal, marked, PENDING, SLEEPING, handoff.spin_for);
         if frame.signal.load(Ordering::Acquire) == REFUSED {

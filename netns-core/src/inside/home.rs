@@ -23,7 +23,7 @@ use std::fs::File;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::libc;
@@ -33,12 +33,11 @@ use nix::sys::inotify::{InitFlags, Inotify};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use crate::entry::{LOG_TARGET, Setup, views};
 use crate::error::{Error, Result};
-use crate::handle::NetNs;
-use crate::name::ETC_DIR;
-use crate::options::{LOG_TARGET, Options};
+use crate::namespace::{DIRECTORY_CHANGES, ETC_DIR, NetNs};
+use crate::sync::lock;
 use crate::thread::THREAD_NAME;
-use crate::watch::DIRECTORY_CHANGES;
 
 /// The calling thread's mount namespace.
 const THREAD_SELF_MNT: &str = "/proc/thread-self/ns/mnt";
@@ -52,7 +51,7 @@ pub(crate) struct Target {
     net: OwnedFd,
     /// The handle's name: the source of `/etc/netns/NAME` and of the sysfs mount.
     name: Option<Box<str>>,
-    options: Options,
+    setup: Setup,
     views: Option<Views>,
 }
 
@@ -67,7 +66,7 @@ struct Views {
 impl Target {
     /// The target for threads of `ns` set up as `options` say; made on the caller's thread, so
     /// views copy the caller's mount namespace.
-    pub(crate) fn new(ns: &NetNs, options: &Options) -> Result<Target> {
+    pub(crate) fn new(ns: &NetNs, setup: &Setup) -> Result<Target> {
         let net = ns
             .as_fd()
             .try_clone_to_owned()
@@ -76,38 +75,36 @@ impl Target {
                 path: None,
                 source,
             })?;
-        let views = match options.needs_mounts() {
+        let views = match setup.needs_mounts() {
             false => None,
             true => Some(Views {
                 host: open_file(THREAD_SELF_MNT)?,
-                changes: Mutex::new(Changes::new(options, ns.name())?),
+                changes: Mutex::new(Changes::new(setup, ns.name())?),
             }),
         };
         Ok(Target {
             net,
             name: ns.name().map(Box::from),
-            options: *options,
+            setup: *setup,
             views,
         })
     }
 
-    /// The options the threads are set up with.
-    pub(crate) fn options(&self) -> &Options {
-        &self.options
+    /// How the threads are set up.
+    pub(crate) fn setup(&self) -> &Setup {
+        &self.setup
     }
 
     /// Moves the calling thread into the namespace: the network namespace, then the views.
     fn enter(&self) -> Result<()> {
-        crate::thread::enter_net(self.net.as_fd(), None)?;
-        self.options.apply_views(self.name.as_deref())
+        crate::entry::enter_thread(self.net.as_fd(), None, self.name.as_deref(), &self.setup)
     }
 
     /// How many times the view's sources have changed so far (0 without views). A view built
     /// after reading `n` is as new as the sources were when `n` was read.
     fn view_generation(&self) -> u64 {
         self.views.as_ref().map_or(0, |views| {
-            // Nothing panics while holding it; stay usable if something did.
-            let mut changes = views.changes.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut changes = lock(&views.changes);
             changes.generation()
         })
     }
@@ -280,7 +277,7 @@ impl Home {
         }
         setns(&views.host, CloneFlags::CLONE_NEWNS)
             .map_err(|e| Error::from_errno("setns(CLONE_NEWNS) to the host's mounts", None, e))?;
-        target.options.apply_views(target.name.as_deref())?;
+        views::apply_on_thread(&target.setup, target.name.as_deref())?;
         *view = View::built(now)?;
         Ok(())
     }
@@ -335,7 +332,7 @@ struct Changes {
 }
 
 impl Changes {
-    fn new(options: &Options, name: Option<&str>) -> Result<Changes> {
+    fn new(setup: &Setup, name: Option<&str>) -> Result<Changes> {
         let mounts = File::open(THREAD_SELF_MOUNTINFO).map_err(|source| Error::Os {
             operation: "open",
             path: Some(PathBuf::from(THREAD_SELF_MOUNTINFO)),
@@ -348,7 +345,7 @@ impl Changes {
             .map_err(|e| Error::from_errno("epoll_ctl", None, e))?;
         let mut watched = Vec::new();
         let mut inotify = None;
-        if let (true, Some(name)) = (options.has_etc(), name) {
+        if let (true, Some(name)) = (setup.etc, name) {
             watched = vec![
                 PathBuf::from("/etc"),
                 PathBuf::from(ETC_DIR),

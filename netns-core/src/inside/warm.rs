@@ -19,78 +19,62 @@
 //! stay on the caller's stack until the thread marks the call done, so a body may borrow from
 //! the caller.
 
-use std::any::Any;
-use std::panic::{self, RefUnwindSafe, UnwindSafe};
+use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::JoinHandle;
+use std::time::Duration;
 
+use super::fresh;
+use super::handoff::Outcome;
+use super::home::Target;
+use super::served::{self, Served, ServedThread};
+use crate::entry::{CallerDir, Options, Setup};
 use crate::error::Result;
-use crate::handle::NetNs;
-use crate::options::{CallerDir, Options};
-use crate::worker::fork;
-use crate::worker::handoff::Outcome;
-use crate::worker::home::Target;
-use crate::worker::served::{self, Ended, Served, lock};
+use crate::fork::Born;
+use crate::namespace::NetNs;
+use crate::sync::lock;
 
 /// How long a warm thread spins for its next call, and its caller for the result, before they
 /// sleep: long enough for back-to-back calls from one caller, short enough that many warm threads
 /// on few cores do not take the cores from the threads that have work.
-const WARM_SPIN: std::time::Duration = std::time::Duration::from_micros(5);
+const WARM_SPIN: Duration = Duration::from_micros(5);
 
 /// At most this many warm threads per handle and set of options; more concurrent calls get
 /// fresh scoped threads.
-pub const MAX_WARM: usize = 16;
+pub(crate) const MAX_WARM: usize = 16;
 
-/// How a handle holds its [`WarmThreads`].
-pub(crate) type Erased = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
+/// What a pool is for: threads set up alike, that idle out alike.
+type PoolKey = (Setup, Duration);
 
-/// The warm threads of one handle (all its clones), one pool per set of options.
-///
-/// Reached through `dyn Any` from the handle, so that a `NetNs`, whose identity (and hash) is
-/// its namespace's, does not look interior-mutable to a `HashSet` (clippy's `mutable_key_type`).
+/// The warm threads of one handle (all its clones), one pool per setup and idle timeout.
 pub(crate) struct WarmThreads {
     /// The pool for plain calls, the common case: no lookup.
     plain: OnceLock<Arc<Pool>>,
     /// Pools for calls with other options.
     other: Mutex<Vec<Arc<Pool>>>,
-    /// The fork generation the handle was made in (`None` when forks cannot be counted): in a
-    /// forked child no lock here is touched, since a parent thread may have held it at the fork.
-    generation: Option<u32>,
-}
-
-impl Default for WarmThreads {
-    fn default() -> WarmThreads {
-        WarmThreads {
-            plain: OnceLock::new(),
-            other: Mutex::new(Vec::new()),
-            generation: fork::watch().ok().map(|()| fork::generation()),
-        }
-    }
+    /// The process the handle was made in (`None`: forks cannot be counted, and calls fail):
+    /// in a forked child no lock here is touched, since a parent thread may have held it at
+    /// the fork.
+    born: Option<Born>,
 }
 
 impl WarmThreads {
-    /// The storage a handle keeps.
-    pub(crate) fn new_erased() -> Box<Erased> {
-        Box::new(WarmThreads::default())
-    }
-
-    /// The handle's warm threads, from the storage [`WarmThreads::new_erased`] made.
-    pub(crate) fn of(erased: &Erased) -> &WarmThreads {
-        match (erased as &dyn Any).downcast_ref() {
-            Some(warm) => warm,
-            None => unreachable!("a handle's storage is always `WarmThreads`"),
+    pub(crate) fn new() -> WarmThreads {
+        WarmThreads {
+            plain: OnceLock::new(),
+            other: Mutex::new(Vec::new()),
+            born: Born::here().ok(),
         }
     }
 
-    /// The pool for calls with `options` other than the default ones (the plain pool has no
-    /// lock: see `run`).
-    fn other_pool(&self, options: &Options) -> Arc<Pool> {
+    /// The pool for calls with a key other than the plain one (the plain pool has no lock: see
+    /// `run`).
+    fn other_pool(&self, key: PoolKey) -> Arc<Pool> {
         let mut other = lock(&self.other);
-        if let Some(pool) = other.iter().find(|pool| pool.options == *options) {
+        if let Some(pool) = other.iter().find(|pool| pool.key == key) {
             return Arc::clone(pool);
         }
-        let pool = Pool::new(options);
+        let pool = Pool::new(key);
         other.push(Arc::clone(&pool));
         pool
     }
@@ -101,30 +85,32 @@ impl WarmThreads {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if !self.in_original_process() {
-            // A forked child, whose warm threads were not copied into it (or forks cannot be
-            // told): a thread of its own, and no lock a parent thread may have held.
-            return ns.run_on_fresh_thread(options, f);
+        let born = match self.born {
+            Some(born) => born,
+            // The fork counter could not be registered: its error.
+            None => Born::here()?,
+        };
+        let setup = options.setup();
+        if !born.is_here() {
+            // A forked child, whose warm threads were not copied into it: a thread of its own,
+            // and no lock a parent thread may have held.
+            return fresh::run(ns, setup, f);
         }
-        if *options == Options::DEFAULT {
+        let key = (*setup, options.dispatch().idle_timeout);
+        if key == PLAIN {
             // The common case, borrowed: no lock, and no reference count touched per call.
-            return self.plain.get_or_init(|| Pool::new(options)).run(ns, f);
+            return self.plain.get_or_init(|| Pool::new(key)).run(ns, f);
         }
-        self.other_pool(options).run(ns, f)
-    }
-
-    /// Whether this is the process the handle's warm threads live in.
-    fn in_original_process(&self) -> bool {
-        self.generation == Some(fork::generation())
+        self.other_pool(key).run(ns, f)
     }
 }
 
+/// The key of plain calls.
+const PLAIN: PoolKey = (Setup::DEFAULT, Options::DEFAULT_IDLE_TIMEOUT);
+
 impl Drop for WarmThreads {
     fn drop(&mut self) {
-        if self
-            .generation
-            .is_some_and(|made_in| made_in != fork::generation())
-        {
+        if self.born.is_some_and(|born| !born.is_here()) {
             // A forked child: the threads do not exist here, and a lock may be held forever.
             std::mem::forget(std::mem::take(&mut self.other));
             std::mem::forget(self.plain.take());
@@ -139,7 +125,7 @@ impl Drop for WarmThreads {
 
 /// Warm threads set up with one set of options.
 struct Pool {
-    options: Options,
+    key: PoolKey,
     /// What the threads enter: made with the first warm thread, so that a handle used once
     /// holds nothing more than it did.
     target: OnceLock<Arc<Target>>,
@@ -154,7 +140,7 @@ struct Pool {
 /// A pool's threads that no caller holds, under one lock: a thread that expires moves from
 /// `idle` to `ended` in one step, so a shut-down that takes both finds every thread in one of
 /// them.
-pub(crate) struct Threads<W = Arc<Served>, H = JoinHandle<Ended>> {
+pub(crate) struct Threads<W = Arc<Served>, H = ServedThread> {
     /// Threads waiting for a call, the most recently used last.
     idle: Vec<W>,
     /// Threads that ended on their own (idle too long, or retired): joined by the next caller
@@ -208,9 +194,9 @@ impl<W, H> Threads<W, H> {
 }
 
 impl Pool {
-    fn new(options: &Options) -> Arc<Pool> {
+    fn new(key: PoolKey) -> Arc<Pool> {
         Arc::new(Pool {
-            options: *options,
+            key,
             target: OnceLock::new(),
             threads: Mutex::new(Threads::new()),
             live: AtomicUsize::new(0),
@@ -218,8 +204,8 @@ impl Pool {
         })
     }
 
-    fn options(&self) -> &Options {
-        &self.options
+    fn setup(&self) -> &Setup {
+        &self.key.0
     }
 
     /// What the pool's threads enter, made on first use.
@@ -227,7 +213,7 @@ impl Pool {
         if let Some(target) = self.target.get() {
             return Ok(Arc::clone(target));
         }
-        let target = Arc::new(Target::new(ns, &self.options)?);
+        let target = Arc::new(Target::new(ns, self.setup())?);
         Ok(Arc::clone(self.target.get_or_init(|| target)))
     }
 
@@ -239,11 +225,11 @@ impl Pool {
         // Read before it is written: after the first call this is a load of a line every
         // caller only reads, not a write that all callers contend for.
         if !self.called.load(Ordering::Relaxed) && !self.called.swap(true, Ordering::Relaxed) {
-            return ns.run_on_fresh_thread(self.options(), f);
+            return fresh::run(ns, self.setup(), f);
         }
         // A thread with a view has a working directory of its own, made the caller's at each
         // call: read it before a thread is taken, so that a failure leaves the thread idle.
-        let dir = match self.options().needs_mounts() {
+        let dir = match self.setup().needs_mounts() {
             true => Some(CallerDir::capture()?),
             false => None,
         };
@@ -269,12 +255,12 @@ impl Pool {
         }
         if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
             self.live.fetch_sub(1, Ordering::AcqRel);
-            return ns.run_on_fresh_thread(self.options(), task)?;
+            return fresh::run(ns, self.setup(), task)?;
         }
         self.join_ended();
         let warm = Served::new(WARM_SPIN);
         let pool = Arc::clone(self);
-        let idle_timeout = self.options().thread_idle_timeout();
+        let idle_timeout = self.key.1;
         let started = self.target(ns).and_then(|target| {
             let expire = move |warm: &Arc<Served>| pool.expire(warm);
             warm.start(target, 0, Some(idle_timeout), expire, || ())
@@ -341,13 +327,12 @@ impl Pool {
         expired
     }
 
-    /// Joins threads that ended on their own (they are gone or about to be: no wait to speak of).
+    /// Joins threads that ended on their own (they are gone or about to be: no wait to speak
+    /// of). One that is the calling thread (it may drop the handle's last clone on its way out,
+    /// in a thread-local) is left to end on its own: [`served::join`] never waits for itself.
     fn join_ended(&self) {
         let ended = lock(&self.threads).take_ended();
-        let current = std::thread::current().id();
-        // A thread that ended on its own may drop the handle's last clone on its way out (a
-        // thread-local): it cannot wait for itself, and is about to end anyway.
-        for thread in ended.into_iter().filter(|t| t.thread().id() != current) {
+        for thread in ended {
             served::join(Some(thread));
         }
     }
@@ -357,17 +342,11 @@ impl Pool {
     /// (In a forked child the handle does not get here: [`WarmThreads`] forgets its pools.)
     fn shut_down(&self) {
         let (idle, ended) = lock(&self.threads).take_all();
-        let current = std::thread::current().id();
-        let own = |thread: &JoinHandle<Ended>| thread.thread().id() == current;
         for warm in idle {
-            let thread = warm.take_thread();
-            let is_own = thread.as_ref().is_some_and(own);
-            warm.stop(is_own);
-            if !is_own {
-                served::join(thread);
-            }
+            warm.stop(warm.is_current_thread());
+            served::join(warm.take_thread());
         }
-        for thread in ended.into_iter().filter(|thread| !own(thread)) {
+        for thread in ended {
             served::join(Some(thread));
         }
     }

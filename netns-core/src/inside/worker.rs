@@ -1,34 +1,21 @@
 //! `Worker`: one long-lived thread inside a namespace that serves calls, so repeated calls pay
 //! neither a thread start nor a `setns`.
 
-pub(crate) mod fork;
-pub(crate) mod handoff;
-pub(crate) mod home;
-pub(crate) mod served;
-mod sync;
-
-use std::cell::Cell;
 use std::fmt;
 use std::panic;
 use std::sync::Arc;
 
+use super::handoff::{Caller, Outcome};
+use super::home::Target;
+use super::served::{self, Served};
+use crate::entry::{CallerDir, Options};
 use crate::error::{Error, Result};
-use crate::handle::NetNs;
-use crate::nsid::NsId;
-use crate::options::{CallerDir, Options};
-use handoff::{Caller, Handoff, Outcome};
-use home::Target;
-use served::Served;
+use crate::fork::Born;
+use crate::namespace::{NetNs, NsId};
 
 /// How long a worker and its callers spin before they sleep: a lone worker stays hot between
 /// calls that come within this long.
 const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
-
-std::thread_local! {
-    /// On a worker's thread, its hand-off: a call made there runs inline, since waiting for the
-    /// thread's own loop would never end.
-    static SERVING: Cell<*const Handoff> = const { Cell::new(std::ptr::null()) };
-}
 
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
@@ -78,10 +65,10 @@ struct Shared {
     /// The handle the worker was made from: its async bodies run on its namespace runtime.
     #[cfg(feature = "tokio")]
     ns: NetNs,
-    /// The process that made the worker, and how many forks it had seen then
-    /// ([`fork::generation`]): in a child the generation differs and the thread does not exist.
+    /// The process that made the worker: in a forked child the thread does not exist.
+    born: Born,
+    /// Its pid, for the error of a call in a child.
     pid: u32,
-    generation: u32,
 }
 
 impl Worker {
@@ -91,7 +78,10 @@ impl Worker {
     }
 
     /// Starts a worker inside `ns` whose thread is made as `options` says: its stack, and the
-    /// `/sys` and `/etc` view.
+    /// `/sys` and `/etc` view. Settings of how a call finds its thread
+    /// ([`Options::fresh_thread`], [`Options::idle_timeout`]) do not apply to a worker, whose
+    /// one thread serves every call until the last handle drops: they are
+    /// [`Error::NotForWorker`], rather than silently ignored.
     ///
     /// With a view the thread has a working directory of its own: each call first moves it to
     /// the caller's (a `getcwd` on each side, and a `chdir` when they differ: about 1 µs more
@@ -99,16 +89,18 @@ impl Worker {
     /// `set_current_dir` lasts only for its call.
     /// Its umask stays the one the process had when the worker was made.
     pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
-        fork::watch()?;
-        options.check(ns)?;
+        if let Some(option) = options.dispatch_setting() {
+            return Err(Error::NotForWorker { option });
+        }
+        options.setup().check(ns)?;
         let shared = Shared {
             served: Served::new(SPIN_FOR),
-            target: Arc::new(Target::new(ns, options)?),
+            target: Arc::new(Target::new(ns, options.setup())?),
             id: ns.id(),
             #[cfg(feature = "tokio")]
             ns: ns.clone(),
+            born: Born::here()?,
             pid: std::process::id(),
-            generation: fork::generation(),
         };
         shared.start_thread(&mut shared.served.caller(), 0)?;
         Ok(Worker {
@@ -136,7 +128,7 @@ impl Worker {
         if shared.forked() {
             return Err(Error::ForkedWorker { pid: shared.pid });
         }
-        if shared.target.options().needs_mounts() {
+        if shared.target.setup().needs_mounts() {
             let dir = CallerDir::capture()?;
             return shared.serve(move || dir.enter().map(|()| f()))?;
         }
@@ -150,7 +142,7 @@ impl Worker {
 
     /// The options the worker's thread was set up with.
     pub fn options(&self) -> Options {
-        *self.shared.target.options()
+        Options::DEFAULT.with_setup(*self.shared.target.setup())
     }
 
     /// The handle the worker was made from.
@@ -179,12 +171,10 @@ impl Shared {
     /// it has entered: its entry error otherwise.
     fn start_thread(&self, caller: &mut Caller<'_>, from: u32) -> Result<()> {
         let target = Arc::clone(&self.target);
-        // Once inside, the thread learns which hand-off it serves (for `on_worker_thread`) and
-        // says so: no call is spent on it, since a thread that cannot be reused serves one.
-        let handoff = self.served.handoff() as usize;
+        // Once inside, the thread says so: no call is spent on it, since a thread that cannot be
+        // reused serves one.
         let (entered, entry) = std::sync::mpsc::sync_channel(1);
         let on_entry = move || {
-            SERVING.with(|serving| serving.set(handoff as *const Handoff));
             let _ = entered.send(());
         };
         // A worker's thread never expires: it serves until the last handle drops.
@@ -230,12 +220,12 @@ impl Shared {
     /// Whether the calling thread is this worker's (also in a child forked from inside a call,
     /// whose one thread is a copy of it).
     fn on_worker_thread(&self) -> bool {
-        SERVING.with(Cell::get) == self.served.handoff()
+        self.served.is_current_thread()
     }
 
     /// Whether this is a forked child of the process that made the worker.
     fn forked(&self) -> bool {
-        fork::generation() != self.generation
+        !self.born.is_here()
     }
 }
 
@@ -275,9 +265,8 @@ impl Drop for Shared {
             return;
         }
         self.served.stop(on_worker);
-        if !on_worker {
-            served::join(self.served.take_thread());
-        }
+        // Not on the worker's own thread, nor on an ending thread of ours (`served::join`).
+        served::join(self.served.take_thread());
     }
 }
 
@@ -285,7 +274,7 @@ impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
             .field("id", &self.shared.id)
-            .field("options", self.shared.target.options())
+            .field("options", &self.options())
             .finish()
     }
 }

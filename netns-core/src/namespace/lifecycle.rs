@@ -1,4 +1,5 @@
-//! Making, naming and removing namespaces, as `ip netns add/del/list` do.
+//! Making, naming and removing namespaces, as `ip netns add/del/list/attach/identify` do: the
+//! operations of a [`Registry`], with the `NetNs` shorthands for the default one, `/run/netns`.
 
 use std::fs;
 use std::io;
@@ -14,11 +15,11 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use nix::unistd::{AccessFlags, access};
 
+use super::handle::{NetNs, THREAD_SELF_NET};
+use super::name::{self, RUN_DIR};
+use super::nsid::NsId;
+use super::registry::Registry;
 use crate::error::{Error, Result};
-use crate::handle::{NetNs, THREAD_SELF_NET};
-use crate::name::{self, RUN_DIR};
-use crate::options::Options;
-use crate::registry::Registry;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
@@ -41,12 +42,20 @@ impl Drop for UnlinkUnlessKept<'_> {
 }
 
 impl NetNs {
+    /// Opens the namespace `ip netns` calls `name` (`/run/netns/NAME`): shorthand for
+    /// [`Registry::default()`](Registry::default)[`.named(name)`](Registry::named).
+    ///
+    /// `name` is checked first ([`Error::InvalidName`]), so it can never escape the run dir.
+    pub fn named(name: &str) -> Result<NetNs> {
+        Registry::default().named(name)
+    }
+
     /// Creates a fresh anonymous network namespace.
     ///
     /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
     /// not move: a throwaway thread unshares its namespace and ends.
     pub fn new() -> Result<NetNs> {
-        on_scoped_thread(&Options::DEFAULT, || {
+        on_scoped_thread(None, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
             NetNs::open_at(Path::new(THREAD_SELF_NET), None)
@@ -66,7 +75,7 @@ impl NetNs {
     /// [`NetNs::create`] in `registry`'s directory.
     pub(crate) fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
         bind_name(registry, name, |path| {
-            on_scoped_thread(&Options::DEFAULT, || {
+            on_scoped_thread(None, || {
                 unshare(CloneFlags::CLONE_NEWNET)
                     .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
                 bind_mount(Path::new(THREAD_SELF_NET), path)
@@ -120,11 +129,11 @@ impl NetNs {
         let entries = match fs::read_dir(run_dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(io_error("read_dir", run_dir, err)),
+            Err(err) => return Err(Error::from_io("read_dir", Some(run_dir), err)),
         };
         let mut names = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|err| io_error("read_dir", run_dir, err))?;
+            let entry = entry.map_err(|err| Error::from_io("read_dir", Some(run_dir), err))?;
             if let Ok(name) = entry.file_name().into_string() {
                 names.push(name);
             }
@@ -196,7 +205,7 @@ fn refuse_a_private_mount_namespace(path: &Path) -> Result<()> {
 /// Makes the run dir exist and be a shared mount point, as iproute2 does, so that removing a
 /// name in one mount namespace unmounts it in all of them.
 fn prepare_run_dir(run_dir: &Path) -> Result<()> {
-    let _serialized = RUN_DIR_SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let _serialized = crate::sync::lock(&RUN_DIR_SETUP);
     match nix::unistd::mkdir(run_dir, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(errno) => return Err(Error::from_errno("mkdir", Some(run_dir), errno)),
@@ -247,14 +256,89 @@ fn create_name_file(name: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Wraps an `io::Error` from a std call about `path`.
-pub(crate) fn io_error(operation: &'static str, path: &Path, err: io::Error) -> Error {
-    match err.raw_os_error() {
-        Some(errno) => Error::from_errno(operation, Some(path), Errno::from_raw(errno)),
-        None => Error::Os {
-            operation,
-            path: Some(path.to_path_buf()),
-            source: err,
-        },
+impl Registry {
+    /// Opens the namespace named `name` here, as [`NetNs::named`] does in `/run/netns`.
+    pub fn named(&self, name: &str) -> Result<NetNs> {
+        Ok(NetNs::open(self.path(name)?)?.in_registry(self))
+    }
+
+    /// Creates a persistent namespace named `name` here, as [`NetNs::create`] does in
+    /// `/run/netns` (an existing name is [`Error::AlreadyExists`] and left untouched).
+    pub fn create(&self, name: &str) -> Result<NetNs> {
+        NetNs::create_in(self, name)
+    }
+
+    /// Gives the namespace of `ns` the name `name` here, as `ip netns attach NAME PID` does;
+    /// see [`NetNs::attach`].
+    pub fn attach(&self, ns: &NetNs, name: &str) -> Result<NetNs> {
+        ns.attach_in(self, name)
+    }
+
+    /// Removes the name `name` here, as [`NetNs::remove`] does in `/run/netns`.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        NetNs::remove_path(self.path(name)?)
+    }
+
+    /// The names here, sorted, as [`NetNs::list`] gives those of `/run/netns`.
+    pub fn list(&self) -> Result<Vec<String>> {
+        NetNs::list_in(self.dir())
+    }
+
+    /// The names here bound to the namespace of `ns`, sorted, as `ip netns identify` finds
+    /// them; see [`NetNs::names`].
+    pub fn names_of(&self, ns: &NetNs) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for name in self.list()? {
+            // A name removed, or not yet bound, since the listing is not one of the namespace's.
+            let bound = fs::metadata(self.dir().join(&name))
+                .is_ok_and(|metadata| NsId::of_metadata(&metadata) == ns.id());
+            if bound {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
+
+impl NetNs {
+    /// Gives this namespace the name `name`, as `ip netns attach NAME PID` does: afterwards
+    /// `ip netns list` shows it, `ip netns exec NAME` enters it, and [`NetNs::named`] opens
+    /// it. Any handle will do: a child's ([`NetNs::of_child`]), an anonymous one
+    /// ([`NetNs::new`]), one from a socket. The name keeps the namespace alive until it is
+    /// removed.
+    ///
+    /// The name goes into the handle's [`registry`](NetNs::registry) (`/run/netns` unless the
+    /// handle came from another one; [`Registry::attach`] chooses). As with
+    /// [`NetNs::create`], a taken name is [`Error::AlreadyExists`] and left untouched, of
+    /// racing calls for one name exactly one succeeds, and a failure leaves no file behind.
+    /// Returns a handle that knows its name.
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// use in_netns::NetNs;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+    /// let named = NetNs::of_child(&mut child)?.attach("sleeper")?; // `ip netns exec sleeper ...`
+    /// assert_eq!(named.name(), Some("sleeper"));
+    /// # Ok(()) }
+    /// ```
+    pub fn attach(&self, name: &str) -> Result<NetNs> {
+        self.attach_in(self.registry(), name)
+    }
+
+    /// The names bound to this namespace, sorted, as `ip netns identify` finds them: the
+    /// entries of the handle's [`registry`](NetNs::registry) whose namespace is this one
+    /// (compared by identity, so names made by `ip netns` or bind mounts count too). Empty
+    /// when it has none. (`ip netns identify` prints only one of several.)
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// # fn main() -> in_netns::Result<()> {
+    /// let ns = in_netns::NetNs::from_pid(1234)?;
+    /// println!("process 1234 is in {:?}", ns.names()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn names(&self) -> Result<Vec<String>> {
+        self.registry().names_of(self)
     }
 }

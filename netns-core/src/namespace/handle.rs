@@ -1,10 +1,12 @@
 //! `NetNs`: an open, validated handle to a network namespace.
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -12,10 +14,10 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::statfs::{NSFS_MAGIC, PROC_SUPER_MAGIC, fstatfs};
 
+use super::name;
+use super::nsid::NsId;
+use super::registry::Registry;
 use crate::error::{Error, Result};
-use crate::name;
-use crate::nsid::NsId;
-use crate::registry::Registry;
 
 /// The calling thread's own namespace file.
 pub(crate) const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
@@ -48,29 +50,28 @@ pub struct NetNs {
     registry: Option<Registry>,
 }
 
-/// The descriptor the clones of a handle share. What lives in the namespace on the handle's
-/// behalf (the runtimes its async bodies run on) is keyed by this value's address, and ends
-/// when the last clone drops it. (Kept out of the handle itself, so that a `NetNs` has no
-/// interior mutability and can be a `HashSet` key without a lint.)
+/// The descriptor the clones of a handle share, and the one slot where the layer that runs code
+/// inside keeps what lives there on the handle's behalf (its warm threads, its runtimes for
+/// async bodies): made on first use, dropped with the last clone. (Behind `dyn Any`, so that
+/// this layer knows nothing of what runs inside, and a `NetNs`, whose identity is its
+/// namespace's, has no interior mutability that would make it a suspicious `HashSet` key.)
 struct NsFd {
     fd: OwnedFd,
-    /// The handle's warm threads ([`crate::warm`]), ended with the last clone.
-    warm: Box<crate::warm::Erased>,
+    slot: Box<Slot>,
 }
+
+/// What a handle's slot may hold: anything its clones can share across threads.
+pub(crate) type Slot = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
+
+/// The cell behind [`Slot`]: empty until the layer above fills it.
+type SlotCell = OnceLock<Box<Slot>>;
 
 impl NsFd {
     fn new(fd: OwnedFd) -> Arc<NsFd> {
         Arc::new(NsFd {
             fd,
-            warm: crate::warm::WarmThreads::new_erased(),
+            slot: Box::new(SlotCell::new()),
         })
-    }
-}
-
-impl Drop for NsFd {
-    fn drop(&mut self) {
-        #[cfg(feature = "tokio")]
-        crate::runtime::release_body_runtimes(self as *const NsFd as usize);
     }
 }
 
@@ -85,33 +86,6 @@ impl NetNs {
     pub fn open(path: impl AsRef<Path>) -> Result<NetNs> {
         let path = path.as_ref();
         Self::open_at(path, Some(path.to_path_buf()))
-    }
-
-    /// Opens the namespace `ip netns` calls `name` (`/run/netns/NAME`).
-    ///
-    /// `name` is checked first ([`Error::InvalidName`]), so it can never escape the run dir.
-    pub fn named(name: &str) -> Result<NetNs> {
-        Self::open(name::run_path(name)?)
-    }
-
-    /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`; a thread id names its
-    /// thread, as there).
-    ///
-    /// Race-free within the call: a pidfd of the process is taken first and the namespace read
-    /// through it, so a process that exits and whose pid is reused while the call runs is an
-    /// error, never the namespace of the process that took the pid over. A pid learnt earlier
-    /// may already be stale, though: to hold on to exactly one process, use
-    /// [`NetNs::of_child`] or [`NetNs::from_pidfd`]. A pid with no process (or only a zombie)
-    /// is [`Error::NotFound`].
-    ///
-    /// ```no_run
-    /// # use netns_core as in_netns;
-    /// # fn main() -> in_netns::Result<()> {
-    /// let init = in_netns::NetNs::from_pid(1)?; // the host's namespace, seen from PID 1
-    /// # Ok(()) }
-    /// ```
-    pub fn from_pid(pid: u32) -> Result<NetNs> {
-        crate::pidfd::from_pid(pid)
     }
 
     /// Opens the calling thread's network namespace.
@@ -240,12 +214,13 @@ impl NetNs {
     /// # fn main() -> in_netns::Result<()> {
     /// let pods = in_netns::Registry::at("/var/run/pods")?;
     /// let ns = pods.create("pod-1")?;
-    /// assert_eq!(ns.registry(), pods);
+    /// assert_eq!(ns.registry(), &pods);
     /// assert_eq!(ns.name(), Some("pod-1"));
     /// # Ok(()) }
     /// ```
-    pub fn registry(&self) -> Registry {
-        self.registry.clone().unwrap_or_default()
+    pub fn registry(&self) -> &Registry {
+        static DEFAULT: LazyLock<Registry> = LazyLock::new(Registry::default);
+        self.registry.as_ref().unwrap_or(&DEFAULT)
     }
 
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
@@ -263,19 +238,21 @@ impl NetNs {
         })
     }
 
-    /// The handle's runtime for async bodies with `options`, made on first use.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn body_runtime(
+    /// What the layer above keeps in this handle (all its clones): the `T` in the slot, made
+    /// by `make` on first use. The slot holds one type, always the same.
+    pub(crate) fn slot<T: Any + Send + Sync + RefUnwindSafe + UnwindSafe>(
         &self,
-        options: &crate::options::Options,
-    ) -> Result<Arc<crate::runtime::Runtime>> {
-        let owner = Arc::as_ptr(&self.fd) as usize;
-        crate::runtime::body_runtime(owner, self, options)
-    }
-
-    /// The handle's warm threads.
-    pub(crate) fn warm_threads(&self) -> &crate::warm::WarmThreads {
-        crate::warm::WarmThreads::of(&*self.fd.warm)
+        make: impl FnOnce() -> T,
+    ) -> &T {
+        let cell: &SlotCell = match (&*self.fd.slot as &dyn Any).downcast_ref() {
+            Some(cell) => cell,
+            None => unreachable!("a handle's slot is always a `SlotCell`"),
+        };
+        let held = cell.get_or_init(|| Box::new(make()));
+        match (&**held as &dyn Any).downcast_ref() {
+            Some(held) => held,
+            None => unreachable!("a handle's slot holds one type"),
+        }
     }
 
     /// How errors and messages should name this namespace: its path, else its id.

@@ -7,15 +7,17 @@
 //! a state it cannot be put back from, refuses its next call (the caller gets the task back)
 //! and ends: its caller retires it (a warm thread) or replaces it (a `Worker`'s).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::fork;
 use super::handoff::{After, Caller, Handoff, Keeper, Outcome};
 use super::home::{Home, Left, Target};
+use super::own::{self, Owner};
+use crate::entry::LOG_TARGET;
 use crate::error::{Error, Result};
-use crate::options::LOG_TARGET;
+use crate::fork::Born;
+use crate::sync::lock;
 use crate::thread::builder;
 
 /// How a served thread ended.
@@ -31,7 +33,16 @@ pub(crate) enum Ended {
 /// A served thread and the hand-off its callers reach it through.
 pub(crate) struct Served {
     handoff: Handoff,
-    thread: Mutex<Option<JoinHandle<Ended>>>,
+    thread: Mutex<Option<ServedThread>>,
+    /// Marks the thread as this one's ([`own`]), so that a call made on it runs inline and
+    /// nothing waits on it for itself.
+    owner: Owner,
+}
+
+/// A served thread's handle, to join it: [`join`] knows when it must not.
+pub(crate) struct ServedThread {
+    owner: Owner,
+    handle: JoinHandle<Ended>,
 }
 
 impl Served {
@@ -40,6 +51,7 @@ impl Served {
         Arc::new(Served {
             handoff: Handoff::new(spin_for),
             thread: Mutex::new(None),
+            owner: Owner::new(),
         })
     }
 
@@ -55,33 +67,17 @@ impl Served {
         entered: impl FnOnce() + Send + 'static,
     ) -> Result<()> {
         let served = Arc::clone(self);
-        let started = builder(target.options()).spawn(move || {
-            let generation = fork::generation();
-            let home = match Home::enter(&target) {
-                Ok(home) => home,
-                Err(err) => {
-                    drop(entered);
-                    // The first call is refused, and its caller gets `err` from the join.
-                    served.handoff.serve(from, None, &mut Refuse);
-                    return Ended::NotEntered(err);
-                }
-            };
-            entered();
-            let mut kept = Kept {
-                home,
-                target: &target,
-                generation,
-                expire: || expire(&served),
-                left: None,
-            };
-            served.handoff.serve(from, idle, &mut kept);
-            match kept.left {
-                Some(left) => Ended::Retired(left),
-                None => Ended::Served,
-            }
+        let born = Born::here()?;
+        let owner = self.owner;
+        let started = builder(Some(target.setup().stack_size)).spawn(move || {
+            owner.adopt_current_thread();
+            let ended = serve(&served, &target, born, from, idle, expire, entered);
+            // From here on (its thread-locals' destructors too) the thread joins no one.
+            own::mark_ending();
+            ended
         });
-        let thread = started.map_err(|source| Error::ThreadSpawn { source })?;
-        *lock(&self.thread) = Some(thread);
+        let handle = started.map_err(|source| Error::ThreadSpawn { source })?;
+        *lock(&self.thread) = Some(ServedThread { owner, handle });
         Ok(())
     }
 
@@ -99,14 +95,15 @@ impl Served {
         self.handoff.caller()
     }
 
-    /// The hand-off's address: tells a call made on the served thread itself.
-    pub(crate) fn handoff(&self) -> *const Handoff {
-        &self.handoff
+    /// Whether the calling thread is this one's thread (also in a child forked from inside a
+    /// call, whose one thread is a copy of it).
+    pub(crate) fn is_current_thread(&self) -> bool {
+        self.owner.owns_current_thread()
     }
 
     /// Takes the thread's handle, leaving none (to join it, or to move it to a list of ended
     /// threads).
-    pub(crate) fn take_thread(&self) -> Option<JoinHandle<Ended>> {
+    pub(crate) fn take_thread(&self) -> Option<ServedThread> {
         lock(&self.thread).take()
     }
 
@@ -117,9 +114,52 @@ impl Served {
     }
 }
 
+/// The life of a served thread: enter, then serve calls until stopped, expired or retired.
+fn serve(
+    served: &Arc<Served>,
+    target: &Target,
+    born: Born,
+    from: u32,
+    idle: Option<Duration>,
+    expire: impl Fn(&Arc<Served>) -> bool,
+    entered: impl FnOnce(),
+) -> Ended {
+    let home = match Home::enter(target) {
+        Ok(home) => home,
+        Err(err) => {
+            drop(entered);
+            // The first call is refused, and its caller gets `err` from the join.
+            served.handoff.serve(from, None, &mut Refuse);
+            return Ended::NotEntered(err);
+        }
+    };
+    entered();
+    let mut kept = Kept {
+        home,
+        target,
+        born,
+        expire: || expire(served),
+        left: None,
+    };
+    served.handoff.serve(from, idle, &mut kept);
+    match kept.left {
+        Some(left) => Ended::Retired(left),
+        None => Ended::Served,
+    }
+}
+
 /// Joins `thread`, logging why it was retired: the entry error, when it could not enter.
-pub(crate) fn join(thread: Option<JoinHandle<Ended>>) -> Option<Error> {
-    match thread?.join() {
+///
+/// Joins nothing on the thread itself, which cannot wait for itself, nor on one of our threads
+/// that is ending ([`own::ending`]): what such a thread drops may hold the last clone of a handle
+/// whose threads hold the last clone of its own, and two threads that join each other never
+/// end. Those threads are left to end on their own (they have been told to stop).
+pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
+    let thread = thread?;
+    if thread.owner.owns_current_thread() || own::ending() {
+        return None;
+    }
+    match thread.handle.join() {
         Ok(Ended::NotEntered(err)) => Some(err),
         Ok(Ended::Retired(left)) => {
             log::debug!(target: LOG_TARGET, "a namespace thread was retired: {}", left.reason);
@@ -134,8 +174,8 @@ pub(crate) fn join(thread: Option<JoinHandle<Ended>>) -> Option<Error> {
 struct Kept<'a, E> {
     home: Home,
     target: &'a Target,
-    /// The fork generation the thread was born in: a copy in a child ends after its call.
-    generation: u32,
+    /// The process the thread was born in: a copy in a forked child ends after its call.
+    born: Born,
     expire: E,
     left: Option<Left>,
 }
@@ -156,7 +196,7 @@ impl<E: Fn() -> bool> Keeper for Kept<'_, E> {
     fn after_call(&mut self) -> After {
         // A fork inside the call copied this thread into the child, as its only thread: there it
         // ends after the call, as a fresh thread would.
-        if fork::generation() != self.generation {
+        if !self.born.is_here() {
             return After::End;
         }
         match self.home.restore(self.target) {
@@ -202,10 +242,4 @@ fn close_orphans(orphaned: Vec<std::os::fd::RawFd>) {
         // shares, and gave up owning it there (it kept only its own copy): nothing else owns it.
         drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
     }
-}
-
-/// Locks `mutex`, also after a panic elsewhere left it poisoned: nothing panics while holding
-/// the locks of served threads and their pools, so what they guard stays consistent.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

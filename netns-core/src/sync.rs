@@ -329,3 +329,12 @@ pub(crate) fn wake(_word: &AtomicU32, _sleeping: &AtomicBool) {}
 
 #[cfg(loom)]
 pub(crate) fn futex_wake(_word: *const AtomicU32) {}
+
+/// Locks `mutex`, also after a panic elsewhere left it poisoned: the crate's locks guard lists
+/// and counters that no code leaves half-changed when it panics, so what they guard stays
+/// consistent. The one way the crate takes a std lock.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

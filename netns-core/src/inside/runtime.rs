@@ -8,43 +8,33 @@
 //! `block_on`. Nothing the runtime runs ever runs outside, and no thread of any other runtime
 //! ever moves.
 //!
-//! Each [`NetNs`] handle also owns, lazily, one current-thread runtime per set of options: the
-//! runtime that `run_async` and `#[in_netns] async fn` bodies run on. It ends with the last clone
-//! of the handle.
+//! Each [`NetNs`] handle also owns, lazily, one current-thread runtime per setup
+//! ([`BodyRuntimes`], in the handle's [`State`](super::state::State)): the runtime that
+//! `run_async` and `#[in_netns] async fn` bodies run on. It ends with the last clone of the
+//! handle.
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 
+use super::fresh;
+use super::own::Owner;
+use super::run_async::RunAsync;
+use super::warm::WarmThreads;
+use crate::entry::{Options, Setup};
 use crate::error::Result;
-use crate::handle::NetNs;
-use crate::nsid::NsId;
-use crate::options::Options;
-use crate::run_async::RunAsync;
+use crate::fork::Born;
+use crate::namespace::{NetNs, NsId};
+use crate::sync::lock;
 
 /// How long dropping a [`Runtime`] waits for its blocking tasks before leaving them to finish
 /// on their own (their threads stay inside the namespace until then).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-thread_local! {
-    /// The id of the namespace runtime the current thread belongs to (0: none), so that a
-    /// runtime dropped from one of its own threads does not wait for itself.
-    static RUNTIME_OF_THREAD: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Unique, non-zero runtime ids.
-fn next_runtime_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
 
 /// The thread that drives a current-thread runtime, and its stop signal.
 type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
@@ -86,10 +76,13 @@ pub struct Runtime {
     /// made runtimes alive (which would be a cycle).
     ns: NetNs,
     options: Options,
-    id: u64,
-    /// The fork generation the runtime was made in (`None` when forks cannot be counted): in a
-    /// forked child its threads do not exist.
-    generation: Option<u32>,
+    /// The threads that poll [`Runtime::block_on`]'s futures: warm threads of the runtime's
+    /// own, inside the namespace with its options.
+    block_on_threads: WarmThreads,
+    /// Marks the runtime's threads, so that one of them never waits for the runtime.
+    owner: Owner,
+    /// The process the runtime was made in: in a forked child its threads do not exist.
+    born: Born,
 }
 
 impl NetNs {
@@ -110,15 +103,16 @@ impl NetNs {
     /// [`NetNs::runtime`] with [`Options`]: every thread of the runtime also has the `/sys`
     /// and `/etc` view of `options`.
     pub fn runtime_with(&self, options: &Options, builder: &mut Builder) -> Result<Runtime> {
-        options.check(self)?;
+        let setup = *options.setup();
+        setup.check(self)?;
+        let born = Born::here()?;
         // Enter once, so that anything that keeps threads out is an `Err` here.
-        self.run_on_fresh_thread(options, || ())?;
+        fresh::run(self, &setup, || ())?;
         let ns = self.try_clone()?;
-        let id = next_runtime_id();
+        let owner = Owner::new();
         let entering = ns.clone();
-        let options = *options;
         builder.on_thread_start(move || {
-            if let Err(err) = entering.enter_current_thread(&options) {
+            if let Err(err) = fresh::enter(&entering, &setup) {
                 // Running the thread's tasks outside would break the promise this runtime
                 // makes, and tokio offers no way to refuse a thread: stop here.
                 eprintln!(
@@ -128,7 +122,7 @@ impl NetNs {
                 );
                 std::process::abort();
             }
-            RUNTIME_OF_THREAD.with(|mark| mark.set(id));
+            owner.adopt_current_thread();
         });
         let runtime = Arc::new(
             builder
@@ -136,18 +130,17 @@ impl NetNs {
                 .map_err(|source| crate::error::Error::ThreadSpawn { source })?,
         );
         let driver = match runtime.handle().runtime_flavor() {
-            RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &options, &runtime, id)?),
+            RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &setup, &runtime, owner)?),
             _ => None,
         };
         Ok(Runtime {
             runtime: Some(runtime),
             driver,
             ns,
-            options,
-            id,
-            generation: crate::worker::fork::watch()
-                .ok()
-                .map(|()| crate::worker::fork::generation()),
+            options: *options,
+            block_on_threads: WarmThreads::new(),
+            owner,
+            born,
         })
     }
 }
@@ -156,14 +149,14 @@ impl NetNs {
 /// stop signal.
 fn start_driver(
     ns: &NetNs,
-    options: &Options,
+    setup: &Setup,
     runtime: &Arc<tokio::runtime::Runtime>,
-    id: u64,
+    owner: Owner,
 ) -> Result<(oneshot::Sender<()>, JoinHandle<()>)> {
     let (stop, stopped) = oneshot::channel();
     let runtime = Arc::clone(runtime);
-    let thread = ns.spawn_with(options, move || {
-        RUNTIME_OF_THREAD.with(|mark| mark.set(id));
+    let thread = fresh::spawn(ns, setup, move || {
+        owner.adopt_current_thread();
         // An error means the sender is gone: stop as well.
         let _ = runtime.block_on(stopped);
     })?;
@@ -188,12 +181,13 @@ impl Runtime {
         F::Output: Send,
     {
         assert!(
-            RUNTIME_OF_THREAD.with(Cell::get) != self.id,
+            !self.owner.owns_current_thread(),
             "Runtime::block_on called from one of the runtime's own threads, which would wait \
              for itself: `.await` the future (or `Runtime::spawn` it) instead"
         );
         let runtime = self.tokio();
-        self.ns.run_with(&self.options, || runtime.block_on(future))
+        self.block_on_threads
+            .run(&self.ns, &self.options, || runtime.block_on(future))
     }
 
     /// Spawns `future` as a task of this runtime, inside the namespace, and returns a future of
@@ -206,7 +200,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        RunAsync::spawn(self.handle(), self.ns.describe(), future)
+        RunAsync::on_handle(self.handle(), self.ns.describe(), future)
     }
 
     /// A handle to the runtime, to spawn tasks onto it (`Handle::spawn`, `spawn_blocking`) from
@@ -258,21 +252,18 @@ impl Runtime {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        let forked = self
-            .generation
-            .is_some_and(|made_in| made_in != crate::worker::fork::generation());
-        if forked {
+        if !self.born.is_here() {
             // A forked child: the runtime's threads do not exist here, there is nothing to
             // stop or join, and tokio would fail trying.
             std::mem::forget((driver, runtime));
             return;
         }
-        let own_thread = RUNTIME_OF_THREAD.with(Cell::get) == self.id;
+        let own_thread = self.owner.owns_current_thread();
         // tokio refuses to shut a runtime down in an async context or on its own threads (it
         // panics or waits for itself), so a thread of our own, which has neither, does it.
         let (hand_over, receive) =
             std::sync::mpsc::channel::<(Driver, Arc<tokio::runtime::Runtime>)>();
-        let reaper = crate::thread::builder(&Options::DEFAULT).spawn(move || {
+        let reaper = crate::thread::builder(None).spawn(move || {
             let Ok((driver, runtime)) = receive.recv() else {
                 return;
             };
@@ -316,58 +307,69 @@ impl fmt::Debug for Runtime {
     }
 }
 
-/// The runtimes handles made for their async bodies: by handle (the address of the descriptor
-/// its clones share), one per set of options, made on first use and released with the last
-/// clone of the handle.
-static BODY_RUNTIMES: LazyLock<Mutex<HashMap<usize, Vec<Arc<Runtime>>>>> =
-    LazyLock::new(Default::default);
-
-/// Whether any handle ever made a body runtime, so that dropping handles in a program that never
-/// runs an async body takes no lock.
-static ANY_BODY_RUNTIME: AtomicBool = AtomicBool::new(false);
-
-/// The runtime for async bodies with `options` of the handle `owner`: a current-thread runtime
-/// with I/O and timers, driven by its own thread inside, made on first use.
-pub(crate) fn body_runtime(owner: usize, ns: &NetNs, options: &Options) -> Result<Arc<Runtime>> {
-    let find = |all: &HashMap<usize, Vec<Arc<Runtime>>>| {
-        all.get(&owner)?
-            .iter()
-            .find(|runtime| runtime.options == *options)
-            .cloned()
-    };
-    if let Some(runtime) = find(&lock(&BODY_RUNTIMES)) {
-        return Ok(runtime);
-    }
-    // Built without the lock (it starts threads), so handles never wait for each other.
-    let made = Arc::new(
-        ns.runtime_with(
-            options,
-            Builder::new_current_thread()
-                .enable_all()
-                .thread_name(crate::thread::THREAD_NAME),
-        )?,
-    );
-    let mut all = lock(&BODY_RUNTIMES);
-    // A concurrent first call may have won the race: use its runtime, drop ours.
-    if let Some(runtime) = find(&all) {
-        return Ok(runtime);
-    }
-    all.entry(owner).or_default().push(Arc::clone(&made));
-    ANY_BODY_RUNTIME.store(true, Ordering::Release);
-    Ok(made)
+/// A handle's runtimes for its async bodies, one per setup (not per set of options: the idle
+/// timeout of warm threads does not make another runtime), made on first use and shut down with
+/// the handle's last clone.
+pub(crate) struct BodyRuntimes {
+    made: Mutex<Vec<(Setup, Arc<Runtime>)>>,
+    /// The process the handle's state was made in (`None`: forks cannot be counted): in a
+    /// forked child the runtimes' threads do not exist, and the lock may be held forever.
+    born: Option<Born>,
 }
 
-/// Shuts down the body runtimes of the handle `owner`, whose last clone is being dropped.
-pub(crate) fn release_body_runtimes(owner: usize) {
-    if !ANY_BODY_RUNTIME.load(Ordering::Acquire) {
-        return;
+impl BodyRuntimes {
+    pub(crate) fn new() -> BodyRuntimes {
+        BodyRuntimes {
+            made: Mutex::new(Vec::new()),
+            born: Born::here().ok(),
+        }
     }
-    let released = lock(&BODY_RUNTIMES).remove(&owner);
-    // Dropped outside the lock: shutting a runtime down waits for its threads.
-    drop(released);
+
+    /// The runtime for async bodies of `ns` set up as `setup` says: a current-thread runtime
+    /// with I/O and timers, driven by its own thread inside, made on first use. In a forked
+    /// child, where the parent's runtimes have no threads, each body gets a runtime of its own
+    /// (as each blocking call gets a fresh thread there).
+    pub(crate) fn get(&self, ns: &NetNs, setup: &Setup) -> Result<Arc<Runtime>> {
+        let born = match self.born {
+            Some(born) => born,
+            None => Born::here()?,
+        };
+        if !born.is_here() {
+            return make_body_runtime(ns, setup);
+        }
+        let find = |made: &[(Setup, Arc<Runtime>)]| {
+            made.iter()
+                .find(|(made_for, _)| made_for == setup)
+                .map(|(_, runtime)| Arc::clone(runtime))
+        };
+        if let Some(runtime) = find(&lock(&self.made)) {
+            return Ok(runtime);
+        }
+        // Built without the lock (it starts threads), so callers never wait for each other.
+        let runtime = make_body_runtime(ns, setup)?;
+        let mut made = lock(&self.made);
+        // A concurrent first call may have won the race: use its runtime, drop ours.
+        if let Some(runtime) = find(&made) {
+            return Ok(runtime);
+        }
+        made.push((*setup, Arc::clone(&runtime)));
+        Ok(runtime)
+    }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing panics while holding it; stay usable if something did.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+impl Drop for BodyRuntimes {
+    fn drop(&mut self) {
+        if self.born.is_some_and(|born| !born.is_here()) {
+            std::mem::forget(std::mem::take(&mut self.made));
+        }
+        // Otherwise each runtime shuts down as it drops, waiting for its threads.
+    }
+}
+
+/// A runtime for async bodies: current-thread, with I/O and timers.
+fn make_body_runtime(ns: &NetNs, setup: &Setup) -> Result<Arc<Runtime>> {
+    let options = Options::DEFAULT.with_setup(*setup);
+    let mut builder = Builder::new_current_thread();
+    builder.enable_all().thread_name(crate::thread::THREAD_NAME);
+    ns.runtime_with(&options, &mut builder).map(Arc::new)
 }

@@ -1,0 +1,83 @@
+//! Async bodies: [`NetNs::run_async`] and [`Worker::run_async`] run a body as a task on the
+//! handle's runtime for async bodies, made on first use and kept in the handle's state.
+
+use std::future::Future;
+
+use super::run_async::RunAsync;
+use super::state::State;
+use super::worker::Worker;
+use crate::entry::Options;
+use crate::namespace::NetNs;
+
+impl NetNs {
+    /// Runs an async body inside this namespace and returns a future of its output.
+    ///
+    /// The body runs as a task on the handle's own runtime for async bodies: a current-thread
+    /// tokio runtime whose driver thread and blocking pool are inside the namespace, made on
+    /// the first call and shared by the handle's clones. So everything the body does stays
+    /// inside: its `tokio::spawn`ed tasks, `spawn_blocking`, `tokio::fs`, DNS lookups, timers,
+    /// `tokio::process` children. The caller's runtime is never entered and none of its threads
+    /// moves; awaiting the result only registers a waker, from any runtime or none.
+    ///
+    /// Sockets, timers and netlink connections made in the body are driven by that runtime, so
+    /// they stay usable, from anywhere, as long as a clone of this handle (or the returned
+    /// value's own use of it) lives; a socket made in the body keeps the namespace for life.
+    /// To drive a socket from your own runtime instead, make a `std` socket in the body and
+    /// convert it with `from_std` outside.
+    ///
+    /// `f`, its future and the output are `Send + 'static`, as for `tokio::spawn`. Dropping the
+    /// returned future aborts the body at its next `.await`; a panic in the body resumes in the
+    /// caller.
+    ///
+    /// ```no_run
+    /// # use netns_core as in_netns;
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ns = in_netns::NetNs::named("blue")?;
+    /// let socket = ns
+    ///     .run_async(|| async { tokio::net::UdpSocket::bind("127.0.0.1:0").await })
+    ///     .await??; // entering, then binding
+    /// # Ok(()) }
+    /// ```
+    pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_async_with(&Options::DEFAULT, f)
+    }
+
+    /// [`NetNs::run_async`] with [`Options`]: the body's runtime has the `/sys` and `/etc`
+    /// view of `options` on every thread (one runtime per set of options).
+    pub fn run_async_with<F, Fut, T>(&self, options: &Options, f: F) -> RunAsync<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match State::of(self).body_runtimes.get(self, options.setup()) {
+            Ok(runtime) => {
+                let handle = runtime.handle().clone();
+                RunAsync::on_runtime(&handle, runtime, self.describe(), f)
+            }
+            Err(err) => RunAsync::failed(err),
+        }
+    }
+}
+
+impl Worker {
+    /// Runs an async body inside the worker's namespace, with the worker's options.
+    ///
+    /// The body runs as a task on the namespace runtime of the handle the worker was made from
+    /// (as [`NetNs::run_async_with`] with the worker's options), not on the worker's own
+    /// thread, so it never waits for, or blocks, the worker's blocking calls; and the caller
+    /// waits on a waker, never on a thread.
+    pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.namespace().run_async_with(&self.options(), f)
+    }
+}

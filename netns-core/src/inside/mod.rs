@@ -1,0 +1,34 @@
+//! Everything that runs inside a namespace. Within the layer, modules import only downward:
+//!
+//! - `own` (whose thread is this?), `handoff` (the one hand-off between a caller and a thread
+//!   inside, with its parker), `home` (what a reused thread entered with, and putting it back);
+//! - `served`: the one kind of reused namespace thread, born outside, entering on its own;
+//! - `fresh`: a thread that enters, runs one call and ends, and `spawn`'s threads;
+//! - `warm` (a handle's pools of served threads) and `worker` (one served thread, calls in
+//!   order);
+//! - `run_async` (the future of an async body) < `runtime` (tokio runtimes whose threads are
+//!   all inside, and a handle's runtimes for async bodies);
+//! - `state`: a handle's warm threads and body runtimes, in its slot;
+//! - `run` and `async_bodies`: the `NetNs` and `Worker` methods that run code inside.
+
+#[cfg(feature = "tokio")]
+mod async_bodies;
+mod fresh;
+mod handoff;
+mod home;
+mod own;
+mod run;
+#[cfg(feature = "tokio")]
+mod run_async;
+#[cfg(feature = "tokio")]
+mod runtime;
+mod served;
+mod state;
+mod warm;
+mod worker;
+
+#[cfg(feature = "tokio")]
+pub use run_async::RunAsync;
+#[cfg(feature = "tokio")]
+pub use runtime::Runtime;
+pub use worker::Worker;
