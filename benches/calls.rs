@@ -30,7 +30,7 @@ impl Fixture {
             eprintln!("benches: {e}\nbenches: run them as root (`sudo cargo bench`)");
             std::process::exit(1)
         });
-        let worker = Worker::new(&ns).expect("start worker");
+        let worker = ns.worker().expect("start worker");
         Fixture {
             name,
             ns,

@@ -34,7 +34,8 @@ pub trait Target {
 /// A resolved target: what runs the body. A concrete type, so that a wrong target gives one
 /// error (at the target) and nothing downstream.
 pub enum Resolved {
-    /// A fresh scoped thread enters this namespace for the call.
+    /// The namespace: the call runs as `NetNs::run_with` runs it (a warm thread of the handle,
+    /// or a fresh one).
     Namespace(NetNs),
     /// A worker's long-lived thread runs the call.
     Worker(Worker),
@@ -101,7 +102,7 @@ impl Resolved {
 #[diagnostic::on_unimplemented(
     message = "`sysfs`, `etc`, `fresh_thread` and `stack_size` cannot be set per call on `{Self}`",
     label = "a worker's or a runtime's options are set when it is made",
-    note = "make it with `Worker::with_options(&ns, &options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
+    note = "make it with `ns.worker_with(&options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
 )]
 pub trait AcceptsOptions {}
 

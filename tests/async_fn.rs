@@ -112,7 +112,7 @@ fn sockets_made_inside_are_usable_after_return() {
         assert_eq!(&echo, b"hello");
         server.await.unwrap();
 
-        let worker = Arc::new(Worker::new(&target.ns).unwrap());
+        let worker = Arc::new(target.ns.worker().unwrap());
         let udp = udp_on_worker(Arc::clone(&worker)).await.unwrap();
         assert_eq!(socket_ns(&udp), target.id());
         let peer = target

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use common::{Checks, TempNs, fd_count, require_privilege, unique_name};
-use in_netns::{Error, NetNs, Worker};
+use in_netns::{Error, NetNs};
 
 const MODE: &str = "NETNS_CHILD_FAULT";
 const FIXTURE: &str = "NETNS_CHILD_FIXTURE";
@@ -135,9 +135,9 @@ fn child_no_threads(fixture: &str) -> ExitCode {
         matches!(spawn, Err(Error::ThreadSpawn { .. })),
         spawn.map(drop),
     );
-    let worker = Worker::new(&ns);
+    let worker = ns.worker();
     checks.check(
-        "Worker::new() is ThreadSpawn",
+        "ns.worker() is ThreadSpawn",
         matches!(worker, Err(Error::ThreadSpawn { .. })),
         worker.map(drop),
     );

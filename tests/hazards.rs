@@ -14,7 +14,7 @@ use common::{
     TempNs, bad_names, current_id, fd_count, namespaces_of, require_privilege,
     runtime_with_known_threads, unique_name, wait_no_thread_in,
 };
-use in_netns::{Error, NetNs, NsId, Worker, in_netns};
+use in_netns::{Error, NetNs, NsId, in_netns};
 
 fn thread_count() -> usize {
     fs::read_dir("/proc/self/task").unwrap().count()
@@ -111,7 +111,7 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
 #[in_netns::test(own_process)]
 fn load_through_a_worker_leaks_nothing() {
     let target = TempNs::new("load-worker");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     worker.run(|| ()).unwrap();
     let (fds, threads) = (fd_count(), threads_settle_to(thread_count()));
     const THREADS: usize = 8;
@@ -263,7 +263,7 @@ fn a_panic_at_every_point_reaches_the_caller_and_leaks_nothing() {
 #[in_netns::test]
 fn removing_the_name_while_handles_and_calls_are_live_breaks_nothing() {
     let target = TempNs::new("removed");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let inside = Barrier::new(2);
     let removed = Barrier::new(2);
     std::thread::scope(|scope| {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 
 use common::{EtcDir, TempNs, current_id};
-use in_netns::{Error, NetNs, Options, Worker, in_netns};
+use in_netns::{Error, NetNs, Options, in_netns};
 
 /// The calling thread's mount table, without the run-dir mounts that other tests running in
 /// parallel add and remove (they are not this test's to compare).
@@ -140,7 +140,7 @@ fn sysfs_makes_proc_net_the_namespaces_and_the_hosts_stays() {
         proc_net_view()
     });
     assert_eq!(spawned.unwrap().join().unwrap(), inside());
-    let worker = Worker::with_options(&target.ns, &options).unwrap();
+    let worker = target.ns.worker_with(&options).unwrap();
     worker.run(|| wait_alone_in(id)).unwrap();
     assert_eq!(worker.run(proc_net_view).unwrap(), inside());
     drop(worker);
@@ -329,7 +329,7 @@ fn spawned_threads_and_workers_keep_their_view() {
     let options = Options::default().sysfs(true);
     let spawned = target.ns.spawn_with(&options, links_in_sys).unwrap();
     assert_eq!(spawned.join().unwrap(), ["lo", "nsopt0"]);
-    let worker = Worker::with_options(&target.ns, &options).unwrap();
+    let worker = target.ns.worker_with(&options).unwrap();
     assert_eq!(worker.options(), options);
     assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);
     assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);

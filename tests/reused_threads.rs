@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::{EtcDir, TempNs, current_id, gettid, socket_ns};
-use in_netns::{NetNs, NsId, Options, Worker};
+use in_netns::{NetNs, NsId, Options};
 use nix::sched::{CloneFlags, CpuSet, sched_getaffinity, sched_setaffinity, setns, unshare};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
@@ -146,7 +146,7 @@ fn change_thread_state() {
 #[in_netns::test]
 fn a_bodys_signal_mask_affinity_name_and_nice_value_reach_no_later_call() {
     let ns = NetNs::new().unwrap();
-    let worker = Worker::new(&ns).unwrap();
+    let worker = ns.worker().unwrap();
     warm(&ns, &Options::DEFAULT);
     let fresh = ns
         .run_with(&Options::default().fresh_thread(true), thread_state)
@@ -172,7 +172,7 @@ fn a_bodys_signal_mask_affinity_name_and_nice_value_reach_no_later_call() {
 fn a_worker_whose_body_left_the_namespace_runs_the_next_call_inside() {
     let ns = NetNs::new().unwrap();
     let host = NetNs::current().unwrap();
-    let worker = Worker::new(&ns).unwrap();
+    let worker = ns.worker().unwrap();
     let first = worker.run(gettid).unwrap();
     worker
         .run(|| setns(&host, CloneFlags::CLONE_NEWNET).unwrap())
@@ -316,7 +316,7 @@ impl Drop for HostMount {
 fn a_sysfs_view_has_the_hosts_mounts_as_they_are_when_the_call_starts() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
-    let worker = Worker::with_options(&ns, &sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs).unwrap();
     warm(&ns, &sysfs);
     let home = std::env::current_dir().unwrap();
     let mount = HostMount::new();
@@ -348,7 +348,7 @@ fn views_work_in_a_removed_working_directory_as_on_a_fresh_thread() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
     let etc_free = Options::default().sysfs(true).fresh_thread(true);
-    let worker = Worker::with_options(&ns, &sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs).unwrap();
     warm(&ns, &sysfs);
     let home = std::env::current_dir().unwrap();
     let removed = std::env::temp_dir().join(common::unique_name("cwd-removed"));
@@ -375,7 +375,7 @@ fn views_work_in_a_removed_working_directory_as_on_a_fresh_thread() {
 fn mounts_a_body_makes_in_its_view_reach_no_later_call() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
-    let worker = Worker::with_options(&ns, &sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs).unwrap();
     warm(&ns, &sysfs);
     let secret = Path::new("/mnt").join(common::unique_name("view-secret"));
     let change_the_view = || {
@@ -449,7 +449,7 @@ fn a_warm_thread_has_the_main_threads_state_not_that_of_the_caller_that_started_
             .spawn(|| {
                 // SAFETY: as above.
                 unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 9) };
-                Worker::new(&ns).unwrap()
+                ns.worker().unwrap()
             })
             .join()
             .unwrap()
@@ -480,7 +480,7 @@ fn a_view_thread_retired_for_a_file_table_of_its_own_leaves_no_descriptor_open()
         ns.run_with(&sysfs, || unshare(CloneFlags::CLONE_FILES).unwrap())
             .unwrap();
         ns.run_with(&sysfs, || ()).unwrap();
-        let worker = Worker::with_options(&ns, &sysfs).unwrap();
+        let worker = ns.worker_with(&sysfs).unwrap();
         worker
             .run(|| unshare(CloneFlags::CLONE_FILES).unwrap())
             .unwrap();
@@ -521,7 +521,7 @@ fn a_worker_made_by_a_caller_in_a_state_of_its_own_serves_its_first_call() {
             .spawn(|| {
                 // SAFETY: raising the calling thread's nice value needs no privilege.
                 unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) };
-                let worker = Worker::new(&ns).unwrap();
+                let worker = ns.worker().unwrap();
                 worker.run(current_id).map_err(|e| e.to_string())
             })
             .join()

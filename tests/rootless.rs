@@ -9,7 +9,7 @@ use std::fs;
 use std::process::{Command, ExitCode};
 
 use common::Checks;
-use in_netns::{Error, NetNs, Options, Worker, rootless};
+use in_netns::{Error, NetNs, Options, rootless};
 
 const CASE: &str = "IN_NETNS_ROOTLESS_CASE";
 
@@ -58,7 +58,7 @@ fn case_success() -> ExitCode {
     );
     let spawned = ns.spawn(|| 7).map(|thread| thread.join().ok());
     checks.check("spawn()", matches!(spawned, Ok(Some(7))), &spawned);
-    let worker = Worker::new(&ns).and_then(|worker| worker.run(|| 8));
+    let worker = ns.worker().and_then(|worker| worker.run(|| 8));
     checks.check("a Worker", matches!(worker, Ok(8)), &worker);
     let anonymous = NetNs::new().and_then(|fresh| fresh.set_loopback_up());
     checks.check("new() and lo up", anonymous.is_ok(), &anonymous);

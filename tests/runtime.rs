@@ -81,7 +81,7 @@ fn a_bodys_blocking_work_runs_inside_and_never_plants_a_thread_in_the_callers_po
         assert_eq!(inside, target.id());
         assert_eq!(host_blocking_namespaces().await, [home; 4]);
 
-        let worker = Arc::new(Worker::new(&target.ns).unwrap());
+        let worker = Arc::new(target.ns.worker().unwrap());
         let on_worker = blocking_work_on_worker(Arc::clone(&worker)).await.unwrap();
         assert_eq!(on_worker, target.id());
         assert_eq!(host_blocking_namespaces().await, [home; 4]);
@@ -125,7 +125,7 @@ async fn stat_on_worker(worker: Arc<Worker>) -> io::Result<u64> {
 #[in_netns::test]
 fn many_callers_of_a_worker_with_a_small_blocking_pool_all_finish() {
     let target = TempNs::new("rt-small-pool");
-    let worker = Arc::new(Worker::new(&target.ns).unwrap());
+    let worker = Arc::new(target.ns.worker().unwrap());
     let runtime = host_runtime(4);
     runtime.block_on(async {
         let calls: Vec<_> = (0..32)

@@ -57,7 +57,7 @@ fn a_body_recursing_3000_frames_works_with_the_default_stack() {
     assert_eq!(ns.run(|| recurse(3000)).unwrap(), 3000);
     assert_eq!(deep(ns, 3000).unwrap(), 3000);
     assert_eq!(ns.spawn(|| recurse(3000)).unwrap().join().unwrap(), 3000);
-    let worker = Worker::new(ns).unwrap();
+    let worker = ns.worker().unwrap();
     assert_eq!(worker.run(|| recurse(3000)).unwrap(), 3000);
     let default = Options::DEFAULT_STACK_SIZE;
     assert_eq!(default, 8 << 20);
@@ -79,10 +79,7 @@ fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     let sizes = [
         ns.run_with(&options, stack_size).unwrap(),
         ns.spawn_with(&options, stack_size).unwrap().join().unwrap(),
-        Worker::with_options(ns, &options)
-            .unwrap()
-            .run(stack_size)
-            .unwrap(),
+        ns.worker_with(&options).unwrap().run(stack_size).unwrap(),
         with_a_big_stack(ns).unwrap(),
     ];
     for size in sizes {
@@ -159,7 +156,7 @@ fn on_worker(worker: &Worker, big: Big, caller: (u32, usize)) -> in_netns::Resul
 #[in_netns::test(own_process)]
 fn a_large_argument_is_moved_into_one_slot_not_through_every_call() {
     let ns = &anonymous();
-    let worker = Worker::new(ns).unwrap();
+    let worker = ns.worker().unwrap();
     let plain_body = ns.run(own_depth).unwrap();
     let worker_body = worker.run(own_depth).unwrap();
     // A caller with room to spare, so that a regression fails an assertion, not the process.

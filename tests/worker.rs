@@ -21,7 +21,7 @@ fn cpu_ticks(tid: u32) -> u64 {
 fn calls_run_inside_on_one_thread_and_the_caller_stays_home() {
     let target = TempNs::new("worker");
     let home = current_id();
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     assert_eq!(worker.id(), target.id());
     let first = worker.run(|| (current_id(), tid())).unwrap();
     let second = worker.run(|| (current_id(), tid())).unwrap();
@@ -33,7 +33,7 @@ fn calls_run_inside_on_one_thread_and_the_caller_stays_home() {
 
 #[in_netns::test]
 fn calls_may_borrow_from_the_caller() {
-    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker = NetNs::new().unwrap().worker().unwrap();
     let mut items = vec![1, 2, 3];
     let total: u32 = worker.run(|| items.iter().sum()).unwrap();
     worker.run(|| items.push(total)).unwrap();
@@ -43,7 +43,7 @@ fn calls_may_borrow_from_the_caller() {
 #[in_netns::test]
 fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
     let target = TempNs::new("worker-conc");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let running = AtomicUsize::new(0);
     let overlaps = AtomicUsize::new(0);
     let served = AtomicUsize::new(0);
@@ -75,7 +75,7 @@ fn concurrent_callers_are_served_one_at_a_time_and_all_complete() {
 fn long_calls_wake_their_sleeping_callers() {
     // Longer than the callers' spin (about 50us), so each caller sleeps on its futex and must
     // be woken; and longer than the worker's, between calls.
-    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker = NetNs::new().unwrap().worker().unwrap();
     std::thread::scope(|scope| {
         for i in 0..4_u64 {
             let worker = &worker;
@@ -98,7 +98,7 @@ fn long_calls_wake_their_sleeping_callers() {
 #[in_netns::test]
 fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
     let target = TempNs::new("worker-panic");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let payload = std::panic::catch_unwind(|| {
         worker
             .run(|| std::panic::panic_any(String::from("inside")))
@@ -111,7 +111,7 @@ fn a_panic_is_resumed_in_the_caller_and_the_worker_keeps_serving() {
 
 #[in_netns::test]
 fn dropping_the_worker_ends_its_thread() {
-    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker = NetNs::new().unwrap().worker().unwrap();
     let worker_tid = worker.run(tid).unwrap();
     assert!(std::path::Path::new(&format!("/proc/self/task/{worker_tid}")).exists());
     drop(worker);
@@ -124,7 +124,7 @@ fn dropping_the_worker_ends_its_thread() {
 
 #[in_netns::test]
 fn an_idle_worker_uses_no_cpu() {
-    let worker = Worker::new(&NetNs::new().unwrap()).unwrap();
+    let worker = NetNs::new().unwrap().worker().unwrap();
     let worker_tid = worker.run(tid).unwrap();
     // Let the bounded spin after the call end, then watch the thread idle.
     std::thread::sleep(Duration::from_millis(50));
@@ -145,7 +145,7 @@ fn entry_failures_are_errors_of_new() {
     let anonymous = NetNs::new().unwrap();
     let options = Options::default().etc(true);
     assert!(matches!(
-        Worker::with_options(&anonymous, &options),
+        anonymous.worker_with(&options),
         Err(Error::Unnamed { .. })
     ));
 }
@@ -169,7 +169,7 @@ impl Poller {
 #[in_netns::test]
 fn in_netns_runs_on_a_worker_target() {
     let target = TempNs::new("worker-macro");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     assert_eq!(on_worker(&worker).unwrap(), target.id());
     let poller = Poller { worker };
     assert_eq!(poller.poll().unwrap(), target.id());
@@ -195,7 +195,7 @@ impl Pod {
 #[in_netns::test]
 fn nested_calls_on_a_worker_run_inline_and_finish() {
     let target = TempNs::new("worker-nested");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let id = target.id();
     let (outer, inner, worker) = within(30, move || {
         let (outer, inner) = worker
@@ -219,7 +219,7 @@ fn nested_calls_on_a_worker_run_inline_and_finish() {
 #[in_netns::test]
 fn a_panic_in_a_nested_call_reaches_the_outer_caller_and_the_worker_keeps_serving() {
     let target = TempNs::new("worker-nested-panic");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let (payload, worker) = within(30, move || {
         let outcome = std::panic::catch_unwind(|| {
             worker
@@ -236,7 +236,7 @@ fn a_panic_in_a_nested_call_reaches_the_outer_caller_and_the_worker_keeps_servin
 #[in_netns::test]
 fn a_worker_called_in_a_forked_child_is_an_error_not_a_hang() {
     let target = TempNs::new("worker-fork");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     assert_eq!(worker.run(current_id).unwrap(), target.id());
     let parent = std::process::id();
     let child = in_forked_child(|| {
@@ -257,7 +257,7 @@ fn a_worker_called_in_a_forked_child_is_an_error_not_a_hang() {
 #[in_netns::test]
 fn a_child_forked_inside_a_call_runs_the_workers_calls_inline() {
     let target = TempNs::new("worker-fork-inside");
-    let worker = Worker::new(&target.ns).unwrap();
+    let worker = target.ns.worker().unwrap();
     let id = target.id();
     // The child is a copy of the worker's thread, inside the namespace: its calls run there.
     let pid = worker

@@ -302,7 +302,7 @@ impl fmt::Display for Error {
             ),
             Error::ForkedWorker { pid } => write!(
                 f,
-                "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (Worker::new), or use NetNs::run"
+                "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (ns.worker()), or use NetNs::run"
             ),
             Error::NotForWorker { option } => write!(
                 f,

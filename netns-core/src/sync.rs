@@ -330,11 +330,33 @@ pub(crate) fn wake(_word: &AtomicU32, _sleeping: &AtomicBool) {}
 #[cfg(loom)]
 pub(crate) fn futex_wake(_word: *const AtomicU32) {}
 
-/// Locks `mutex`, also after a panic elsewhere left it poisoned: the crate's locks guard lists
-/// and counters that no code leaves half-changed when it panics, so what they guard stays
-/// consistent. The one way the crate takes a std lock.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Locks `mutex`, also after a panic elsewhere left it poisoned: the crate's locks guard lists,
+/// counters and the hand-off's caller slot, which no code leaves half-changed when it panics, so
+/// what they guard stays consistent. The one way the crate takes a lock: std's, or (in the
+/// hand-off, under `--cfg loom`) loom's.
+pub(crate) fn lock<'a, M: Lockable<'a>>(mutex: &'a M) -> M::Guard {
+    mutex.lock_even_if_poisoned()
+}
+
+/// A mutex [`lock`] takes.
+pub(crate) trait Lockable<'a> {
+    type Guard;
+    fn lock_even_if_poisoned(&'a self) -> Self::Guard;
+}
+
+impl<'a, T: 'a> Lockable<'a> for std::sync::Mutex<T> {
+    type Guard = std::sync::MutexGuard<'a, T>;
+    fn lock_even_if_poisoned(&'a self) -> Self::Guard {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(loom)]
+impl<'a, T: 'a> Lockable<'a> for loom::sync::Mutex<T> {
+    type Guard = loom::sync::MutexGuard<'a, T>;
+    fn lock_even_if_poisoned(&'a self) -> Self::Guard {
+        self.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

@@ -156,7 +156,7 @@ impl Handoff {
     pub(crate) fn caller(&self) -> Caller<'_> {
         Caller {
             handoff: self,
-            _serialized: self.callers.0.lock().unwrap_or_else(|e| e.into_inner()),
+            _serialized: crate::sync::lock(&self.callers.0),
         }
     }
 
@@ -241,7 +241,7 @@ impl Handoff {
             self.stopping.store(true, Ordering::Release);
             return;
         }
-        let _serialized = self.callers.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _serialized = crate::sync::lock(&self.callers.0);
         self.stopping.store(true, Ordering::Release);
         // Changing the futex word is what wakes the worker from its wait.
         self.published.fetch_add(1, Ordering::SeqCst);

@@ -1,10 +1,10 @@
-//! Warm threads: each handle keeps, per set of options, a few threads that entered its
+//! Warm threads: each handle keeps, per setup and idle timeout, a few threads that entered its
 //! namespace, so that a call is a hand-off to a thread already inside instead of a thread start.
 //!
 //! A handle's first call runs on a fresh thread, as a handle used once needs no more. A warm
-//! thread is started by a later call that finds none idle: it is born outside, runs
-//! nothing but the hand-off loop, and the first thing it runs is that call's entry into the
-//! namespace (and the options' views), then the call. It never leaves. After a call it goes
+//! thread is started by a later call that finds none idle: it is born outside, enters the
+//! namespace (and the setup's views) on its own, first thing, and then serves that call and
+//! the next ones, running nothing but the hand-off loop in between. After a call it goes
 //! back to the idle set; after [`Options::idle_timeout`] without a call it ends; a call that
 //! panicked retires it. Past [`MAX_WARM`] busy threads, a call gets a fresh scoped thread, so
 //! callers never wait for each other, and a body that calls into its own handle never waits
@@ -13,7 +13,7 @@
 //!
 //! Each warm thread is a [`Served`] thread: after a call it puts itself back as it entered (its
 //! network namespace, file table, directory, signal mask...) or retires, and a thread with a
-//! view brings it up to date before each call ([`crate::worker::home`]).
+//! view brings it up to date before each call ([`home`](super::home)).
 //!
 //! The hand-off is the [`Worker`](crate::Worker)'s: the closure, its result and the done signal
 //! stay on the caller's stack until the thread marks the call done, so a body may borrow from

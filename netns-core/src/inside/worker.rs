@@ -30,7 +30,7 @@ const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
 /// # use netns_core as in_netns;
 /// # fn main() -> in_netns::Result<()> {
 /// let ns = in_netns::NetNs::named("blue")?;
-/// let worker = in_netns::Worker::new(&ns)?;
+/// let worker = ns.worker()?;
 /// let port = 8080;
 /// for _ in 0..1000 {
 ///     // `f` may borrow from the caller: `run` returns only when it is done.
@@ -71,14 +71,15 @@ struct Shared {
     pid: u32,
 }
 
-impl Worker {
-    /// Starts a worker inside `ns`. Failing to start the thread or to enter is this call's `Err`.
-    pub fn new(ns: &NetNs) -> Result<Worker> {
-        Worker::with_options(ns, &Options::DEFAULT)
+impl NetNs {
+    /// Starts a [`Worker`] inside this namespace. Failing to start the thread or to enter is
+    /// this call's `Err`. (Made as the namespace's runtimes are: [`NetNs::runtime`].)
+    pub fn worker(&self) -> Result<Worker> {
+        self.worker_with(&Options::DEFAULT)
     }
 
-    /// Starts a worker inside `ns` whose thread is made as `options` says: its stack, and the
-    /// `/sys` and `/etc` view. Settings of how a call finds its thread
+    /// Starts a [`Worker`] inside this namespace whose thread is made as `options` says: its
+    /// stack, and the `/sys` and `/etc` view. Settings of how a call finds its thread
     /// ([`Options::fresh_thread`], [`Options::idle_timeout`]) do not apply to a worker, whose
     /// one thread serves every call until the last handle drops: they are
     /// [`Error::NotForWorker`], rather than silently ignored.
@@ -88,7 +89,8 @@ impl Worker {
     /// per call here), so relative paths mean what they mean to the caller, and a body's
     /// `set_current_dir` lasts only for its call.
     /// Its umask stays the one the process had when the worker was made.
-    pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
+    pub fn worker_with(&self, options: &Options) -> Result<Worker> {
+        let ns = self;
         if let Some(option) = options.dispatch_setting() {
             return Err(Error::NotForWorker { option });
         }
@@ -106,6 +108,21 @@ impl Worker {
         Ok(Worker {
             shared: Arc::new(shared),
         })
+    }
+}
+
+impl Worker {
+    /// Starts a worker inside `ns`: [`NetNs::worker`], the name that matches the namespace's
+    /// other constructors.
+    #[deprecated(since = "0.2.0", note = "use `ns.worker()`")]
+    pub fn new(ns: &NetNs) -> Result<Worker> {
+        ns.worker()
+    }
+
+    /// Starts a worker inside `ns` set up as `options` say: [`NetNs::worker_with`].
+    #[deprecated(since = "0.2.0", note = "use `ns.worker_with(&options)`")]
+    pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
+        ns.worker_with(options)
     }
 
     /// Runs `f` on the worker thread, inside the namespace, and returns its result.

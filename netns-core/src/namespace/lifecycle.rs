@@ -16,7 +16,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{AccessFlags, access};
 
 use super::handle::{NetNs, THREAD_SELF_NET};
-use super::name::{self, RUN_DIR};
+use super::name::RUN_DIR;
 use super::nsid::NsId;
 use super::registry::Registry;
 use crate::error::{Error, Result};
@@ -68,12 +68,14 @@ impl NetNs {
     /// is created exclusively, and the namespace of a throwaway thread is bind-mounted on it.
     /// An existing name is [`Error::AlreadyExists`] and is left untouched; of several concurrent
     /// creates of one name exactly one succeeds; a failure half-way leaves no file behind.
+    ///
+    /// Shorthand for [`Registry::create`] on the default registry, `/run/netns`.
     pub fn create(name: &str) -> Result<NetNs> {
-        Self::create_in(&Registry::default(), name)
+        Registry::default().create(name)
     }
 
     /// [`NetNs::create`] in `registry`'s directory.
-    pub(crate) fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
+    fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
         bind_name(registry, name, |path| {
             on_scoped_thread(None, || {
                 unshare(CloneFlags::CLONE_NEWNET)
@@ -85,7 +87,7 @@ impl NetNs {
 
     /// Names this namespace `name` in `registry`'s directory, as `ip netns attach` does: the
     /// name file is created exclusively and the namespace bind-mounted on it.
-    pub(crate) fn attach_in(&self, registry: &Registry, name: &str) -> Result<NetNs> {
+    fn attach_in(&self, registry: &Registry, name: &str) -> Result<NetNs> {
         // The handle's descriptor, seen through procfs: no need to enter the namespace, so any
         // namespace the process holds can be named, whoever owns it.
         let source = PathBuf::from(format!("/proc/self/fd/{}", self.as_raw_fd()));
@@ -97,12 +99,14 @@ impl NetNs {
     /// Open handles (and threads and sockets inside) stay valid; the namespace itself goes away
     /// when the last of them does. A run dir that cannot be written (read-only) is an error
     /// before anything is unmounted, so the name stays usable.
+    ///
+    /// Shorthand for [`Registry::remove`] on the default registry, `/run/netns`.
     pub fn remove(name: &str) -> Result<()> {
-        Self::remove_path(name::run_path(name)?)
+        Registry::default().remove(name)
     }
 
     /// [`NetNs::remove`] of the name file at `path` (a valid name in a run dir).
-    pub(crate) fn remove_path(path: PathBuf) -> Result<()> {
+    fn remove_path(path: PathBuf) -> Result<()> {
         // Unmounting and then failing to unlink would leave a name without a namespace.
         let run_dir = path.parent().unwrap_or(Path::new(RUN_DIR));
         access(run_dir, AccessFlags::W_OK).map_err(|errno| match errno {
@@ -120,12 +124,14 @@ impl NetNs {
     /// The names in the run dir, sorted; an absent run dir is an empty list.
     ///
     /// Names that are not UTF-8 are left out (no [`NetNs::named`] call could open them).
+    ///
+    /// Shorthand for [`Registry::list`] on the default registry, `/run/netns`.
     pub fn list() -> Result<Vec<String>> {
-        Self::list_in(Path::new(RUN_DIR))
+        Registry::default().list()
     }
 
     /// [`NetNs::list`] of the run dir `run_dir`.
-    pub(crate) fn list_in(run_dir: &Path) -> Result<Vec<String>> {
+    fn list_in(run_dir: &Path) -> Result<Vec<String>> {
         let entries = match fs::read_dir(run_dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -323,7 +329,7 @@ impl NetNs {
     /// # Ok(()) }
     /// ```
     pub fn attach(&self, name: &str) -> Result<NetNs> {
-        self.attach_in(self.registry(), name)
+        self.registry().attach(self, name)
     }
 
     /// The names bound to this namespace, sorted, as `ip netns identify` finds them: the

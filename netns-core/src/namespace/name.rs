@@ -32,11 +32,6 @@ pub(crate) fn validate(name: &str) -> Result<()> {
     })
 }
 
-/// The run-dir path of a valid `name`.
-pub(crate) fn run_path(name: &str) -> Result<PathBuf> {
-    path_in(Path::new(RUN_DIR), name)
-}
-
 /// The path of a valid `name` in the run dir `dir`.
 pub(crate) fn path_in(dir: &Path, name: &str) -> Result<PathBuf> {
     validate(name)?;

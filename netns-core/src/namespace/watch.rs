@@ -293,7 +293,7 @@ impl Names {
     /// Compares the directory with what the watch knows and reports the difference (at the
     /// start, and when the kernel dropped events).
     fn resync(&mut self) -> Result<()> {
-        let listed: BTreeSet<String> = NetNs::list_in(self.registry.dir())?.into_iter().collect();
+        let listed: BTreeSet<String> = self.registry.list()?.into_iter().collect();
         let removed: Vec<String> = self.known.difference(&listed).cloned().collect();
         for name in removed {
             self.known.remove(&name);
