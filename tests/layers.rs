@@ -1,6 +1,6 @@
 //! The architecture of `netns-core` (`ARCHITECTURE.md`), checked: its modules form layers that
-//! import only downward, and no module imports one that imports it back, directly or through
-//! others.
+//! import only downward, no module imports one that imports it back, directly or through
+//! others, and only `sys` calls `libc`.
 //!
 //! A module's imports are the `crate::` and `super::` paths in its code (comments and doc
 //! comments are not code), `use` trees expanded. A path to an item the crate root re-exports
@@ -304,4 +304,62 @@ fn the_import_reader_finds_use_trees_super_and_inline_paths_but_not_comments() {
             "sync::lock"
         ]
     );
+}
+
+/// The `libc` functions a line of code calls: each identifier after `libc::` that is followed
+/// by `(` (so `libc::CLONE_NEWNET` and `libc::sigset_t` are not calls).
+fn libc_calls_in(line: &str) -> Vec<String> {
+    let mut calls = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("libc::") {
+        rest = &rest[at + "libc::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && rest[name.len()..].trim_start().starts_with('(') {
+            calls.push(name);
+        }
+    }
+    calls
+}
+
+/// Every raw `libc` call lives in `sys`, with its `SAFETY` argument (`ARCHITECTURE.md`, "one
+/// home for each idea"): no other file of the crate calls a `libc` function.
+#[test]
+fn only_sys_calls_libc() {
+    let sys = source_dir().join("sys.rs");
+    let mut files = vec![source_dir().join("lib.rs")];
+    files.extend(modules().into_values());
+    assert!(files.contains(&sys), "netns-core/src/sys.rs is missing");
+    let mut calls = Vec::new();
+    for file in files.iter().filter(|file| **file != sys) {
+        let code = code_of(&fs::read_to_string(file).unwrap());
+        for (number, line) in code.lines().enumerate() {
+            for call in libc_calls_in(line) {
+                let file = file.strip_prefix(source_dir()).unwrap().display();
+                calls.push(format!("{file}:{}: libc::{call}", number + 1));
+            }
+        }
+    }
+    assert!(
+        calls.is_empty(),
+        "libc calls outside sys.rs (give each a function in sys, with its SAFETY argument):\n{}",
+        calls.join("\n")
+    );
+}
+
+/// The check sees calls (also through `nix::libc`, and with a space before the parenthesis),
+/// but not constants, types, struct literals or comments.
+#[test]
+fn the_libc_call_reader_finds_calls_but_not_constants_types_or_comments() {
+    let code = code_of(
+        "let r = unsafe { nix::libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };\n\
+         let t = libc::timespec { tv_sec: 0, tv_nsec: 0 };\n\
+         let s: libc::sigset_t = x; f(libc::CLONE_NEWNET);\n\
+         // libc::getpid()\n\
+         let p = libc::gettid ();\n",
+    );
+    let calls: Vec<String> = code.lines().flat_map(libc_calls_in).collect();
+    assert_eq!(calls, ["ioctl", "gettid"]);
 }

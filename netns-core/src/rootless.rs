@@ -19,13 +19,16 @@
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use nix::errno::Errno;
 use nix::libc;
 
 use crate::error::{Error, Result};
 use crate::namespace::{ETC_DIR, RUN_DIR};
+use crate::sys;
 
 /// `CAP_SYS_ADMIN`, from `<linux/capability.h>`.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -177,8 +180,7 @@ impl Plan {
                 }),
             }
         };
-        // SAFETY: getuid and getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (sys::getuid(), sys::getgid());
         Ok(Plan {
             own_network,
             uid_map: c(format!("0 {uid} 1")),
@@ -198,39 +200,37 @@ impl Plan {
             0
         };
         let namespaces = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | network;
-        // SAFETY: unshare takes no pointers.
-        let unshared = unsafe { libc::unshare(namespaces) };
-        check(unshared, c"unshare(CLONE_NEWUSER | CLONE_NEWNS)")?;
+        check(
+            sys::unshare(namespaces),
+            c"unshare(CLONE_NEWUSER | CLONE_NEWNS)",
+        )?;
         write_file(c"/proc/self/setgroups", c"deny")?;
         write_file(c"/proc/self/uid_map", &self.uid_map)?;
         write_file(c"/proc/self/gid_map", &self.gid_map)?;
         let slave = libc::MS_SLAVE | libc::MS_REC;
         check(
-            mount(c"", c"/", c"none", slave, None),
+            sys::mount(c"", c"/", c"none", slave, None),
             c"mount --make-rslave /",
         )?;
         if self.run.overlay.is_some() || self.etc.overlay.is_some() {
             check(
-                mkdir(&self.scratch, 0o700),
+                sys::mkdir(&self.scratch, 0o700),
                 c"mkdir /tmp/.in-netns-rootless-*",
             )?;
             let overlaid = self.mount_overlays();
             // The overlays keep their layers; the scratch mount and directory go either way.
-            // SAFETY: umount2 and rmdir only read the path, a C string `self` owns.
-            unsafe {
-                libc::umount2(self.scratch.as_ptr(), libc::MNT_DETACH);
-                libc::rmdir(self.scratch.as_ptr());
-            }
+            let _ = sys::umount2(&self.scratch, libc::MNT_DETACH);
+            let _ = sys::rmdir(&self.scratch);
             overlaid?;
         }
         for private in [&self.run, &self.etc] {
             if private.overlay.is_some() {
                 check(
-                    mkdir(&private.dir, 0o755),
+                    sys::mkdir(&private.dir, 0o755),
                     c"mkdir /run/netns or /etc/netns",
                 )?;
             } else {
-                let mounted = mount(c"none", &private.dir, c"tmpfs", 0, Some(c"mode=0755"));
+                let mounted = sys::mount(c"none", &private.dir, c"tmpfs", 0, Some(c"mode=0755"));
                 check(mounted, c"mount tmpfs on /run/netns or /etc/netns")?;
             }
         }
@@ -240,79 +240,44 @@ impl Plan {
     /// A tmpfs on the scratch directory for the layers, and a writable overlay over each
     /// parent whose directory is missing.
     fn mount_overlays(&self) -> std::result::Result<(), Failure> {
-        let tmpfs = mount(c"none", &self.scratch, c"tmpfs", 0, Some(c"mode=0700"));
+        let tmpfs = sys::mount(c"none", &self.scratch, c"tmpfs", 0, Some(c"mode=0700"));
         check(tmpfs, c"mount tmpfs on /tmp/.in-netns-rootless-*")?;
         let overlays = [&self.run, &self.etc]
             .into_iter()
             .filter_map(|private| private.overlay.as_ref());
         for overlay in overlays {
-            check(mkdir(&overlay.upper, 0o755), c"mkdir an overlay layer")?;
-            check(mkdir(&overlay.work, 0o755), c"mkdir an overlay layer")?;
+            check(sys::mkdir(&overlay.upper, 0o755), c"mkdir an overlay layer")?;
+            check(sys::mkdir(&overlay.work, 0o755), c"mkdir an overlay layer")?;
             let options = Some(overlay.options.as_c_str());
-            let mounted = mount(c"overlay", &overlay.parent, c"overlay", 0, options);
+            let mounted = sys::mount(c"overlay", &overlay.parent, c"overlay", 0, options);
             check(mounted, c"mount overlay (a writable /run or /etc)")?;
         }
         Ok(())
     }
 }
 
-/// `mount(2)` on C strings; returns its result (`-1` on failure, with errno set).
-fn mount(
-    source: &CStr,
-    target: &CStr,
-    fstype: &CStr,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> libc::c_int {
-    let data = data.map_or(std::ptr::null(), |data| data.as_ptr().cast());
-    // SAFETY: the pointers come from `&CStr`s that outlive the call, or are null.
-    unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            data,
-        )
-    }
-}
-
-/// `mkdir(2)`; returns its result (`-1` on failure, with errno set).
-fn mkdir(path: &CStr, mode: libc::mode_t) -> libc::c_int {
-    // SAFETY: mkdir only reads the path, a C string that outlives the call.
-    unsafe { libc::mkdir(path.as_ptr(), mode) }
-}
-
 /// Writes `content` to the file at `path` (a `/proc/self/*_map` file): open, write, close.
 fn write_file(path: &'static CStr, content: &CStr) -> std::result::Result<(), Failure> {
-    // SAFETY: `path` is a NUL-terminated string; open returns a descriptor we close below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    check(fd, path)?;
+    let fd = check(sys::open(path, libc::O_WRONLY | libc::O_CLOEXEC), path)?;
     let bytes = content.to_bytes();
-    // SAFETY: writes `bytes`, which outlives the call, to the descriptor opened above.
-    let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    let failed = (written != bytes.len() as isize).then(io::Error::last_os_error);
-    // SAFETY: closes the descriptor opened above, once.
-    unsafe { libc::close(fd) };
-    match failed {
-        Some(error) => Err(Failure {
-            step: path,
-            errno: error.raw_os_error().unwrap_or(libc::EIO),
-        }),
-        None => Ok(()),
-    }
+    let written = match sys::write(fd.as_fd(), bytes) {
+        Ok(written) if written == bytes.len() => Ok(()),
+        // A short write: the errno is what it is.
+        Ok(_) => Err(Errno::last()),
+        Err(errno) => Err(errno),
+    };
+    drop(fd);
+    check(written, path)
 }
 
-/// A failed call (`-1`) becomes the step's [`Failure`] with its errno.
-fn check(result: libc::c_int, step: &'static CStr) -> std::result::Result<(), Failure> {
-    if result != -1 {
-        return Ok(());
-    }
-    Err(Failure {
+/// A failed call becomes the step's [`Failure`] with its errno.
+fn check<T>(
+    result: std::result::Result<T, Errno>,
+    step: &'static CStr,
+) -> std::result::Result<T, Failure> {
+    result.map_err(|errno| Failure {
         step,
-        errno: io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
+        errno: errno as i32,
     })
 }
 
@@ -383,8 +348,7 @@ pub(crate) fn in_child(command: &mut std::process::Command) -> Result<()> {
         Some(Plan::new(true)?)
     };
     let setup = move || {
-        // SAFETY: prctl takes no pointers here.
-        let tied = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        let tied = sys::set_parent_death_signal(libc::SIGKILL);
         check(tied, c"prctl(PR_SET_PDEATHSIG)").map_err(report_in_child)?;
         match &plan {
             Some(plan) => plan.apply().map_err(report_in_child),
@@ -405,9 +369,8 @@ fn report_in_child(failure: Failure) -> io::Error {
         b"\n",
     ];
     for line in lines {
-        // SAFETY: write is async-signal-safe and reads bytes that outlive the call; what it
-        // returns does not matter, the errno below is the error.
-        unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+        // What it returns does not matter: the errno below is the error.
+        sys::write_stderr(line);
     }
     io::Error::from_raw_os_error(failure.errno)
 }

@@ -11,6 +11,8 @@ pub(crate) use loom::{
 use std::time::Duration;
 
 #[cfg(not(loom))]
+use crate::sys;
+#[cfg(not(loom))]
 use nix::errno::Errno;
 #[cfg(not(loom))]
 pub(crate) use std::{
@@ -202,57 +204,28 @@ pub(crate) fn wake(word: &AtomicU32, sleeping: &AtomicBool) {
 /// `FUTEX_WAIT` for at most `timeout`.
 #[cfg(not(loom))]
 fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
-    let timeout = nix::libc::timespec {
-        tv_sec: timeout
-            .as_secs()
-            .try_into()
-            .unwrap_or(nix::libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos().into(),
-    };
-    // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call, and
-    // the relative timeout, a live `timespec`; it returns at once unless the u32 still equals
-    // `expected`. EINTR, timeouts and spurious returns are fine: the caller loops and re-checks.
-    let result = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_futex,
-            word.as_ptr(),
-            nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            &timeout as *const nix::libc::timespec,
-        )
-    };
+    // It returns at once unless the u32 still equals `expected`. EINTR, timeouts and spurious
+    // returns are fine: the caller loops and re-checks.
+    let result = sys::futex_wait(word, expected, Some(timeout));
     debug_assert!(
-        result == 0
-            || result == -1
-                && matches!(
-                    Errno::last(),
-                    Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT
-                ),
-        "FUTEX_WAIT returned {result} ({})",
-        Errno::last()
+        matches!(
+            result,
+            Ok(()) | Err(Errno::EAGAIN | Errno::EINTR | Errno::ETIMEDOUT)
+        ),
+        "FUTEX_WAIT returned {result:?}"
     );
 }
 
 #[cfg(not(loom))]
 fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call; it
-    // returns at once (EAGAIN) unless that u32 still equals `expected`. EINTR and spurious
+    // It returns at once (EAGAIN) unless that u32 still equals `expected`. EINTR and spurious
     // returns are fine: the callers loop and re-check.
-    let result = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_futex,
-            word.as_ptr(),
-            nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            std::ptr::null::<nix::libc::timespec>(),
-        )
-    };
-    // Woken (0), or the word had already changed (EAGAIN), or a signal (EINTR): nothing else
-    // can come back for a valid address and no timeout.
+    let result = sys::futex_wait(word, expected, None);
+    // Woken, or the word had already changed (EAGAIN), or a signal (EINTR): nothing else can
+    // come back for a valid address and no timeout.
     debug_assert!(
-        result == 0 || result == -1 && matches!(Errno::last(), Errno::EAGAIN | Errno::EINTR),
-        "FUTEX_WAIT returned {result} ({})",
-        Errno::last()
+        matches!(result, Ok(()) | Err(Errno::EAGAIN | Errno::EINTR)),
+        "FUTEX_WAIT returned {result:?}"
     );
 }
 
@@ -261,21 +234,12 @@ fn futex_wait(word: &AtomicU32, expected: u32) {
 /// that reused the address, and every waiter re-checks its condition).
 #[cfg(not(loom))]
 pub(crate) fn futex_wake(word: *const AtomicU32) {
-    // SAFETY: FUTEX_WAKE does not access memory; it wakes threads waiting on this address.
-    let result = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_futex,
-            word,
-            nix::libc::FUTEX_WAKE | nix::libc::FUTEX_PRIVATE_FLAG,
-            // Each word has one waiter at most: the worker on `published`, a caller on its frame.
-            1,
-        )
-    };
+    // Each word has one waiter at most: the worker on `published`, a caller on its frame.
+    let result = sys::futex_wake(word, 1);
     // The number of threads woken; a private wake of an aligned user address cannot fail.
     debug_assert!(
-        result == 0 || result == 1,
-        "FUTEX_WAKE returned {result} ({})",
-        Errno::last()
+        matches!(result, Ok(0 | 1)),
+        "FUTEX_WAKE returned {result:?}"
     );
 }
 

@@ -1,23 +1,45 @@
-//! Every raw system call of the crate that `nix` does not wrap as the crate needs it, each with
-//! its `SAFETY` argument, in one style: a thin function that takes Rust types, makes the call,
-//! and returns `Result<_, Errno>`. None allocates or locks, so each may run in a child between
-//! `fork` and `exec` (async-signal-safe).
+//! Every raw `libc` call of the crate (the system calls that `nix` does not wrap as the crate
+//! needs them, and the C library's signal-set helpers), each with its `SAFETY` argument, in one
+//! style: a thin function that takes Rust types, makes the call,
+//! and returns `Result<_, Errno>` (a descriptor as an [`OwnedFd`]). None allocates or locks, so
+//! each may run in a child between `fork` and `exec` (async-signal-safe). No other module calls
+//! `libc` (`tests/layers.rs` checks it).
+//!
+//! What it holds:
+//!
+//! - namespaces and mounts: [`setns`], [`unshare`], [`mount`], [`umount2`], [`mkdir`], [`rmdir`];
+//! - files: [`open`], [`write()`], [`write_stderr`];
+//! - namespace files and sockets: [`ns_get_nstype`] (`NS_GET_NSTYPE`), [`socket_namespace`]
+//!   (`SIOCGSKNS`), [`socket`], [`interface_flags`] and [`set_interface_flags`]
+//!   (`SIOCGIFFLAGS`, `SIOCSIFFLAGS`);
+//! - processes: [`getpid`], [`gettid`], [`getuid`], [`getgid`], [`pidfd_open`],
+//!   [`pidfd_get_net_namespace`] (`PIDFD_GET_NET_NAMESPACE`), [`kcmp`],
+//!   [`set_parent_death_signal`] (`PR_SET_PDEATHSIG`), [`atfork_child`] (`pthread_atfork`);
+//! - a thread's own state: [`signal_mask`], [`set_signal_mask`], [`signal_set`] (from procfs's
+//!   bits), [`thread_name`] and [`set_thread_name`] (`PR_GET_NAME`, `PR_SET_NAME`),
+//!   [`sched_getattr`] and [`sched_setattr`] ([`SchedAttr`]), [`capget`] and [`capset`]
+//!   ([`CapData`]);
+//! - waiting: [`poll_ready`] (one descriptor, no wait), and the hand-off's futex,
+//!   `futex_wait` and `futex_wake` (not built under loom, whose waits are spins).
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::ptr::null;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::{null, null_mut};
 
 use nix::errno::Errno;
 use nix::libc;
+use nix::sys::statfs::{FsType, fstatfs};
 
 /// `-1` as the errno the call set; anything else as itself.
-fn check(result: libc::c_int) -> Result<libc::c_int, Errno> {
-    if result == -1 {
+fn check<T: PartialEq + From<i8>>(result: T) -> Result<T, Errno> {
+    if result == T::from(-1) {
         Err(Errno::last())
     } else {
         Ok(result)
     }
 }
+
+// Namespaces and mounts.
 
 /// `setns(fd, nstype)`: moves the calling thread into the namespace `fd` refers to.
 pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<(), Errno> {
@@ -31,22 +53,26 @@ pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
     check(unsafe { libc::unshare(flags) }).map(drop)
 }
 
-/// `mount(source, target, fstype, flags, NULL)`.
+/// `mount(source, target, fstype, flags, data)`, with `data` (a filesystem's options) null
+/// when `None`.
 pub(crate) fn mount(
     source: &CStr,
     target: &CStr,
     fstype: &CStr,
     flags: libc::c_ulong,
+    data: Option<&CStr>,
 ) -> Result<(), Errno> {
-    // SAFETY: the three pointers are NUL-terminated strings that outlive the call, and the data
-    // argument is null, which every filesystem used here accepts.
+    let data = data.map_or(null(), |data| data.as_ptr().cast());
+    // SAFETY: the three paths are NUL-terminated strings that outlive the call; the data
+    // argument is null, which every filesystem used here accepts, or a NUL-terminated string
+    // that outlives the call (the options of tmpfs and overlay, which both read a string).
     check(unsafe {
         libc::mount(
             source.as_ptr(),
             target.as_ptr(),
             fstype.as_ptr(),
             flags,
-            null(),
+            data,
         )
     })
     .map(drop)
@@ -58,11 +84,206 @@ pub(crate) fn umount2(target: &CStr, flags: libc::c_int) -> Result<(), Errno> {
     check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
 
+/// `mkdir(path, mode)`.
+pub(crate) fn mkdir(path: &CStr, mode: libc::mode_t) -> Result<(), Errno> {
+    // SAFETY: mkdir only reads `path`, a NUL-terminated string that outlives the call.
+    check(unsafe { libc::mkdir(path.as_ptr(), mode) }).map(drop)
+}
+
+/// `rmdir(path)`.
+pub(crate) fn rmdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: rmdir only reads `path`, a NUL-terminated string that outlives the call.
+    check(unsafe { libc::rmdir(path.as_ptr()) }).map(drop)
+}
+
+// Files.
+
+/// `open(path, flags)`, for flags without `O_CREAT` (so no mode).
+pub(crate) fn open(path: &CStr, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: open only reads `path`, a NUL-terminated string that outlives the call (without
+    // O_CREAT it reads no mode); a result other than -1 is a new descriptor nothing else owns.
+    unsafe {
+        let raw = check(libc::open(path.as_ptr(), flags))?;
+        Ok(OwnedFd::from_raw_fd(raw))
+    }
+}
+
+/// `write(fd, bytes)`, once: the number of bytes written.
+pub(crate) fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: write reads `bytes.len()` bytes of `bytes`, which outlives the call;
+    // `BorrowedFd` keeps the descriptor open for it.
+    let written =
+        check(unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) })?;
+    // Not negative: -1 is the error above.
+    Ok(written.unsigned_abs())
+}
+
 /// Writes `bytes` to standard error, once, ignoring the outcome: for a child between `fork`
 /// and `exec`, which has no other way to say what failed.
 pub(crate) fn write_stderr(bytes: &[u8]) {
     // SAFETY: write reads `bytes.len()` bytes of `bytes`, which outlives the call.
     unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+// Namespace files and sockets.
+
+/// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::Ioctl = nix::request_code_none!(0xb7, 0x3) as _;
+
+/// `SIOCGSKNS` from `<linux/sockios.h>`: a descriptor of the socket's network namespace.
+const SIOCGSKNS: libc::Ioctl = 0x894C;
+
+/// `ioctl(fd, NS_GET_NSTYPE)` (Linux 4.11): the `CLONE_NEW*` flag of the namespace the nsfs
+/// file `fd` refers to.
+pub(crate) fn ns_get_nstype(fd: BorrowedFd<'_>) -> Result<libc::c_int, Errno> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor, which
+    // `BorrowedFd` keeps open for the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })
+}
+
+/// `ioctl(socket, SIOCGSKNS)`: a descriptor of the network namespace `socket` was made in.
+pub(crate) fn socket_namespace(socket: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    // SAFETY: SIOCGSKNS takes no argument and only reads the descriptor, which `BorrowedFd`
+    // keeps open for the call; on success it returns a new descriptor that nothing else owns.
+    unsafe {
+        let raw = check(libc::ioctl(socket.as_raw_fd(), SIOCGSKNS))?;
+        Ok(OwnedFd::from_raw_fd(raw))
+    }
+}
+
+/// `socket(domain, kind, protocol)`.
+pub(crate) fn socket(
+    domain: libc::c_int,
+    kind: libc::c_int,
+    protocol: libc::c_int,
+) -> Result<OwnedFd, Errno> {
+    // SAFETY: socket takes no pointers; a result other than -1 is a new descriptor that
+    // nothing else owns.
+    unsafe {
+        let raw = check(libc::socket(domain, kind, protocol))?;
+        Ok(OwnedFd::from_raw_fd(raw))
+    }
+}
+
+/// An `ifreq` naming interface `name` (`EINVAL` if longer than `IFNAMSIZ` allows), all else
+/// zero.
+fn interface_request(name: &CStr) -> Result<libc::ifreq, Errno> {
+    let name = name.to_bytes_with_nul();
+    if name.len() > libc::IFNAMSIZ {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: `ifreq` is plain old data (a name and a union of integers, addresses and raw
+    // pointers); all zeroes is a valid, empty request.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name) {
+        *slot = *byte as libc::c_char;
+    }
+    Ok(request)
+}
+
+/// `ioctl(socket, SIOCGIFFLAGS)`: the flags (`IFF_*`) of interface `name`.
+pub(crate) fn interface_flags(socket: BorrowedFd<'_>, name: &CStr) -> Result<libc::c_short, Errno> {
+    let mut request = interface_request(name)?;
+    // SAFETY: SIOCGIFFLAGS writes the flags of the interface `request` names into `request`,
+    // which is ours and outlives the call; `ifru_flags` is then the member it wrote (and the
+    // union was all zeroes before, so it is initialised either way).
+    unsafe {
+        check(libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut request,
+        ))?;
+        Ok(request.ifr_ifru.ifru_flags)
+    }
+}
+
+/// `ioctl(socket, SIOCSIFFLAGS)`: sets the flags (`IFF_*`) of interface `name`.
+pub(crate) fn set_interface_flags(
+    socket: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_short,
+) -> Result<(), Errno> {
+    let mut request = interface_request(name)?;
+    request.ifr_ifru.ifru_flags = flags;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags of `request`, which is ours and outlives
+    // the call.
+    check(unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) }).map(drop)
+}
+
+// Processes.
+
+/// `getpid()`, which cannot fail.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid takes nothing and only returns a value.
+    unsafe { libc::getpid() }
+}
+
+/// `gettid()`, which cannot fail.
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid takes nothing and only returns a value.
+    unsafe { libc::gettid() }
+}
+
+/// `getuid()`, which cannot fail.
+pub(crate) fn getuid() -> libc::uid_t {
+    // SAFETY: getuid takes nothing and only returns a value.
+    unsafe { libc::getuid() }
+}
+
+/// `getgid()`, which cannot fail.
+pub(crate) fn getgid() -> libc::gid_t {
+    // SAFETY: getgid takes nothing and only returns a value.
+    unsafe { libc::getgid() }
+}
+
+/// `pidfd_open(pid, flags)` (Linux 5.3): a close-on-exec pidfd of process `pid`.
+pub(crate) fn pidfd_open(pid: libc::pid_t, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and touches no memory of ours; a result other
+    // than -1 is a new descriptor (an int) that nothing else owns.
+    unsafe {
+        let raw = check(libc::syscall(libc::SYS_pidfd_open, pid, flags))?;
+        Ok(OwnedFd::from_raw_fd(raw as libc::c_int))
+    }
+}
+
+/// `PIDFD_GET_NET_NAMESPACE` from `<linux/pidfd.h>`: `_IO(PIDFS_IOCTL_MAGIC, 4)`.
+const PIDFD_GET_NET_NAMESPACE: libc::Ioctl = nix::request_code_none!(0xFF, 4) as _;
+
+/// `PIDFS_MAGIC` from `<linux/magic.h>`: pidfds live on pidfs since Linux 6.9.
+const PIDFS_MAGIC: u32 = 0x5049_4446;
+
+/// `ioctl(pidfd, PIDFD_GET_NET_NAMESPACE)` (Linux 6.11): a descriptor of the network namespace
+/// of the process `pidfd` refers to. The request is only ever sent to a descriptor on pidfs,
+/// never to an arbitrary file whose driver might give its number another meaning: for any other
+/// descriptor (or one `fstatfs` cannot tell) the result is `ENOTTY`, as from a kernel without
+/// the request.
+pub(crate) fn pidfd_get_net_namespace(pidfd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let on_pidfs = fstatfs(pidfd).is_ok_and(|fs| fs.filesystem_type() == FsType(PIDFS_MAGIC as _));
+    if !on_pidfs {
+        return Err(Errno::ENOTTY);
+    }
+    // SAFETY: the request takes no argument and only reads the descriptor, which `BorrowedFd`
+    // keeps open for the call, and it goes to a pidfs descriptor only (checked above); on
+    // success it returns a new descriptor that nothing else owns.
+    unsafe {
+        let raw = check(libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE))?;
+        Ok(OwnedFd::from_raw_fd(raw))
+    }
+}
+
+/// `kcmp(pid1, pid2, kind, 0, 0)`: whether the two tasks share the kernel object `kind`
+/// (`KCMP_FILES`, `KCMP_FS`, ...: one that needs no index).
+pub(crate) fn kcmp(pid1: libc::pid_t, pid2: libc::pid_t, kind: libc::c_int) -> Result<bool, Errno> {
+    // SAFETY: kcmp reads no memory of ours; it compares two tasks' kernel objects.
+    let order = check(unsafe { libc::syscall(libc::SYS_kcmp, pid1, pid2, kind, 0, 0) })?;
+    Ok(order == 0)
+}
+
+/// `prctl(PR_SET_PDEATHSIG, signal)`: `signal` comes to the calling process when the thread
+/// that made it ends.
+pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number, no pointers.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal) }).map(drop)
 }
 
 /// `pthread_atfork(NULL, NULL, child)`: `child` runs in every forked child, first thing.
@@ -74,4 +295,220 @@ pub(crate) fn atfork_child(child: extern "C" fn()) -> Result<(), Errno> {
         0 => Ok(()),
         code => Err(Errno::from_raw(code)),
     }
+}
+
+// A thread's own state.
+
+/// `pthread_sigmask(SIG_SETMASK, NULL, &set)`: the calling thread's signal mask.
+pub(crate) fn signal_mask() -> Result<libc::sigset_t, Errno> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: a null new set only queries; `set` is a valid place for the old one, and once
+    // the call has written it (or left its zeroes, themselves a valid sigset_t) it is
+    // initialised.
+    unsafe {
+        match libc::pthread_sigmask(libc::SIG_SETMASK, null(), set.as_mut_ptr()) {
+            0 => Ok(set.assume_init()),
+            code => Err(Errno::from_raw(code)),
+        }
+    }
+}
+
+/// `pthread_sigmask(SIG_SETMASK, set, NULL)`: makes `set` the calling thread's signal mask.
+pub(crate) fn set_signal_mask(set: &libc::sigset_t) -> Result<(), Errno> {
+    // SAFETY: `set` is a valid sigset_t that outlives the call, and the old one is not asked
+    // for.
+    match unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set, null_mut()) } {
+        0 => Ok(()),
+        code => Err(Errno::from_raw(code)),
+    }
+}
+
+/// The set of the signals whose bits are set in `bits` (bit `n - 1` for signal `n`, as procfs's
+/// `SigBlk:` shows a mask); signals the C library keeps for itself are left out.
+pub(crate) fn signal_set(bits: u64) -> libc::sigset_t {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is a valid place for a sigset_t, which sigemptyset initialises and
+    // sigaddset only writes; signal numbers 1 to 64 are those the bits stand for (sigaddset
+    // refuses the others, and the C library's own). All zeroes is a valid sigset_t too.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for signal in 1..=64 {
+            if bits & (1 << (signal - 1)) != 0 {
+                libc::sigaddset(set.as_mut_ptr(), signal);
+            }
+        }
+        set.assume_init()
+    }
+}
+
+/// `prctl(PR_GET_NAME)`: the calling thread's name, NUL-terminated in 16 bytes.
+pub(crate) fn thread_name() -> Result<[u8; 16], Errno> {
+    let mut name = [0_u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `name`.
+    check(unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) })?;
+    Ok(name)
+}
+
+/// `prctl(PR_SET_NAME, name)`: names the calling thread (the kernel keeps 15 bytes at most).
+pub(crate) fn set_thread_name(name: &CStr) -> Result<(), Errno> {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string, at most 16 bytes of it; `name` is one
+    // and outlives the call.
+    check(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) }).map(drop)
+}
+
+/// A thread's scheduling: policy, flags, nice value and priority (`struct sched_attr` in its
+/// first version, `SCHED_ATTR_SIZE_VER0`, which [`sched_getattr`] and [`sched_setattr`] read
+/// and write in one call).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// The size of [`SchedAttr`], as the kernel is told it.
+const SCHED_ATTR_SIZE: u32 = std::mem::size_of::<SchedAttr>() as u32;
+
+/// `sched_getattr(tid, &attr, size, 0)`: thread `tid`'s scheduling (0: the calling thread).
+pub(crate) fn sched_getattr(tid: libc::pid_t) -> Result<SchedAttr, Errno> {
+    let mut attr = SchedAttr::default();
+    // SAFETY: `attr` has room for the `SCHED_ATTR_SIZE` bytes the kernel is told it may write;
+    // any tid is fine (ESRCH otherwise).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            tid,
+            &mut attr,
+            SCHED_ATTR_SIZE,
+            0_u32,
+        )
+    })?;
+    Ok(attr)
+}
+
+/// `sched_setattr(0, attr, 0)`: makes `attr` the calling thread's scheduling.
+pub(crate) fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    // The kernel reads as many bytes as `size` says: never more than there are.
+    let attr = SchedAttr {
+        size: SCHED_ATTR_SIZE,
+        ..*attr
+    };
+    // SAFETY: 0 is the calling thread; `attr` is a full sched_attr of the `size` bytes it
+    // says, which outlives the call.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0_u32) }).map(drop)
+}
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two [`CapData`] per call.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_data_struct`: 32 capabilities of a thread's effective, permitted and
+/// inheritable sets (version 3 has two: capabilities 0 to 31, then 32 to 63).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `capget`: thread `tid`'s capability sets (0: the calling thread).
+pub(crate) fn capget(tid: libc::pid_t) -> Result<[CapData; 2], Errno> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: tid,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a version-3 header and room for the two sets that version writes; any tid is
+    // fine (ESRCH otherwise).
+    check(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
+    Ok(data)
+}
+
+/// `capset`: makes `data` the calling thread's capability sets.
+pub(crate) fn capset(data: &[CapData; 2]) -> Result<(), Errno> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: a version-3 header with pid 0 (the calling thread) and the two sets that version
+    // reads, which outlive the call.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
+}
+
+// Waiting.
+
+/// `poll` on `fd` for `events`, without waiting: whether any of them (or an error condition)
+/// is ready.
+pub(crate) fn poll_ready(fd: BorrowedFd<'_>, events: libc::c_short) -> Result<bool, Errno> {
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, which outlives the call; no wait. `BorrowedFd` keeps the
+    // descriptor open for it.
+    let ready = check(unsafe { libc::poll(&mut poll, 1, 0) })?;
+    Ok(ready != 0)
+}
+
+/// `FUTEX_WAIT` (private) on `word`: sleeps while it holds `expected`, until woken, for at
+/// most `timeout` (`None`: no limit). Returns at once (`EAGAIN`) when `word` holds another
+/// value; `EINTR` and `ETIMEDOUT` come back too, and spurious returns happen: callers loop.
+#[cfg(not(loom))]
+pub(crate) fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<std::time::Duration>,
+) -> Result<(), Errno> {
+    let timeout = timeout.map(|timeout| libc::timespec {
+        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    });
+    let timeout = timeout
+        .as_ref()
+        .map_or(null(), |timeout| timeout as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT only reads the aligned u32 behind `word`, which outlives the call, and
+    // the relative timeout, a live `timespec` or null (no limit).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            timeout,
+        )
+    })
+    .map(drop)
+}
+
+/// `FUTEX_WAKE` (private): wakes up to `waiters` threads sleeping on the futex at `word`, and
+/// says how many it woke. Only the address is used, never the memory, so `word` may already be
+/// gone.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake(
+    word: *const std::sync::atomic::AtomicU32,
+    waiters: libc::c_int,
+) -> Result<libc::c_long, Errno> {
+    // SAFETY: FUTEX_WAKE does not access memory; it wakes threads waiting on this address.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            waiters,
+        )
+    })
 }

@@ -116,7 +116,7 @@ impl Views {
             )
         })?;
         let slave = libc::MS_SLAVE | libc::MS_REC;
-        sys::mount(c"", c"/", c"none", slave).map_err(|errno| {
+        sys::mount(c"", c"/", c"none", slave, None).map_err(|errno| {
             failed(
                 "mount --make-rslave",
                 c"in-netns: mount --make-rslave / failed\n",
@@ -127,7 +127,7 @@ impl Views {
         if let Some((source, flags)) = &self.sysfs {
             // Fails when nothing is mounted there; the new sysfs then simply goes on top.
             let _ = sys::umount2(c"/sys", libc::MNT_DETACH);
-            sys::mount(source, c"/sys", c"sysfs", *flags).map_err(|errno| {
+            sys::mount(source, c"/sys", c"sysfs", *flags, None).map_err(|errno| {
                 failed(
                     "mount sysfs",
                     c"in-netns: mount sysfs on /sys failed\n",
@@ -147,7 +147,7 @@ impl Views {
             })?;
         }
         for (source, target) in &self.etc_binds {
-            if let Err(errno) = sys::mount(source, target, c"none", libc::MS_BIND) {
+            if let Err(errno) = sys::mount(source, target, c"none", libc::MS_BIND, None) {
                 skipped(source, target, errno);
             }
         }
@@ -212,6 +212,7 @@ fn bind_thread_net_over(process_net: &CStr) -> Result<(), Errno> {
         process_net,
         c"none",
         libc::MS_BIND,
+        None,
     )
 }
 

@@ -1,6 +1,6 @@
 //! The hand-off between callers and a served thread (a warm thread or a `Worker`'s): the
-//! `unsafe` of passing a borrowing closure to another thread lives here (the futex calls in
-//! `sync`).
+//! `unsafe` of passing a borrowing closure to another thread lives here (the futex waits in
+//! `sync`, their system calls in `sys`).
 //!
 //! A caller builds a [`Frame`] on its own stack (the closure, room for its result, and the
 //! completion signal, together so that they cross between the cores as one cache line),

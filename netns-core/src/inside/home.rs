@@ -19,9 +19,9 @@
 //!
 //! What cannot be put back retires the thread (see [`Home::restore`]): it runs no more calls.
 
+use std::ffi::CStr;
 use std::fs::File;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -37,6 +37,7 @@ use crate::entry::{LOG_TARGET, Setup, views};
 use crate::error::{Error, Result};
 use crate::namespace::{DIRECTORY_CHANGES, ETC_DIR, NetNs};
 use crate::sync::lock;
+use crate::sys;
 use crate::thread::THREAD_NAME;
 
 /// The calling thread's mount namespace.
@@ -135,14 +136,8 @@ impl View {
 
     /// Whether a body changed the view's mounts since the last look.
     fn changed_by_a_body(&self) -> bool {
-        let mut poll = libc::pollfd {
-            fd: self.mounts.as_raw_fd(),
-            events: libc::POLLPRI,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait.
-        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-        ready != 0
+        // A failed poll counts as a change: the view is built again.
+        sys::poll_ready(self.mounts.as_fd(), libc::POLLPRI) != Ok(false)
     }
 
     /// Its descriptors' numbers, no longer owned here: for a thread that has left the process's
@@ -225,8 +220,7 @@ impl From<&str> for Left {
 impl Home {
     /// Enters `target` on the calling (new) thread and records the state to keep.
     pub(crate) fn enter(target: &Target) -> Result<Home> {
-        // SAFETY: getpid and gettid only return a value.
-        let ids = unsafe { (libc::getpid(), libc::gettid()) };
+        let ids = (sys::getpid(), sys::gettid());
         let inherited = ThreadState::current();
         let adopted = adopt_main_threads_state(ids.0);
         if !adopted {
@@ -432,16 +426,13 @@ fn shares_with_process(
     (pid, tid): (libc::pid_t, libc::pid_t),
     resource: Resource,
 ) -> Result<bool, Errno> {
-    // SAFETY: kcmp reads no memory of ours; it compares two tasks' kernel objects.
-    let result = unsafe { libc::syscall(libc::SYS_kcmp, pid, tid, resource as libc::c_int, 0, 0) };
-    Errno::result(result).map(|order| order == 0)
+    sys::kcmp(pid, tid, resource as libc::c_int)
 }
 
 /// Whether the calling thread shares the process's file table (`false` when that cannot be
 /// told).
 pub(crate) fn shares_files_with_process() -> bool {
-    // SAFETY: getpid and gettid only return a value.
-    let ids = unsafe { (libc::getpid(), libc::gettid()) };
+    let ids = (sys::getpid(), sys::gettid());
     shares_with_process(ids, Resource::Files) == Ok(true)
 }
 
@@ -453,102 +444,62 @@ fn current_umask() -> Mode {
 }
 
 fn current_signal_mask() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: a null new set only queries; `set` is a valid place for the old one.
-    let result =
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), set.as_mut_ptr()) };
-    debug_assert_eq!(result, 0, "pthread_sigmask query cannot fail");
-    // SAFETY: zeroed is a valid sigset_t, and pthread_sigmask filled it in.
-    unsafe { set.assume_init() }
+    let mask = sys::signal_mask();
+    debug_assert!(mask.is_ok(), "pthread_sigmask query cannot fail");
+    // An empty set, should it fail all the same.
+    mask.unwrap_or_else(|_| sys::signal_set(0))
 }
 
 fn set_signal_mask(set: &libc::sigset_t) {
-    // SAFETY: `set` is a valid sigset_t; SIG_SETMASK with valid arguments cannot fail.
-    let result = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut()) };
-    debug_assert_eq!(
-        result, 0,
+    let result = sys::set_signal_mask(set);
+    debug_assert!(
+        result.is_ok(),
         "pthread_sigmask cannot fail with valid arguments"
     );
 }
 
 /// Gives the thread its name back ([`THREAD_NAME`]) if a body renamed it.
 fn restore_name() {
-    const NAME: &[u8] = b"in-netns\0";
-    const _: () = assert!(NAME.len() == THREAD_NAME.len() + 1);
-    let mut current = [0_u8; 16];
-    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `current`.
-    let got = unsafe { libc::prctl(libc::PR_GET_NAME, current.as_mut_ptr()) };
-    if got != 0 || !current.starts_with(NAME) {
-        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-        unsafe { libc::prctl(libc::PR_SET_NAME, NAME.as_ptr()) };
+    const NAME: &CStr = c"in-netns";
+    const _: () = assert!(NAME.to_bytes().len() == THREAD_NAME.len());
+    let named =
+        sys::thread_name().is_ok_and(|current| current.starts_with(NAME.to_bytes_with_nul()));
+    if !named {
+        let _ = sys::set_thread_name(NAME);
     }
 }
 
-/// The thread's scheduling: policy, flags, nice value and priority (`struct sched_attr`, in
-/// its first version, which `sched_getattr` and `sched_setattr` read and write in one call).
-#[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct Scheduling {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
+/// The thread's scheduling: policy, flags, nice value and priority (`None`, and so never
+/// restored, should it not be read).
+#[derive(PartialEq, Eq)]
+struct Scheduling(Option<sys::SchedAttr>);
 
 impl Scheduling {
-    /// The calling thread's (all zero, and so never restored, should the call fail).
+    /// The calling thread's.
     fn current() -> Scheduling {
         Scheduling::of(0)
     }
 
     /// Thread `tid`'s (0: the calling thread).
     fn of(tid: libc::pid_t) -> Scheduling {
-        let mut attr = Scheduling::default();
-        let size = std::mem::size_of::<Scheduling>() as libc::c_uint;
-        // SAFETY: `attr` has room for `size` bytes; any tid is fine (ESRCH otherwise).
-        let got = unsafe { libc::syscall(libc::SYS_sched_getattr, tid, &mut attr, size, 0) };
-        if got != 0 {
-            return Scheduling::default();
-        }
-        attr
+        Scheduling(sys::sched_getattr(tid).ok())
     }
 
     fn restore(&self) -> Result<(), Left> {
-        if self.size == 0 || Scheduling::current() == *self {
+        let Some(attr) = &self.0 else {
+            return Ok(());
+        };
+        if Scheduling::current() == *self {
             return Ok(());
         }
-        // SAFETY: 0 is the calling thread; `self` is a full sched_attr of `self.size` bytes.
-        let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, self, 0) };
-        Errno::result(set)
-            .map(drop)
+        sys::sched_setattr(attr)
             .map_err(|e| format!("its scheduling or nice value could not be put back ({e})").into())
     }
 }
 
-/// `struct __user_cap_header_struct` and `__user_cap_data_struct` (version 3: two of them).
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
 /// The thread's effective, permitted and inheritable capability sets.
 #[derive(PartialEq, Eq)]
-struct Capabilities(Option<[CapData; 2]>);
+struct Capabilities(Option<[sys::CapData; 2]>);
 
 impl Capabilities {
     fn current() -> Capabilities {
@@ -557,31 +508,17 @@ impl Capabilities {
 
     /// Thread `tid`'s (0: the calling thread).
     fn of(tid: libc::pid_t) -> Capabilities {
-        let mut header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: tid,
-        };
-        let mut data = [CapData::default(); 2];
-        // SAFETY: a version-3 header and room for two sets; any tid is fine (ESRCH otherwise).
-        let got = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-        Capabilities((got == 0).then_some(data))
+        Capabilities(sys::capget(tid).ok())
     }
 
     fn restore(&self) -> Result<(), Left> {
-        let Some(data) = self.0 else {
+        let Some(data) = &self.0 else {
             return Ok(());
         };
         if Capabilities::current() == *self {
             return Ok(());
         }
-        let mut header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        // SAFETY: a version-3 header with pid 0 (the calling thread) and two valid sets.
-        let set = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-        Errno::result(set)
-            .map(drop)
+        sys::capset(data)
             .map_err(|e| format!("its capabilities could not be put back ({e})").into())
     }
 }
@@ -600,7 +537,7 @@ fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
     let affinity = sched_getaffinity(Pid::from_raw(pid))
         .is_ok_and(|affinity| sched_setaffinity(Pid::from_raw(0), &affinity).is_ok());
     let scheduling = Scheduling::of(pid);
-    let scheduled = scheduling.size != 0 && scheduling.restore().is_ok();
+    let scheduled = scheduling.0.is_some() && scheduling.restore().is_ok();
     let capabilities = Capabilities::of(pid);
     let capable = capabilities.0.is_some() && capabilities.restore().is_ok();
     affinity && scheduled && capable
@@ -634,16 +571,5 @@ fn signal_mask_of(tid: libc::pid_t) -> Option<libc::sigset_t> {
     if starting_a_thread(blocked) {
         return None;
     }
-    let mut set = current_signal_mask();
-    // SAFETY: `set` is a valid sigset_t; sigemptyset and sigaddset only write it, and signal
-    // numbers 1 to 64 are those the mask's bits stand for (sigaddset refuses the others).
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for signal in 1..=64 {
-            if blocked & (1 << (signal - 1)) != 0 {
-                libc::sigaddset(&mut set, signal);
-            }
-        }
-    }
-    Some(set)
+    Some(sys::signal_set(blocked))
 }

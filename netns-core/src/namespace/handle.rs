@@ -18,17 +18,10 @@ use super::name;
 use super::nsid::NsId;
 use super::registry::Registry;
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// The calling thread's own namespace file.
 pub(crate) const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
-
-/// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`.
-mod ioctls {
-    nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
-}
-
-/// `SIOCGSKNS` from `<linux/sockios.h>`: a descriptor of the socket's network namespace.
-const SIOCGSKNS: nix::libc::c_ulong = 0x894C;
 
 /// An open handle to a network namespace.
 ///
@@ -97,12 +90,8 @@ impl NetNs {
     ///
     /// A socket keeps its namespace for life, whichever thread uses it.
     pub fn of_socket(socket: impl AsFd) -> Result<NetNs> {
-        // SAFETY: SIOCGSKNS takes no argument and only reads the descriptor, which `AsFd`
-        // guarantees is open for the duration of the call.
-        let raw = unsafe { nix::libc::ioctl(socket.as_fd().as_raw_fd(), SIOCGSKNS as _) };
-        let raw = Errno::result(raw).map_err(|e| Error::from_errno("ioctl(SIOCGSKNS)", None, e))?;
-        // SAFETY: on success SIOCGSKNS returns a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = sys::socket_namespace(socket.as_fd())
+            .map_err(|e| Error::from_errno("ioctl(SIOCGSKNS)", None, e))?;
         Self::from_fd(fd)
     }
 
@@ -153,8 +142,7 @@ impl NetNs {
         if fs_type != NSFS_MAGIC && fs_type != PROC_SUPER_MAGIC {
             return Err(not_netns(describe_file(stat.st_mode)));
         }
-        // SAFETY: NS_GET_NSTYPE takes no argument and only reads the open descriptor `fd`.
-        match unsafe { ioctls::ns_get_nstype(fd.as_raw_fd()) } {
+        match sys::ns_get_nstype(fd.as_fd()) {
             Ok(kind) if kind == CloneFlags::CLONE_NEWNET.bits() => {}
             Ok(kind) => return Err(not_netns(format!("a {} namespace", namespace_kind(kind)))),
             // Kernels before 4.11 lack the ioctl; setns(CLONE_NEWNET) still refuses any other

@@ -3,28 +3,18 @@
 //! a namespace.
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
 use nix::sys::stat::fstat;
-use nix::sys::statfs::{FsType, fstatfs};
 
 use super::handle::{NetNs, describe_file};
 use super::nsid::NsId;
 use crate::error::{Error, Result};
-
-mod ioctls {
-    // `PIDFD_GET_NET_NAMESPACE` from `<linux/pidfd.h>`: `_IO(PIDFS_IOCTL_MAGIC, 4)`, Linux 6.11.
-    nix::ioctl_none!(pidfd_get_net_namespace, 0xFF, 4);
-}
-
-/// `PIDFS_MAGIC` from `<linux/magic.h>`: pidfds live on pidfs since Linux 6.9. The ioctl is
-/// only ever sent to a descriptor there, never to an arbitrary file whose driver might give
-/// the request number another meaning.
-const PIDFS_MAGIC: u32 = 0x5049_4446;
+use crate::sys;
 
 /// How [`of_pidfd`] reads the namespace.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -180,8 +170,8 @@ pub(crate) fn from_pid(pid: u32) -> Result<NetNs> {
     };
     // PIDFD_THREAD (Linux 6.9) lets a thread id name its thread, as `/proc/TID/ns/net` does;
     // earlier kernels refuse the flag, and a process's pid needs none.
-    let pidfd = match pidfd_open(raw, libc::O_EXCL as libc::c_uint) {
-        Err(Errno::EINVAL) => pidfd_open(raw, 0),
+    let pidfd = match sys::pidfd_open(raw, libc::O_EXCL as libc::c_uint) {
+        Err(Errno::EINVAL) => sys::pidfd_open(raw, 0),
         opened => opened,
     };
     let pidfd = match pidfd {
@@ -221,7 +211,7 @@ fn of_unwaited_child(pid: u32) -> Result<NetNs> {
     let process = || format!("child pid {pid}");
     let exited = || Error::ProcessExited { process: process() };
     let raw = i32::try_from(pid).map_err(|_| exited())?;
-    let pidfd = match pidfd_open(raw, 0) {
+    let pidfd = match sys::pidfd_open(raw, 0) {
         Ok(pidfd) => pidfd,
         Err(Errno::ESRCH) => return Err(exited()),
         Err(errno) => return Err(Error::from_errno("pidfd_open", None, errno)),
@@ -232,17 +222,12 @@ fn of_unwaited_child(pid: u32) -> Result<NetNs> {
 /// The namespace of the process `pidfd` refers to; `process` names it in errors.
 fn of_pidfd(pidfd: BorrowedFd<'_>, via: Via, process: &dyn Fn() -> String) -> Result<NetNs> {
     let exited = || Error::ProcessExited { process: process() };
-    let on_pidfs = fstatfs(pidfd).is_ok_and(|fs| fs.filesystem_type() == FsType(PIDFS_MAGIC as _));
-    if via == Via::Kernel && on_pidfs {
-        // SAFETY: the request takes no argument and only reads the descriptor, which
-        // `BorrowedFd` keeps open for the call; it is sent to pidfs descriptors only.
-        match unsafe { ioctls::pidfd_get_net_namespace(pidfd.as_raw_fd()) } {
-            Ok(raw) => {
-                // SAFETY: on success the ioctl returns a new descriptor that nothing else owns.
-                return NetNs::from_fd(unsafe { OwnedFd::from_raw_fd(raw) });
-            }
+    if via == Via::Kernel {
+        match sys::pidfd_get_net_namespace(pidfd) {
+            Ok(fd) => return NetNs::from_fd(fd),
             Err(Errno::ESRCH) => return Err(exited()),
-            // Before Linux 6.11 pidfs has no such request: procfs it is.
+            // Before Linux 6.11 pidfs has no such request, and before 6.9 there is no pidfs to
+            // send it to (ENOTTY from `sys`): procfs it is.
             Err(Errno::ENOTTY | Errno::EINVAL | Errno::EOPNOTSUPP) => {}
             // EACCES: the ptrace access check, the same as opening its /proc/PID/ns/net.
             Err(errno) => {
@@ -290,16 +275,6 @@ fn pid_of(pidfd: BorrowedFd<'_>) -> Result<Option<u32>> {
             source: std::io::Error::from_raw_os_error(libc::ESRCH),
         }),
     }
-}
-
-/// `pidfd_open(2)`: a close-on-exec pidfd of process `pid`.
-fn pidfd_open(pid: i32, flags: libc::c_uint) -> std::result::Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags, touches no memory of ours, and returns a new
-    // descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
-    let raw = Errno::result(raw)?;
-    // SAFETY: on success the call returned a new descriptor (an int) that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw as RawFd) })
 }
 
 /// The namespace file of process `pid`.
