@@ -96,7 +96,7 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime};
 /// # Async functions (feature `tokio`)
 ///
 /// An `async fn` runs its body as a task on a tokio runtime whose every thread is inside the
-/// namespace: the handle's own (see `NetNs::run_async`), or an [`in_netns::Runtime`](Runtime)
+/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::Runtime`
 /// given as the target. Everything the body hands to tokio (spawned tasks, `spawn_blocking`,
 /// `tokio::fs`, DNS lookups, child processes) stays inside; the caller's runtime is never entered
 /// and awaiting the call only registers a waker. Arguments, the body and the result must be

@@ -168,3 +168,66 @@ fn a_tokio_child_inside_does_not_block_a_current_thread_runtime() {
         assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 5);
     });
 }
+
+/// A command given another namespace for a second spawn starts there: the namespace of the
+/// latest `netns` call, whichever way the child is spawned.
+#[in_netns::test]
+fn a_command_reused_with_another_namespace_starts_in_the_latest() {
+    let (first, second) = (TempNs::new("cmd-reuse-a"), TempNs::new("cmd-reuse-b"));
+    let mut command = Command::new("readlink");
+    command.arg("/proc/self/ns/net");
+    let in_first = command.netns(&first.ns).output().unwrap();
+    let in_second = command.netns(&second.ns).output().unwrap();
+    let seen =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(seen(&in_first), first.id().to_string());
+    assert_eq!(seen(&in_second), second.id().to_string());
+}
+
+/// A child whose parent-death signal is set (`PR_SET_PDEATHSIG`) lives as long as the thread
+/// that spawned it, which is the caller's: it is not forked from a thread of the crate that ends
+/// sooner (a view's thread ends with its call).
+#[in_netns::test]
+fn a_child_with_a_parent_death_signal_outlives_the_call_that_spawned_it() {
+    let target = TempNs::new("cmd-pdeathsig");
+    let mut command = Command::new("sleep");
+    command.arg("30");
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = command
+        .netns_with(&target.ns, &Options::default().sysfs(true))
+        .unwrap()
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        still_running,
+        "the child was killed when a thread of the crate ended"
+    );
+}
+
+/// Options about how a call finds its thread mean nothing to a child: refused by name.
+#[in_netns::test]
+fn a_command_refuses_settings_of_how_a_call_finds_its_thread() {
+    let target = TempNs::new("cmd-dispatch");
+    let mut command = Command::new("true");
+    let result = command.netns_with(&target.ns, &Options::default().fresh_thread(true));
+    assert!(
+        matches!(
+            result,
+            Err(Error::NotApplicable {
+                option: "fresh_thread",
+                to: "a command"
+            })
+        ),
+        "{result:?}"
+    );
+}

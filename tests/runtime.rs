@@ -589,3 +589,43 @@ fn an_async_body_in_a_forked_child_runs_after_the_parent_ran_one() {
     });
     assert_eq!(child, Ok(()));
 }
+
+std::thread_local! {
+    /// Handles a body leaves on its thread, dropped when that thread ends.
+    static KEPT: std::cell::RefCell<Vec<NetNs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A handle kept (in a thread-local) by the thread of another handle's runtime for async
+/// bodies, and that other handle kept by a warm thread of the first: when the warm thread idles
+/// out, its thread-locals drop the second handle, whose runtime stops, and its thread drops the
+/// first handle. No drop on those ending threads waits for the other, so all end and both
+/// namespaces are released.
+#[in_netns::test]
+fn handles_kept_by_each_others_runtime_and_warm_thread_both_end() {
+    let quick = Options::default().idle_timeout(Duration::from_millis(50));
+    let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
+    let (a_id, b_id) = (a.id(), b.id());
+    let kept_b = b.clone();
+    let body = a.run_async(move || async move { KEPT.with(|kept| kept.borrow_mut().push(kept_b)) });
+    host_runtime(2).block_on(body).unwrap();
+    let kept_a = a.clone();
+    b.run_with(&quick, || ()).unwrap();
+    b.run_with(&quick, move || {
+        KEPT.with(|kept| kept.borrow_mut().push(kept_a))
+    })
+    .unwrap();
+    let inside = |id| {
+        common::thread_namespaces()
+            .iter()
+            .filter(|(_, ns)| *ns == id)
+            .count()
+    };
+    assert!(
+        inside(a_id) > 0 && inside(b_id) > 0,
+        "each namespace has a thread that keeps the other's handle"
+    );
+    drop((a, b));
+    let stuck = |id| common::wait_no_thread_in(id, HANG);
+    assert_eq!(stuck(a_id), [], "a thread is stuck in the first namespace");
+    assert_eq!(stuck(b_id), [], "a thread is stuck in the second namespace");
+}

@@ -306,6 +306,16 @@ fn handles_whose_warm_threads_keep_each_others_last_clone_both_end() {
         })
         .unwrap();
     }
+    let inside = |id| {
+        common::thread_namespaces()
+            .iter()
+            .filter(|(_, ns)| *ns == id)
+            .count()
+    };
+    assert!(
+        inside(a_id) > 0 && inside(b_id) > 0,
+        "each namespace has a thread that keeps the other's handle"
+    );
     drop((a, b));
     // The warm threads idle out after 50 ms; the namespaces' last threads are theirs.
     assert_eq!(

@@ -284,3 +284,37 @@ fn a_child_forked_inside_a_call_runs_the_workers_calls_inline() {
     assert_eq!(child_status(pid), Ok(()));
     assert_eq!(worker.run(current_id).unwrap(), id);
 }
+
+/// Settings of how a call finds its thread do not apply to a worker's one thread: any of them,
+/// also one set to its default value, is refused by name rather than ignored.
+#[in_netns::test]
+fn a_worker_refuses_settings_of_how_a_call_finds_its_thread() {
+    let ns = NetNs::new().unwrap();
+    let refused = [
+        ("fresh_thread", Options::default().fresh_thread(true)),
+        (
+            "idle_timeout",
+            Options::default().idle_timeout(Duration::from_millis(5)),
+        ),
+        (
+            "idle_timeout",
+            Options::default().idle_timeout(Options::DEFAULT_IDLE_TIMEOUT),
+        ),
+    ];
+    for (name, options) in refused {
+        match ns.worker_with(&options) {
+            Err(Error::NotApplicable { option, to }) => {
+                assert_eq!((option, to), (name, "a Worker"));
+            }
+            other => panic!("{name}: expected NotApplicable, got {other:?}"),
+        }
+    }
+    let accepted = Options::default()
+        .sysfs(true)
+        .stack_size(1 << 20)
+        .fresh_thread(false);
+    assert_eq!(
+        ns.worker_with(&accepted).unwrap().run(current_id).unwrap(),
+        ns.id()
+    );
+}

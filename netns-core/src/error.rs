@@ -106,13 +106,16 @@ pub enum Error {
         /// The process that made the worker.
         pid: u32,
     },
-    /// A [`Worker`](crate::Worker) was made with an option of how a call finds its thread
+    /// An option of how a call finds its thread
     /// ([`Options::fresh_thread`](crate::Options::fresh_thread),
-    /// [`Options::idle_timeout`](crate::Options::idle_timeout)), which does not apply to its one
-    /// thread.
-    NotForWorker {
+    /// [`Options::idle_timeout`](crate::Options::idle_timeout)) was given where no call looks for
+    /// a thread: to make a [`Worker`](crate::Worker) (one thread, which never idles out) or to
+    /// start a command ([`CommandExt`](crate::CommandExt)).
+    NotApplicable {
         /// The option, by its builder method's name.
         option: &'static str,
+        /// What it was given to: `"a Worker"`, `"a command"`.
+        to: &'static str,
     },
     /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
     /// refuses a new user namespace to a multithreaded process.
@@ -227,7 +230,7 @@ impl Error {
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
-            Error::NotForWorker { .. } => io::ErrorKind::InvalidInput,
+            Error::NotApplicable { .. } => io::ErrorKind::InvalidInput,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -304,9 +307,9 @@ impl fmt::Display for Error {
                 f,
                 "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (ns.worker()), or use NetNs::run"
             ),
-            Error::NotForWorker { option } => write!(
+            Error::NotApplicable { option, to } => write!(
                 f,
-                "`{option}` says how a call finds its thread, which does not apply to a Worker: its one thread serves every call until the last handle drops; make the Worker without it (only `sysfs`, `etc` and `stack_size` apply), or pass it to NetNs::run_with"
+                "`{option}` says how a call finds its thread, which does not apply to {to}; leave it out there (only `sysfs`, `etc` and `stack_size` apply), and pass it to NetNs::run_with or #[in_netns] instead"
             ),
             Error::NotSingleThreaded { threads } => write!(
                 f,

@@ -512,3 +512,52 @@ pub(crate) fn futex_wake(
         )
     })
 }
+
+/// A `u32` in a page of its own that forked children share with the parent
+/// (`mmap(MAP_SHARED | MAP_ANONYMOUS)`): what a child stores there between `fork` and `exec`, the
+/// parent reads afterwards. Unmapped when dropped.
+#[derive(Debug)]
+pub(crate) struct SharedWord(std::ptr::NonNull<std::sync::atomic::AtomicU32>);
+
+// SAFETY: the page is plain memory holding one atomic, usable from any thread.
+unsafe impl Send for SharedWord {}
+// SAFETY: as above; every access goes through the atomic.
+unsafe impl Sync for SharedWord {}
+
+impl SharedWord {
+    pub(crate) fn new() -> Result<SharedWord, Errno> {
+        let size = std::mem::size_of::<std::sync::atomic::AtomicU32>();
+        // SAFETY: a new anonymous mapping at an address of the kernel's choosing: no existing
+        // memory is touched. It starts zeroed, a valid `AtomicU32` (0).
+        let page = unsafe {
+            libc::mmap(
+                null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        match std::ptr::NonNull::new(page.cast()) {
+            Some(word) => Ok(SharedWord(word)),
+            None => Err(Errno::ENOMEM),
+        }
+    }
+
+    pub(crate) fn get(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: the mapping lives as long as `self`, is page-aligned and holds an `AtomicU32`.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for SharedWord {
+    fn drop(&mut self) {
+        let size = std::mem::size_of::<std::sync::atomic::AtomicU32>();
+        // SAFETY: unmaps the mapping `new` made, which nothing uses once `self` is gone.
+        unsafe { libc::munmap(self.0.as_ptr().cast(), size) };
+    }
+}

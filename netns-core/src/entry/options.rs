@@ -51,7 +51,8 @@ pub(crate) struct Setup {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Dispatch {
     pub(crate) fresh_thread: bool,
-    pub(crate) idle_timeout: Duration,
+    /// `None`: not set, [`Options::DEFAULT_IDLE_TIMEOUT`].
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -71,7 +72,7 @@ impl Options {
         setup: Setup::DEFAULT,
         dispatch: Dispatch {
             fresh_thread: false,
-            idle_timeout: Options::DEFAULT_IDLE_TIMEOUT,
+            idle_timeout: None,
         },
     };
 
@@ -111,7 +112,7 @@ impl Options {
     /// How long the handle's warm threads for calls with these options wait for a call before
     /// they end; [`Options::DEFAULT_IDLE_TIMEOUT`] unless set.
     pub fn idle_timeout(mut self, timeout: Duration) -> Options {
-        self.dispatch.idle_timeout = timeout;
+        self.dispatch.idle_timeout = Some(timeout);
         self
     }
 
@@ -122,7 +123,9 @@ impl Options {
 
     /// How long an idle warm thread waits before it ends.
     pub fn thread_idle_timeout(&self) -> Duration {
-        self.dispatch.idle_timeout
+        self.dispatch
+            .idle_timeout
+            .unwrap_or(Options::DEFAULT_IDLE_TIMEOUT)
     }
 
     /// Whether a fresh sysfs is mounted on `/sys`.
@@ -145,18 +148,13 @@ impl Options {
         &self.setup
     }
 
-    /// How a call finds its thread.
-    pub(crate) fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
-    }
-
-    /// The first setting of how a call finds its thread that differs from the default, by its
-    /// builder method's name: what a [`Worker`](crate::Worker) refuses.
+    /// The first setting of how a call finds its thread that was made (`fresh_thread(true)`, any
+    /// `idle_timeout`), by its builder method's name: what a [`Worker`](crate::Worker) and a
+    /// command refuse.
     pub(crate) fn dispatch_setting(&self) -> Option<&'static str> {
-        let default = Options::DEFAULT.dispatch;
-        if self.dispatch.fresh_thread != default.fresh_thread {
+        if self.dispatch.fresh_thread {
             Some("fresh_thread")
-        } else if self.dispatch.idle_timeout != default.idle_timeout {
+        } else if self.dispatch.idle_timeout.is_some() {
             Some("idle_timeout")
         } else {
             None

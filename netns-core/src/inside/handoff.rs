@@ -15,9 +15,11 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
+use std::time::{Duration, Instant};
+
 use crate::sync::{
-    AtomicBool, AtomicU32, CachePadded, Mutex, MutexGuard, Ordering, UnsafeCell, futex_wake,
-    wait_until, wait_until_marked, wait_until_or_timeout,
+    AtomicBool, AtomicU32, CachePadded, Mutex, MutexGuard, Ordering, Patience, UnsafeCell, Waited,
+    futex_wake, wait_until, wait_until_marked, wait_until_or_timeout,
 };
 
 /// A [`Frame`]'s signal: the caller is waiting (spinning, or asleep), the call is done, or the
@@ -28,7 +30,7 @@ const DONE: u32 = 2;
 const REFUSED: u32 = 3;
 
 /// How long a retiring thread waits for its caller to give it back before it looks again.
-const RETIRE_RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+const RETIRE_RETRY: Duration = Duration::from_millis(1);
 
 /// What became of a call.
 pub(crate) enum Outcome<F, T> {
@@ -113,8 +115,10 @@ pub(crate) struct Handoff {
     call: UnsafeCell<Option<Published>>,
     stopping: AtomicBool,
     worker_sleeping: AtomicBool,
-    /// How long each side spins before it sleeps on the futex.
-    spin_for: std::time::Duration,
+    /// How long callers wait for a result before they sleep (written by the one caller).
+    caller_patience: CachePadded<Patience>,
+    /// How long the thread waits for the next call before it sleeps (written by the thread).
+    thread_patience: CachePadded<Patience>,
 }
 
 // SAFETY: `call` is only accessed under the protocol: the caller holding `callers` writes it
@@ -128,12 +132,14 @@ unsafe impl Send for Handoff {}
 unsafe impl Sync for Handoff {}
 
 impl Handoff {
-    /// A hand-off whose sides spin up to `spin_for` (the other side usually answers within a
-    /// microsecond) before they sleep. A long spin keeps a lone worker hot between calls; many
-    /// threads spinning long on few cores only delay the one that has work.
-    pub(crate) fn new(spin_for: std::time::Duration) -> Handoff {
+    /// A hand-off whose sides spin at most `spin_cap` before they sleep, and only as long as
+    /// spinning pays ([`Patience`]): a spin keeps a lone thread hot between calls that come
+    /// close together; spinning for calls that come far apart, or on a machine whose CPUs are
+    /// busy, only takes CPU from the threads that have work.
+    pub(crate) fn new(spin_cap: Duration) -> Handoff {
         Handoff {
-            spin_for,
+            caller_patience: CachePadded(Patience::new(spin_cap)),
+            thread_patience: CachePadded(Patience::new(spin_cap)),
             callers: CachePadded(Mutex::new(())),
             published: AtomicU32::new(0),
             call: UnsafeCell::new(None),
@@ -167,15 +173,13 @@ impl Handoff {
     ///
     /// `from` is the count the thread starts from: 0 for a new hand-off (a call may be published
     /// before the thread gets here), [`Caller::replace`]'s for a replacement.
-    pub(crate) fn serve(
-        &self,
-        from: u32,
-        idle: Option<std::time::Duration>,
-        keeper: &mut impl Keeper,
-    ) {
+    pub(crate) fn serve(&self, from: u32, idle: Option<Duration>, keeper: &mut impl Keeper) {
         let mut seen = from;
         let mut retiring = false;
         loop {
+            let spin = self.thread_patience.0.plan(false);
+            let started = Instant::now();
+            let mut waited = Waited::Sleeping;
             let ready = |count| count != seen || self.stopping.load(Ordering::Acquire);
             // A retiring warm thread keeps trying to leave its idle set, where its caller may
             // not have put it back yet; a retiring `Worker` thread waits for the call to refuse.
@@ -184,18 +188,15 @@ impl Handoff {
                 false => idle,
             };
             match wait {
-                None => wait_until(&self.published, &self.worker_sleeping, ready, self.spin_for),
+                None => waited = wait_until(&self.published, &self.worker_sleeping, ready, spin),
                 Some(wait) => {
                     let sleeping = &self.worker_sleeping;
-                    let called = wait_until_or_timeout(
-                        &self.published,
-                        sleeping,
-                        ready,
-                        wait,
-                        self.spin_for,
-                    );
-                    if !called && keeper.expire() {
-                        return;
+                    let called =
+                        wait_until_or_timeout(&self.published, sleeping, ready, wait, spin);
+                    match called {
+                        Some(how) => waited = how,
+                        None if keeper.expire() => return,
+                        None => {}
                     }
                     if !ready(self.published.load(Ordering::Acquire)) {
                         continue;
@@ -215,6 +216,10 @@ impl Handoff {
                      and `stop` sets `stopping` before counting"
                 );
             };
+            // How this thread's wait for the call went: how far apart calls come.
+            self.thread_patience
+                .0
+                .record(spin, waited, started.elapsed());
             if retiring || !keeper.before_call() {
                 // Its task stays in the frame, for the caller to take back.
                 // SAFETY: the frame is live and its caller waits (see above).
@@ -302,9 +307,13 @@ impl Caller<'_> {
             .call
             .with_mut(|slot| unsafe { *slot = Some(published) });
         handoff.published.fetch_add(1, Ordering::SeqCst);
-        crate::sync::wake(&handoff.published, &handoff.worker_sleeping);
+        let woke = crate::sync::wake(&handoff.published, &handoff.worker_sleeping);
         let marked = |signal| signal == DONE || signal == REFUSED;
-        wait_until_marked(&frame.signal, marked, PENDING, SLEEPING, handoff.spin_for);
+        let patience = &handoff.caller_patience.0;
+        let spin = patience.plan(woke);
+        let started = Instant::now();
+        let waited = wait_until_marked(&frame.signal, marked, PENDING, SLEEPING, spin);
+        patience.record(spin, waited, started.elapsed());
         if frame.signal.load(Ordering::Acquire) == REFUSED {
             // SAFETY: the thread is done with the frame (REFUSED, Acquire) and left its task.
             let task = frame.task.with_mut(|task| unsafe { (*task).take() });

@@ -23,7 +23,7 @@ use tokio::runtime::{Builder, Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 
 use super::fresh;
-use super::own::Owner;
+use super::own::{self, Owner};
 use super::run_async::RunAsync;
 use super::warm::WarmThreads;
 use crate::entry::{Options, Setup};
@@ -88,8 +88,10 @@ pub struct Runtime {
 impl NetNs {
     /// Builds a tokio runtime whose every thread is inside this namespace.
     ///
-    /// Sets `builder`'s `on_thread_start` (a hook set before is replaced) to enter the namespace
-    /// before the thread runs anything. The namespace is entered once first, so a failure to
+    /// Sets `builder`'s `on_thread_start` and `on_thread_stop` (hooks set before are replaced):
+    /// to enter the namespace before the thread runs anything, and to mark the thread as ending
+    /// when it stops (what its thread-locals drop then joins no thread of this crate, which
+    /// could be waiting for it). The namespace is entered once first, so a failure to
     /// enter (privilege, options) is this call's `Err`. Should a later thread fail to enter it
     /// all the same (the kernel out of memory), the process aborts with a message on stderr,
     /// rather than let a task run outside.
@@ -124,6 +126,7 @@ impl NetNs {
             }
             owner.adopt_current_thread();
         });
+        builder.on_thread_stop(own::mark_ending);
         let runtime = Arc::new(
             builder
                 .build()
@@ -159,6 +162,7 @@ fn start_driver(
         owner.adopt_current_thread();
         // An error means the sender is gone: stop as well.
         let _ = runtime.block_on(stopped);
+        own::mark_ending();
     })?;
     Ok((stop, thread))
 }
@@ -279,7 +283,9 @@ impl Runtime {
         match reaper {
             Ok(reaper) => {
                 let _ = hand_over.send((driver, runtime));
-                if wait && !own_thread {
+                // Nor on an ending thread of this crate: what it drops must not wait for threads
+                // that may be waiting for it (see `own`).
+                if wait && !own_thread && !own::ending() {
                     let _ = reaper.join();
                 }
             }

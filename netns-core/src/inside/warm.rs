@@ -34,10 +34,10 @@ use crate::fork::Born;
 use crate::namespace::NetNs;
 use crate::sync::lock;
 
-/// How long a warm thread spins for its next call, and its caller for the result, before they
-/// sleep: long enough for back-to-back calls from one caller, short enough that many warm threads
-/// on few cores do not take the cores from the threads that have work.
-const WARM_SPIN: Duration = Duration::from_micros(5);
+/// The longest a warm thread spins for its next call, and its caller for the result, before
+/// they sleep: each spins only as long as its recent waits took, and only while a CPU is left
+/// for the threads that have work ([`Patience`](crate::sync::Patience)).
+const SPIN_CAP: Duration = Duration::from_micros(50);
 
 /// At most this many warm threads per handle and set of options; more concurrent calls get
 /// fresh scoped threads.
@@ -96,7 +96,7 @@ impl WarmThreads {
             // and no lock a parent thread may have held.
             return fresh::run(ns, setup, f);
         }
-        let key = (*setup, options.dispatch().idle_timeout);
+        let key = (*setup, options.thread_idle_timeout());
         if key == PLAIN {
             // The common case, borrowed: no lock, and no reference count touched per call.
             return self.plain.get_or_init(|| Pool::new(key)).run(ns, f);
@@ -258,7 +258,7 @@ impl Pool {
             return fresh::run(ns, self.setup(), task)?;
         }
         self.join_ended();
-        let warm = Served::new(WARM_SPIN);
+        let warm = Served::new(SPIN_CAP);
         let pool = Arc::clone(self);
         let idle_timeout = self.key.1;
         let started = self.target(ns).and_then(|target| {

@@ -13,9 +13,10 @@ use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::{NetNs, NsId};
 
-/// How long a worker and its callers spin before they sleep: a lone worker stays hot between
-/// calls that come within this long.
-const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
+/// The longest a worker and its callers spin before they sleep: each spins only as long as its
+/// recent waits took, and only while a CPU is left for the threads that have work
+/// ([`Patience`](crate::sync::Patience)).
+const SPIN_CAP: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// A long-lived dedicated thread that entered one namespace and runs calls there, one at a time.
 ///
@@ -39,8 +40,9 @@ const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(50);
 /// # Ok(()) }
 /// ```
 ///
-/// An idle worker uses no CPU: after each call it spins for at most about 50µs waiting for the
-/// next one, then sleeps on a futex.
+/// An idle worker uses no CPU: after each call it spins at most 50 µs waiting for the next one,
+/// and only while spinning has paid lately (calls that come close together, a CPU to spare),
+/// then yields a few times and sleeps on a futex.
 ///
 /// A call made on the worker's own thread (a call's body calling the same worker, directly or
 /// through another `#[in_netns(&self.worker)]` method) runs inline, since that thread is already
@@ -73,7 +75,7 @@ struct Shared {
 
 impl NetNs {
     /// Starts a [`Worker`] inside this namespace. Failing to start the thread or to enter is
-    /// this call's `Err`. (Made as the namespace's runtimes are: [`NetNs::runtime`].)
+    /// this call's `Err`. (Named as the namespace's runtimes are made: `NetNs::runtime`.)
     pub fn worker(&self) -> Result<Worker> {
         self.worker_with(&Options::DEFAULT)
     }
@@ -82,7 +84,7 @@ impl NetNs {
     /// stack, and the `/sys` and `/etc` view. Settings of how a call finds its thread
     /// ([`Options::fresh_thread`], [`Options::idle_timeout`]) do not apply to a worker, whose
     /// one thread serves every call until the last handle drops: they are
-    /// [`Error::NotForWorker`], rather than silently ignored.
+    /// [`Error::NotApplicable`], rather than silently ignored.
     ///
     /// With a view the thread has a working directory of its own: each call first moves it to
     /// the caller's (a `getcwd` on each side, and a `chdir` when they differ: about 1 µs more
@@ -92,11 +94,14 @@ impl NetNs {
     pub fn worker_with(&self, options: &Options) -> Result<Worker> {
         let ns = self;
         if let Some(option) = options.dispatch_setting() {
-            return Err(Error::NotForWorker { option });
+            return Err(Error::NotApplicable {
+                option,
+                to: "a Worker",
+            });
         }
         options.setup().check(ns)?;
         let shared = Shared {
-            served: Served::new(SPIN_FOR),
+            served: Served::new(SPIN_CAP),
             target: Arc::new(Target::new(ns, options.setup())?),
             id: ns.id(),
             #[cfg(feature = "tokio")]

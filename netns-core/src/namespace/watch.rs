@@ -49,7 +49,7 @@ impl WatchEvent {
 
 /// The names of a registry as they come and go: a blocking [`Iterator`] of
 /// [`WatchEvent`]s, from [`NetNs::watch`] (for `/run/netns`) or [`Registry::watch`]; with the
-/// `tokio` feature, [`Watch::into_async`] makes it an [`AsyncWatch`].
+/// `tokio` feature, `Watch::into_async` makes it an `AsyncWatch`.
 ///
 /// - A name is [`WatchEvent::Added`] once it opens as a network namespace, so a
 ///   [`NetNs::named`] right after it succeeds. (`ip netns add`, [`NetNs::create`] and
