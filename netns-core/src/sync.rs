@@ -91,8 +91,13 @@ impl<T> UnsafeCell<T> {
 pub(crate) struct Spin {
     /// How long to spin (zero: not at all).
     pub(crate) spin_for: Duration,
-    /// How many times to yield after the spin.
+    /// How many times to yield after the spin, at least.
     pub(crate) yields: u32,
+    /// How long to go on yielding after those, when the answer has not come (zero: not at all).
+    /// On a CPU of its own a yield returns at once, and a few of them would not outlast the
+    /// other side's work (its put-back after a call takes 1 to 2 µs), so a waiter whose recent
+    /// waits were short yields for a few microseconds, rather than sleep at once.
+    pub(crate) yield_for: Duration,
 }
 
 impl Spin {
@@ -100,6 +105,7 @@ impl Spin {
     pub(crate) const NONE: Spin = Spin {
         spin_for: Duration::ZERO,
         yields: 0,
+        yield_for: Duration::ZERO,
     };
 }
 
@@ -130,12 +136,30 @@ pub(crate) enum Waited {
 pub(crate) struct Patience {
     /// The moving average of waits that a spin answered, in nanoseconds.
     typical: std::sync::atomic::AtomicU64,
+    /// The moving average of all waits, in nanoseconds: whether answers come soon at all.
+    recent: std::sync::atomic::AtomicU64,
     /// How much spinning has paid lately, `0..=MAX_SCORE` (0: it does not; probe now and then).
     score: AtomicU32Std,
     /// Waits since the last probe, while the score is 0.
     since_probe: AtomicU32Std,
+    /// How well yielding has done lately, `0..=MAX_SCORE`: a yield that took long (another
+    /// process had this CPU, and kept it for its time slice) lowers it; at 0 the waiter sleeps
+    /// at once rather than yield, as a sleeper's wake-up is what gets it the CPU back soonest on
+    /// a busy machine (probing now and then).
+    yield_score: AtomicU32Std,
+    /// Waits since the last probe, while the yield score is 0.
+    since_yield_probe: AtomicU32Std,
     cap: Duration,
 }
+
+std::thread_local! {
+    /// Whether a yield of the calling thread's last wait took long ([`YIELD_STALL`]): told by the
+    /// wait to its `Patience::record`, which runs on the same thread right after it.
+    static YIELD_STALLED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// A yield that takes longer than this gave the CPU to another process.
+const YIELD_STALL: Duration = Duration::from_micros(20);
 
 /// Patience's counters are heuristics, outside what loom models: std's atomics, always.
 type AtomicU32Std = std::sync::atomic::AtomicU32;
@@ -157,8 +181,11 @@ impl Patience {
     pub(crate) fn new(cap: Duration) -> Patience {
         Patience {
             typical: std::sync::atomic::AtomicU64::new(nanos(cap) / 4),
+            recent: std::sync::atomic::AtomicU64::new(nanos(cap) / 4),
             score: AtomicU32Std::new(MAX_SCORE / 2),
             since_probe: AtomicU32Std::new(0),
+            yield_score: AtomicU32Std::new(MAX_SCORE / 2),
+            since_yield_probe: AtomicU32Std::new(0),
             cap,
         }
     }
@@ -166,14 +193,30 @@ impl Patience {
     /// How to wait now; `woke_the_other` says that this waiter just woke the side it waits for.
     pub(crate) fn plan(&self, woke_the_other: bool) -> Spin {
         use std::sync::atomic::Ordering::Relaxed;
-        let no_spin = Spin {
-            spin_for: Duration::ZERO,
-            yields: YIELDS,
+        let cap = nanos(self.cap);
+        // Keep yielding for a while only when answers have come soon lately.
+        let yield_for = match self.recent.load(Relaxed) <= cap {
+            true => Duration::from_nanos(SPIN_FLOOR.min(cap)),
+            false => Duration::ZERO,
+        };
+        let yields_pay = self.yield_score.load(Relaxed) > 0 || {
+            let since = self.since_yield_probe.load(Relaxed) + 1;
+            let probe = since >= PROBE_EVERY;
+            self.since_yield_probe
+                .store(if probe { 0 } else { since }, Relaxed);
+            probe
+        };
+        let no_spin = match yields_pay {
+            true => Spin {
+                spin_for: Duration::ZERO,
+                yields: YIELDS,
+                yield_for,
+            },
+            false => Spin::NONE,
         };
         if woke_the_other {
             return no_spin;
         }
-        let cap = nanos(self.cap);
         if self.score.load(Relaxed) == 0 {
             let since = self.since_probe.load(Relaxed) + 1;
             if since < PROBE_EVERY {
@@ -183,13 +226,13 @@ impl Patience {
             self.since_probe.store(0, Relaxed);
             return Spin {
                 spin_for: Duration::from_nanos(SPIN_FLOOR.min(cap)),
-                yields: YIELDS,
+                ..no_spin
             };
         }
         let typical = self.typical.load(Relaxed);
         Spin {
             spin_for: Duration::from_nanos((4 * typical).clamp(SPIN_FLOOR.min(cap), cap)),
-            yields: YIELDS,
+            ..no_spin
         }
     }
 
@@ -197,6 +240,22 @@ impl Patience {
     /// did not spin says nothing about spinning.
     pub(crate) fn record(&self, spin: Spin, waited: Waited, elapsed: Duration) {
         use std::sync::atomic::Ordering::Relaxed;
+        let recent = self.recent.load(Relaxed);
+        let waited_for = nanos(elapsed).min(4 * nanos(self.cap) + 1);
+        self.recent
+            .store(recent - recent / 4 + waited_for / 4, Relaxed);
+        match YIELD_STALLED.with(|stalled| stalled.take()) {
+            Some(true) => {
+                let score = self.yield_score.load(Relaxed);
+                self.yield_score
+                    .store(score.saturating_sub(MISSED_SPIN_COST), Relaxed);
+            }
+            Some(false) => {
+                let score = self.yield_score.load(Relaxed);
+                self.yield_score.store((score + 1).min(MAX_SCORE), Relaxed);
+            }
+            None => {}
+        }
         let score = self.score.load(Relaxed);
         match waited {
             Waited::Spinning => {
@@ -270,13 +329,28 @@ fn spin_until(word: &AtomicU32, ready: &impl Fn(u32) -> bool, spin: Spin) -> Opt
             }
         }
     }
-    for _ in 0..spin.yields {
+    if spin.yields == 0 {
+        return None;
+    }
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut stalled = false;
+    let mut answered = None;
+    for yielded in 1.. {
         std::thread::yield_now();
+        let now = std::time::Instant::now();
+        stalled |= now - last > YIELD_STALL;
+        last = now;
         if ready(word.load(Ordering::Acquire)) {
-            return Some(Waited::Yielding);
+            answered = Some(Waited::Yielding);
+            break;
+        }
+        if yielded >= spin.yields && now - started >= spin.yield_for {
+            break;
         }
     }
-    None
+    YIELD_STALLED.with(|told| told.set(Some(stalled)));
+    answered
 }
 
 /// Waits until `ready(word)` holds for the value of `word`.
