@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// way in, what runs inside, and what is built on running inside.
 const LAYERS: &[(&str, u8)] = &[
     ("error", 1),
+    ("report", 1),
     ("fork", 1),
     ("sync", 1),
     ("sys", 1),

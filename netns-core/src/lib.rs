@@ -7,7 +7,8 @@
 //! The modules are layers, each importing only the ones below it (`ARCHITECTURE.md` draws
 //! them; `tests/layers.rs` checks it):
 //!
-//! 1. the base: `error`, `sys` (every raw system call), `fork`, `sync`, `thread`;
+//! 1. the base: `error`, `sys` (every raw system call), `fork`, `sync`, `thread`, `report`
+//!    (the crate's records);
 //! 2. `namespace`: the namespace itself (the handle, opening by pid or pidfd, names,
 //!    registries, watching), which runs nothing inside;
 //! 3. `entry`: one way in, a setup prepared beforehand that a thread, or a
@@ -21,6 +22,7 @@
 // Layer 1: the base.
 mod error;
 mod fork;
+mod report;
 mod sync;
 mod sys;
 mod thread;

@@ -97,7 +97,11 @@ pub fn enter() -> Result<()> {
         let error = failure.into_error();
         let _ = FAILED.set(error.to_string());
         error
-    })
+    })?;
+    crate::report::debug!(
+        "entered a user namespace of the process's own, with private {RUN_DIR} and {ETC_DIR}"
+    );
+    Ok(())
 }
 
 /// The number of threads of the process (`Threads:` in `/proc/self/status`), 0 if unknown.

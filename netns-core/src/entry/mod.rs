@@ -15,7 +15,6 @@ use nix::libc;
 
 pub use options::Options;
 pub(crate) use options::{CallerDir, Setup};
-pub(crate) use views::LOG_TARGET;
 
 use crate::error::{Error, Result};
 use crate::sys;

@@ -14,11 +14,8 @@ use nix::libc;
 
 use super::options::Setup;
 use crate::namespace::ETC_DIR;
+use crate::report;
 use crate::sys;
-
-/// The `log` target of the crate's records (views that could only partly be set up, threads
-/// retired).
-pub(crate) const LOG_TARGET: &str = "in_netns";
 
 /// Who applies a plan: what differs is `/proc/net`, which follows the process's main thread.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -163,9 +160,7 @@ pub(crate) fn apply_on_thread(setup: &Setup, name: Option<&str>) -> crate::error
     };
     views
         .apply(&mut |source, target, errno| {
-            log::warn!(
-                target: LOG_TARGET,
-                "{} was not bound over {}: {} (the other entries are bound, as `ip netns exec` does)",
+            report::warning!("{} was not bound over {}: {} (the other entries are bound, as `ip netns exec` does)",
                 source.to_string_lossy(),
                 target.to_string_lossy(),
                 io::Error::from(errno),
@@ -183,8 +178,7 @@ pub(crate) fn follow_current_thread(setup: &Setup) {
         return;
     }
     if let Err(errno) = bind_thread_net_over(&process_net()) {
-        log::warn!(
-            target: LOG_TARGET,
+        report::warning!(
             "/proc/net still describes the thread that set up the view: {}",
             io::Error::from(errno)
         );
@@ -231,8 +225,7 @@ fn etc_bind_pairs(name: &str) -> Vec<(PathBuf, PathBuf)> {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Vec::new(),
         Err(err) => {
-            log::warn!(
-                target: LOG_TARGET,
+            report::warning!(
                 "nothing bound over /etc: cannot list {}: {err}",
                 dir.display()
             );
@@ -243,11 +236,7 @@ fn etc_bind_pairs(name: &str) -> Vec<(PathBuf, PathBuf)> {
     for entry in entries {
         match entry {
             Ok(entry) => pairs.push((entry.path(), Path::new("/etc").join(entry.file_name()))),
-            Err(err) => log::warn!(
-                target: LOG_TARGET,
-                "an entry of {} was skipped: {err}",
-                dir.display()
-            ),
+            Err(err) => report::warning!("an entry of {} was skipped: {err}", dir.display()),
         }
     }
     pairs

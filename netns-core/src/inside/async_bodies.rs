@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use super::run_async::RunAsync;
+use super::span;
 use super::state::State;
 use super::worker::Worker;
 use crate::entry::Options;
@@ -58,7 +59,7 @@ impl NetNs {
         match State::of(self).body_runtimes.get(self, options.setup()) {
             Ok(runtime) => {
                 let handle = runtime.handle().clone();
-                RunAsync::on_runtime(&handle, runtime, self.describe(), f)
+                RunAsync::on_runtime(&handle, runtime, self.describe(), span::carried_async(f))
             }
             Err(err) => RunAsync::failed(err),
         }

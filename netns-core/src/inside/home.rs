@@ -33,9 +33,10 @@ use nix::sys::inotify::{InitFlags, Inotify};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::entry::{LOG_TARGET, Setup, views};
+use crate::entry::{Setup, views};
 use crate::error::{Error, Result};
 use crate::namespace::{DIRECTORY_CHANGES, ETC_DIR, NetNs};
+use crate::report;
 use crate::sync::lock;
 use crate::sys;
 use crate::thread::THREAD_NAME;
@@ -52,6 +53,8 @@ pub(crate) struct Target {
     net: OwnedFd,
     /// The handle's name: the source of `/etc/netns/NAME` and of the sysfs mount.
     name: Option<Box<str>>,
+    /// How records name the namespace: its path, else its id.
+    pub(crate) described: Box<str>,
     setup: Setup,
     views: Option<Views>,
 }
@@ -86,6 +89,7 @@ impl Target {
         Ok(Target {
             net,
             name: ns.name().map(Box::from),
+            described: ns.describe().into(),
             setup: *setup,
             views,
         })
@@ -236,15 +240,13 @@ impl Home {
         let comparable = shares_with_process(ids, Resource::Files).unwrap_or(false)
             && (view.is_some() || shares_with_process(ids, Resource::Fs).unwrap_or(false));
         if !comparable {
-            log::debug!(
-                target: LOG_TARGET,
+            report::debug!(
                 "a namespace thread does not share the main thread's file table or directory \
                  (or kcmp is unavailable): it serves one call only"
             );
         }
         if !adopted {
-            log::debug!(
-                target: LOG_TARGET,
+            report::debug!(
                 "a namespace thread could not take on the main thread's signal mask, affinity, \
                  scheduling and capabilities: it serves one call only"
             );
@@ -273,6 +275,10 @@ impl Home {
             .map_err(|e| Error::from_errno("setns(CLONE_NEWNS) to the host's mounts", None, e))?;
         views::apply_on_thread(&target.setup, target.name.as_deref())?;
         *view = View::built(now)?;
+        report::debug!(
+            "a thread of {} built its view again: its sources changed",
+            target.described
+        );
         Ok(())
     }
 
@@ -352,8 +358,7 @@ impl Changes {
                     Ok(inotify)
                 })
                 .map_err(|errno| {
-                    log::warn!(
-                        target: LOG_TARGET,
+                    report::warning!(
                         "no inotify for the `etc` view ({errno}): it is built anew for each call"
                     );
                 })

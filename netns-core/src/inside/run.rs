@@ -4,6 +4,7 @@
 use std::thread::JoinHandle;
 
 use super::fresh;
+use super::span;
 use super::state::State;
 use crate::entry::Options;
 use crate::error::Result;
@@ -58,6 +59,7 @@ impl NetNs {
         T: Send,
     {
         options.setup().check(self)?;
+        let f = span::carried(f);
         if options.has_fresh_thread() {
             return fresh::run(self, options.setup(), f);
         }
@@ -84,6 +86,6 @@ impl NetNs {
         T: Send + 'static,
     {
         // On a thread of its own, not a warm one: a spawn is rare, and leaves no thread behind.
-        fresh::spawn(self, options.setup(), f)
+        fresh::spawn(self, options.setup(), span::carried(f))
     }
 }

@@ -46,7 +46,8 @@ impl<T: Send + 'static> RunAsync<T> {
     {
         RunAsync {
             state: State::Running {
-                task: handle.spawn(future),
+                // The spawning caller's span, inside the task (feature `tracing`).
+                task: handle.spawn(super::span::carried_future(future)),
                 _runtime: None,
                 namespace,
             },

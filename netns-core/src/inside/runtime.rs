@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use super::fresh;
 use super::own::{self, Owner};
 use super::run_async::RunAsync;
+use super::span;
 use super::warm::WarmThreads;
 use crate::entry::{Options, Setup};
 use crate::error::Result;
@@ -190,8 +191,8 @@ impl Runtime {
              for itself: `.await` the future (or `Runtime::spawn` it) instead"
         );
         let runtime = self.tokio();
-        self.block_on_threads
-            .run(&self.ns, &self.options, || runtime.block_on(future))
+        let block_on = span::carried(|| runtime.block_on(future));
+        self.block_on_threads.run(&self.ns, &self.options, block_on)
     }
 
     /// Spawns `future` as a task of this runtime, inside the namespace, and returns a future of

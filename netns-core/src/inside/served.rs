@@ -14,9 +14,9 @@ use std::time::Duration;
 use super::handoff::{After, Caller, Handoff, Keeper, Outcome};
 use super::home::{Home, Left, Target};
 use super::own::{self, Owner};
-use crate::entry::LOG_TARGET;
 use crate::error::{Error, Result};
 use crate::fork::Born;
+use crate::report;
 use crate::sync::lock;
 use crate::thread::builder;
 
@@ -162,7 +162,6 @@ pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
     match thread.handle.join() {
         Ok(Ended::NotEntered(err)) => Some(err),
         Ok(Ended::Retired(left)) => {
-            log::debug!(target: LOG_TARGET, "a namespace thread was retired: {}", left.reason);
             close_orphans(left.orphaned);
             None
         }
@@ -202,6 +201,11 @@ impl<E: Fn() -> bool> Keeper for Kept<'_, E> {
         match self.home.restore(self.target) {
             Ok(()) => After::Serve,
             Err(left) => {
+                report::debug!(
+                    "a thread of {} was retired: {}",
+                    self.target.described,
+                    left.reason
+                );
                 self.left = Some(left);
                 After::Retire
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::handoff::{Caller, Outcome};
 use super::home::Target;
 use super::served::{self, Served};
+use super::span;
 use crate::entry::{CallerDir, Options};
 use crate::error::{Error, Result};
 use crate::fork::Born;
@@ -150,6 +151,7 @@ impl Worker {
         if shared.forked() {
             return Err(Error::ForkedWorker { pid: shared.pid });
         }
+        let f = span::carried(f);
         if shared.target.setup().needs_mounts() {
             let dir = CallerDir::capture()?;
             return shared.serve(move || dir.enter().map(|()| f()))?;

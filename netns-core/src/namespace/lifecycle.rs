@@ -20,6 +20,7 @@ use super::name::RUN_DIR;
 use super::nsid::NsId;
 use super::registry::Registry;
 use crate::error::{Error, Result};
+use crate::report;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
@@ -55,11 +56,13 @@ impl NetNs {
     /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
     /// not move: a throwaway thread unshares its namespace and ends.
     pub fn new() -> Result<NetNs> {
-        on_scoped_thread(None, || {
+        let ns = on_scoped_thread(None, || {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
             NetNs::open_at(Path::new(THREAD_SELF_NET), None)
-        })
+        })?;
+        report::debug!("created the anonymous namespace {ns}");
+        Ok(ns)
     }
 
     /// Creates a persistent named namespace that `ip netns list` and `ip netns exec NAME` see.
@@ -76,13 +79,15 @@ impl NetNs {
 
     /// [`NetNs::create`] in `registry`'s directory.
     fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
-        bind_name(registry, name, |path| {
+        let ns = bind_name(registry, name, |path| {
             on_scoped_thread(None, || {
                 unshare(CloneFlags::CLONE_NEWNET)
                     .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
                 bind_mount(Path::new(THREAD_SELF_NET), path)
             })
-        })
+        })?;
+        report::debug!("created the namespace {ns} ({})", ns.id());
+        Ok(ns)
     }
 
     /// Names this namespace `name` in `registry`'s directory, as `ip netns attach` does: the
@@ -91,7 +96,9 @@ impl NetNs {
         // The handle's descriptor, seen through procfs: no need to enter the namespace, so any
         // namespace the process holds can be named, whoever owns it.
         let source = PathBuf::from(format!("/proc/self/fd/{}", self.as_raw_fd()));
-        bind_name(registry, name, |path| bind_mount(&source, path))
+        let named = bind_name(registry, name, |path| bind_mount(&source, path))?;
+        report::debug!("named the namespace {} {named}", self.id());
+        Ok(named)
     }
 
     /// Removes a named namespace as `ip netns del` does: lazy unmount, then unlink.
@@ -118,7 +125,10 @@ impl NetNs {
             Ok(()) | Err(Errno::EINVAL) => {}
             Err(errno) => return Err(Error::from_errno_on_namespace("umount", &path, errno)),
         }
-        nix::unistd::unlink(&path).map_err(|e| Error::from_errno_on_namespace("unlink", &path, e))
+        nix::unistd::unlink(&path)
+            .map_err(|e| Error::from_errno_on_namespace("unlink", &path, e))?;
+        report::debug!("removed the namespace {}", path.display());
+        Ok(())
     }
 
     /// The names in the run dir, sorted; an absent run dir is an empty list.
