@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+// On docs.rs (nightly, `--cfg docsrs`), feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{

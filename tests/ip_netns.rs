@@ -747,6 +747,54 @@ async fn an_async_watch_follows_create_and_remove_without_blocking() {
 
 #[cfg(feature = "tokio")]
 #[in_netns::test]
+async fn an_async_watch_is_a_stream_for_stream_ext_next_filter_and_select() {
+    use futures_util::StreamExt;
+    use futures_util::future::ready;
+    use futures_util::stream::FusedStream;
+    require_privilege();
+    async fn within<T>(future: impl Future<Output = T>) -> T {
+        tokio::time::timeout(TIMEOUT, future)
+            .await
+            .expect("no event within the timeout")
+    }
+    let (blue, green) = (
+        TempRegistry::new("stream-blue"),
+        TempRegistry::new("stream-green"),
+    );
+    let (name, other) = (unique_name("stream"), unique_name("stream-other"));
+    let mut blue_watch = blue.registry.watch().unwrap().into_async().unwrap();
+    let green_watch = green.registry.watch().unwrap().into_async().unwrap();
+
+    // The trait's `next`, not the inherent one.
+    blue.registry.create(&name).unwrap();
+    let event = within(StreamExt::next(&mut blue_watch)).await;
+    assert_eq!(event.unwrap().unwrap(), WatchEvent::Added(name.clone()));
+    assert!(!blue_watch.is_terminated());
+
+    // Both registries in one stream, tagged, without the other name's events.
+    let tag = |tag: &'static str| move |event: in_netns::Result<WatchEvent>| (tag, event.unwrap());
+    let merged =
+        futures_util::stream::select(blue_watch.map(tag("blue")), green_watch.map(tag("green")));
+    let mut events = merged.filter(|(_, event)| ready(event.name() != other));
+    blue.registry.create(&other).unwrap(); // filtered out
+    green.registry.create(&name).unwrap();
+    let added = ("green", WatchEvent::Added(name.clone()));
+    assert_eq!(within(events.next()).await, Some(added));
+    blue.registry.remove(&name).unwrap();
+    let removed = ("blue", WatchEvent::Removed(name.clone()));
+    assert_eq!(within(events.next()).await, Some(removed));
+    // Blue's directory goes (its `other` with it): its stream ends, green's goes on.
+    drop(blue);
+    green.registry.remove(&name).unwrap();
+    let removed = ("green", WatchEvent::Removed(name.clone()));
+    assert_eq!(within(events.next()).await, Some(removed));
+    // Both ended: so does the merged stream.
+    drop(green);
+    assert_eq!(within(events.next()).await, None);
+}
+
+#[cfg(feature = "tokio")]
+#[in_netns::test]
 fn into_async_outside_a_runtime_is_an_error_not_a_panic() {
     let temp = TempRegistry::new("async-outside");
     match temp.registry.watch().unwrap().into_async() {

@@ -17,6 +17,8 @@
 //!    runtimes and async bodies, and the per-handle state that holds them);
 //! 5. what is built on running inside: `command`, `loopback`, `rootless`.
 #![deny(missing_docs)]
+// On docs.rs (nightly, `--cfg docsrs`), feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg(target_os = "linux")]
 
 // Layer 1: the base.

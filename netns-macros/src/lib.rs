@@ -9,6 +9,8 @@
 //! `test_attr` is `#[in_netns::test]`.
 
 #![deny(missing_docs)]
+// On docs.rs (nightly, `--cfg docsrs`), feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod args;
 mod expand;

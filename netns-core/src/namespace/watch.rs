@@ -310,9 +310,11 @@ impl Names {
 /// A [`Watch`] for async code (feature `tokio`): [`next`](AsyncWatch::next) waits on tokio's
 /// reactor rather than blocking a thread. Made by [`Watch::into_async`].
 ///
-/// Not a `futures::Stream`, to keep the crate free of that dependency: `next().await` works in
-/// loops and `tokio::select!`, and [`poll_next`](AsyncWatch::poll_next) has the `Stream`
-/// signature, so `futures::stream::poll_fn(move |cx| watch.poll_next(cx))` makes one.
+/// It is a [`Stream`](futures_core::Stream) (and [`Unpin`]), so the adapters of
+/// `futures::StreamExt` apply: `filter`, `select` with other streams, and so on. Its own
+/// [`next`](AsyncWatch::next) and [`poll_next`](AsyncWatch::poll_next) work without importing
+/// a trait; where `StreamExt` is imported, `watch.next()` still calls the inherent method, which
+/// waits for the same event.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -339,7 +341,8 @@ impl AsyncWatch {
     }
 
     /// Polls for the next change: `Ready(None)` once the directory is gone, `Pending` (with
-    /// `cx`'s waker registered) while nothing changed.
+    /// `cx`'s waker registered) while nothing changed. The same as the
+    /// [`Stream`](futures_core::Stream) implementation's, without pinning.
     pub fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
@@ -376,6 +379,29 @@ impl AsyncWatch {
                 Err(err) => return Poll::Ready(Some(Err(err))),
             }
         }
+    }
+}
+
+/// The watch's events as a stream: [`AsyncWatch::poll_next`], so ending (`None`) once the
+/// directory is gone, and cancel-safe.
+#[cfg(feature = "tokio")]
+impl futures_core::Stream for AsyncWatch {
+    type Item = Result<WatchEvent>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<WatchEvent>>> {
+        // The inherent method (an inherent item comes before a trait's of the same name).
+        AsyncWatch::poll_next(self.get_mut(), cx)
+    }
+}
+
+/// Once the directory is gone the watch keeps answering `None`.
+#[cfg(feature = "tokio")]
+impl futures_core::FusedStream for AsyncWatch {
+    fn is_terminated(&self) -> bool {
+        self.names.ended && self.names.ready.is_empty()
     }
 }
 
