@@ -1,8 +1,10 @@
-//! What every example needs: a clear exit without privilege, and a temporary named namespace
-//! that is removed at the end, on an error and on Ctrl-C.
+//! What every example needs: a clear exit without privilege, and temporary named namespaces
+//! that are removed at the end, on an error and on Ctrl-C.
 #![allow(dead_code)] // each example uses its own subset
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 
 use in_netns::NetNs;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
@@ -30,13 +32,88 @@ fn shutdown_signals() -> SigSet {
     set
 }
 
-/// Reports an example's outcome as its exit code.
+/// The names of the live `TempNamespace`s: what a signal removes before the process exits.
+static NAMESPACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Set by `catch_interrupt`: then the first signal only sets `INTERRUPTED`.
+static CATCHING: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts, once, the thread that takes Ctrl-C and SIGTERM. By default a signal removes every
+/// live `TempNamespace` and exits with 130; after `catch_interrupt`, a signal only sets a flag
+/// for the example to see (`check_interrupt`) and clean up through its drop guards.
+fn watch_signals() {
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| {
+        std::thread::spawn(|| {
+            while shutdown_signals().wait().is_ok() {
+                if CATCHING.load(Ordering::SeqCst) {
+                    // Repeats (`timeout` and `kill` may send one twice) change nothing: the
+                    // example's steps are bounded, so its cleanup comes soon.
+                    if !INTERRUPTED.swap(true, Ordering::SeqCst) {
+                        eprintln!("interrupted: cleaning up");
+                    }
+                    continue;
+                }
+                let names = NAMESPACES
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                for name in names {
+                    if NetNs::remove(&name).is_ok() {
+                        eprintln!("interrupted: removed namespace {name}");
+                    }
+                }
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+/// Makes Ctrl-C (or SIGTERM) set a flag instead of ending the process, for an example
+/// that cleans up more than its namespaces: it calls `check_interrupt` between its steps, and
+/// its drop guards run as on any error. Call after `init`.
+pub fn catch_interrupt() {
+    CATCHING.store(true, Ordering::SeqCst);
+    watch_signals();
+}
+
+/// Whether Ctrl-C or SIGTERM came (after `catch_interrupt`).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The error an example returns, to clean up and stop, once Ctrl-C or SIGTERM came.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// `Err(Interrupted)` once Ctrl-C or SIGTERM came (after `catch_interrupt`).
+pub fn check_interrupt() -> Result<(), Interrupted> {
+    if interrupted() {
+        Err(Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reports an example's outcome as its exit code (130 after Ctrl-C, as a shell reports it).
 pub fn finish(example: &str, outcome: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{example}: {err}");
-            ExitCode::FAILURE
+            if interrupted() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -51,18 +128,23 @@ pub struct TempNamespace {
 impl TempNamespace {
     pub fn create(prefix: &str) -> in_netns::Result<TempNamespace> {
         let name = format!("{prefix}-{}", std::process::id());
-        let ns = NetNs::create(&name)?;
-        let on_signal = name.clone();
-        std::thread::spawn(move || {
-            if shutdown_signals().wait().is_ok() {
-                let _ = NetNs::remove(&on_signal);
-                eprintln!("interrupted: removed namespace {on_signal}");
-                std::process::exit(130);
+        // Listed before it exists, so that a signal at any moment removes it.
+        watch_signals();
+        listed(|names| names.push(name.clone()));
+        let ns = match NetNs::create(&name) {
+            Ok(ns) => ns,
+            Err(err) => {
+                listed(|names| names.retain(|n| *n != name));
+                return Err(err);
             }
-        });
+        };
         println!("created namespace {name} ({})", ns.id());
         Ok(TempNamespace { name, ns })
     }
+}
+
+fn listed(change: impl FnOnce(&mut Vec<String>)) {
+    change(&mut NAMESPACES.lock().unwrap_or_else(PoisonError::into_inner));
 }
 
 impl Drop for TempNamespace {
@@ -71,6 +153,7 @@ impl Drop for TempNamespace {
             Ok(()) => println!("removed namespace {}", self.name),
             Err(err) => eprintln!("could not remove namespace {}: {err}", self.name),
         }
+        listed(|names| names.retain(|n| *n != self.name));
     }
 }
 
