@@ -601,5 +601,24 @@ fn main() {
         );
     }
 
+    // An idle handle costs no CPU: the process's CPU over a second in which nothing calls, with
+    // the handle's warm thread, a Worker and the channel thread idle.
+    {
+        ns.run(|| ()).unwrap();
+        worker.run(|| ()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = cpu_time();
+        std::thread::sleep(Duration::from_secs(1));
+        let idle_cpu = cpu_time() - before;
+        let met = idle_cpu < 0.001;
+        missed += usize::from(!met);
+        println!(
+            "\nidle: the process used {:.0} us of CPU in 1 s without calls (a warm thread, a \
+             Worker and a channel thread idle; goal < 1 ms: {})",
+            idle_cpu * 1e6,
+            if met { "met" } else { "MISSED" }
+        );
+    }
+
     println!("\nwaiting: {missed} goal(s) MISSED (figures are reported, not asserted)");
 }
