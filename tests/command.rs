@@ -54,7 +54,16 @@ fn a_child_lists_only_the_namespaces_links_and_the_parent_stays() {
 fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay() {
     let target = TempNs::new("cmd-etc");
     let _etc = EtcDir::new(&target.name, &[("resolv.conf", "nameserver 192.0.2.53\n")]);
-    let mounts_before = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // Other tests make and remove names meanwhile: their mounts are not this test's.
+    let mounts = || {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|line| !line.contains("/netns-test-"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mounts_before = mounts();
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap();
     let options = Options::default().etc(true).sysfs(true);
     let seen = output_of(
@@ -65,10 +74,7 @@ fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay
     );
     assert_eq!(seen, "nameserver 192.0.2.53\nlo\n");
     assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
-    assert_eq!(
-        fs::read_to_string("/proc/self/mountinfo").unwrap(),
-        mounts_before
-    );
+    assert_eq!(mounts(), mounts_before);
 }
 
 /// A child that runs as another user drops its privileges before `pre_exec` closures run (std
@@ -104,6 +110,63 @@ fn a_child_that_runs_as_another_user_starts_inside() {
             .unwrap(),
     );
     assert_eq!(with_views, format!("{uid}\nlo\n"));
+}
+
+/// The ids a test can run a child as: as root, `nobody`, a real drop of privileges; without
+/// root, in the test's user namespace where only its own ids are mapped, those.
+fn another_user() -> (u32, u32) {
+    match nix::unistd::getuid().is_root() && !in_user_namespace() {
+        true => (65534, 65534),
+        false => (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ),
+    }
+}
+
+/// A child that runs as another user is the caller thread's child like any other: it keeps the
+/// thread's sandbox (`no_new_privs` here), writes nothing to its standard error on the way in,
+/// and a command reused with another namespace starts in the latest.
+#[in_netns::test]
+fn a_child_that_runs_as_another_user_keeps_the_callers_sandbox_and_says_nothing() {
+    let (first, second) = (TempNs::new("cmd-uid-a"), TempNs::new("cmd-uid-b"));
+    let (uid, gid) = another_user();
+    // A thread of its own: `no_new_privs` cannot be undone.
+    let (restricted, second_ns) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sys::prctl::set_no_new_privs().unwrap();
+                let mut command = Command::new("sh");
+                command
+                    .args([
+                        "-c",
+                        "grep NoNewPrivs /proc/self/status; readlink /proc/self/ns/net",
+                    ])
+                    .uid(uid)
+                    .gid(gid);
+                let first_run = command.netns(&first.ns).output().unwrap();
+                let second_run = command.netns(&second.ns).output().unwrap();
+                (first_run, second_run)
+            })
+            .join()
+            .unwrap()
+    });
+    for output in [&restricted, &second_ns] {
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "nothing on stderr"
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&restricted.stdout),
+        format!("NoNewPrivs:\t1\n{}\n", first.id())
+    );
+    assert!(
+        String::from_utf8_lossy(&second_ns.stdout).ends_with(&format!("{}\n", second.id())),
+        "{second_ns:?}"
+    );
 }
 
 /// Whether this process is in a user namespace other than the initial one (as tests without

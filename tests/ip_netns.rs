@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{EtcDir, TempNs, bad_names, gettid, require_privilege, unique_name};
+use common::{EtcDir, TempNs, TempRegistry, bad_names, gettid, require_privilege, unique_name};
 use in_netns::{CommandExt, Error, NetNs, Options, Registry, Watch, WatchEvent};
 
 /// How long a test waits for an event before it fails (a hang made a failure, not a measure).
@@ -96,36 +96,6 @@ impl Drop for Names<'_> {
         for name in &self.names {
             let _ = self.registry.remove(name);
         }
-    }
-}
-
-/// A registry in a directory of its own under the temp dir; everything in it, the directory's
-/// own bind mount (made on first create) and the directory go when dropped.
-struct TempRegistry {
-    registry: Registry,
-}
-
-impl TempRegistry {
-    fn new(tag: &str) -> TempRegistry {
-        let dir = std::env::temp_dir().join(unique_name(tag));
-        TempRegistry {
-            registry: Registry::at(&dir).unwrap(),
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        self.registry.dir()
-    }
-}
-
-impl Drop for TempRegistry {
-    fn drop(&mut self) {
-        for name in self.registry.list().unwrap_or_default() {
-            let _ = self.registry.remove(&name);
-        }
-        // The run dir is a bind mount of itself once a name was made there.
-        while nix::mount::umount2(self.dir(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
-        let _ = fs::remove_dir_all(self.dir());
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
-use in_netns::{NetNs, Options, Registry, in_netns};
+use in_netns::{NetNs, Options, in_netns};
 use tracing::Span;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -155,9 +155,8 @@ fn async_bodies_run_in_the_span_of_the_caller_that_started_them() {
 #[in_netns::test]
 fn namespace_operations_are_events_naming_the_namespace() {
     subscribe();
-    let dir = std::env::temp_dir().join(common::unique_name("tracing-registry"));
-    let registry = Registry::at(&dir).unwrap();
-    let _cleanup = RemoveDir(dir.clone());
+    let temp = common::TempRegistry::new("tracing-registry");
+    let (registry, dir) = (&temp.registry, temp.dir().to_path_buf());
     let name = common::unique_name("traced");
     let ns = registry.create(&name).unwrap();
     let path = dir.join(&name).display().to_string();
@@ -174,13 +173,4 @@ fn namespace_operations_are_events_naming_the_namespace() {
     assert!(about("created the namespace", &path), "{events:#?}");
     assert!(about("named the namespace", &alias), "{events:#?}");
     assert!(about("removed the namespace", &path), "{events:#?}");
-}
-
-/// Removes a test's registry directory, also when the test fails.
-struct RemoveDir(std::path::PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

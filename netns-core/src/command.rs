@@ -1,21 +1,19 @@
 //! Processes started inside a namespace, as `ip netns exec` starts its command; no thread of the
 //! parent moves.
 //!
-//! One way in ([`Views`], prepared before the fork): the child enters between `fork` and `exec`,
-//! in a `pre_exec` closure that makes system calls only. A child that can no longer enter there,
-//! because std dropped its credentials first (`uid`, `gid`: std runs `setgid`/`setuid` before any
-//! `pre_exec` closure), says so in a word it shares with the parent; [`NetnsCommand`]'s `spawn`,
-//! `output` and `status` then fork it again, from a thread that is already inside, where it has
-//! nothing left to enter.
+//! One way in ([`Views`], prepared before the fork): the child, forked from the caller's thread
+//! as always, enters between `fork` and `exec`, in a `pre_exec` closure that makes system calls
+//! only. std runs a command's `setgid`/`setuid` before any `pre_exec` closure, and a `setuid`
+//! away from root drops every capability, the one `setns` needs included. So [`NetnsCommand`]'s
+//! `spawn`, `output` and `status` fork with the caller thread's keep-capabilities flag raised
+//! for the moment of the spawn: the child keeps its permitted capabilities through std's
+//! `setuid`, makes them effective to enter, puts them back as the `setuid` left them, and its
+//! `exec` gives them up.
 
-use std::cell::Cell;
-use std::ffi::CStr;
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt as _;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use nix::libc;
@@ -24,7 +22,7 @@ use crate::entry::Options;
 use crate::entry::views::{For, Views};
 use crate::error::{Error, Result};
 use crate::namespace::NetNs;
-use crate::sys::{self, SharedWord};
+use crate::sys::{self, CapData};
 
 /// Starts processes inside a network namespace: `std::process::Command` and, with the `tokio`
 /// feature, `tokio::process::Command`.
@@ -32,13 +30,13 @@ use crate::sys::{self, SharedWord};
 /// The child enters the namespace between `fork` and `exec` (and, with [`Options`], gets the
 /// `/sys` and `/etc` views `ip netns exec` gives its command, in a mount namespace of its own),
 /// so no thread of the parent ever moves: it works from any thread, and from an async task
-/// without blocking the runtime. Everything the child needs is prepared before the fork; the
-/// child only makes system calls.
+/// without blocking the runtime. The child is the caller's, forked from the calling thread as
+/// any child is, with its signal mask, scheduling, sandbox (`no_new_privs`, seccomp, Landlock)
+/// and parent-death signal. Everything the child needs is prepared before the fork; the child
+/// only makes system calls.
 ///
-/// [`netns`](CommandExt::netns) returns the command as a [`NetnsCommand`]. Its `spawn`, `output`
-/// and `status` also start, inside, a child that runs as another user (`uid`, `gid`), which has
-/// dropped its privileges before it could enter: such a child is forked again, from a thread of
-/// the handle that is already inside.
+/// [`netns`](CommandExt::netns) returns the command as a [`NetnsCommand`], whose `spawn`,
+/// `output` and `status` also start inside a child that runs as another user (`uid`).
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -53,9 +51,7 @@ use crate::sys::{self, SharedWord};
 ///
 /// A failure in the child makes the spawn fail with that errno; since the standard library
 /// carries only the errno back, the child also writes the failed operation to its standard
-/// error first (`in-netns: setns failed`). A command that runs as another user and is spawned by
-/// its own methods (configured further through the `NetnsCommand`'s `DerefMut` and spawned
-/// after) fails with `EPERM` that way.
+/// error first (`in-netns: setns failed`).
 pub trait CommandExt: sealed::Sealed + Sized {
     /// Runs the child inside `ns`.
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self>;
@@ -77,91 +73,55 @@ mod sealed {
 /// A command whose child starts inside a namespace ([`CommandExt::netns`]). Dereferences to the
 /// command, to configure it further.
 ///
-/// `spawn`, `output` and `status` spawn the child as the command's own methods do, entering
-/// after the fork; a child that dropped its privileges first (`uid`, `gid`) is forked again from
-/// a thread of the handle that is already inside, so that it starts inside too. Such a child's
-/// parent thread is that thread: a parent-death signal (`PR_SET_PDEATHSIG`) it sets fires when
-/// that thread ends (when it idles out, or the handle's last clone drops), and it starts with
-/// that thread's scheduling and CPU affinity (the process's main thread's), not the caller's.
+/// Its `spawn`, `output` and `status` are the command's own, with the calling thread's
+/// keep-capabilities flag (`PR_SET_KEEPCAPS`) raised for the moment of the spawn, so that a
+/// child that runs as another user (`uid`) still has the capability to enter after std's
+/// `setuid`; once inside it has none effective again, as the `setuid` left it, and its `exec`
+/// gives up the permitted ones, as it does for any process that is not root. The flag is put
+/// back before the call returns. Spawned by the command's own
+/// methods instead, such a child fails with `EPERM`, and says so on its standard error.
+///
+/// Each `netns` call adds its entry to the command (std keeps every `pre_exec` closure): the
+/// child ends up in the namespace of the latest, after entering each in turn. Make a new command
+/// for each namespace rather than re-pointing one many times.
 #[derive(Debug)]
 pub struct NetnsCommand<'a, C> {
     command: &'a mut C,
-    ns: NetNs,
-    /// How the spawning thread is set up when the child must be forked inside: the views, on a
-    /// thread of its own (a child shares its parent thread's mount namespace, which a warm
-    /// thread would reuse).
-    spawner: Options,
-    /// Set by a child that could not enter because it had dropped its privileges (`None`: no
-    /// page could be had for it, and such a child fails the spawn).
-    refused: Option<Arc<SharedWord>>,
 }
-
-std::thread_local! {
-    /// Raised on a thread inside while it forks a command's child, which, a copy of that thread,
-    /// has then nothing to enter. (A `const` cell with no destructor: a plain read in the child.)
-    static SPAWNING_INSIDE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The child's word for "I could not enter: I had no privilege left".
-const REFUSED: u32 = 1;
 
 impl<C> NetnsCommand<'_, C> {
-    /// Spawns with `spawn` as the command would; should the child have had no privilege left to
-    /// enter, spawns again from a thread inside.
-    fn spawn_with<R: Send>(
-        &mut self,
-        spawn: impl Fn(&mut C) -> io::Result<R> + Send + Sync,
-    ) -> io::Result<R>
-    where
-        C: Send,
-    {
-        let refused = |word: &SharedWord| word.get().swap(0, Ordering::SeqCst) == REFUSED;
-        if let Some(word) = &self.refused {
-            word.get().store(0, Ordering::SeqCst);
-        }
-        match spawn(self.command) {
-            Err(_) if self.refused.as_deref().is_some_and(refused) => {
-                let command = &mut *self.command;
-                self.ns.run_with(&self.spawner, move || {
-                    let _inside = SpawningInside::raise();
-                    spawn(command)
-                })?
-            }
-            spawned => spawned,
-        }
+    /// Runs `spawn` (on the calling thread) with the thread keeping its capabilities through a
+    /// child's `setuid`.
+    fn spawn_with<R>(&mut self, spawn: impl FnOnce(&mut C) -> io::Result<R>) -> io::Result<R> {
+        let _kept = KeepCapabilities::raise();
+        spawn(self.command)
     }
 }
 
 impl NetnsCommand<'_, std::process::Command> {
     /// Starts the child inside the namespace ([`std::process::Command::spawn`]).
     pub fn spawn(&mut self) -> io::Result<std::process::Child> {
-        self.spawn_with(|command| command.spawn())
+        self.spawn_with(std::process::Command::spawn)
     }
 
     /// Starts the child inside the namespace and collects its output
     /// ([`std::process::Command::output`]).
     pub fn output(&mut self) -> io::Result<std::process::Output> {
-        self.spawn_with(|command| command.output())
+        self.spawn_with(std::process::Command::output)
     }
 
     /// Starts the child inside the namespace and waits for it
     /// ([`std::process::Command::status`]).
     pub fn status(&mut self) -> io::Result<std::process::ExitStatus> {
-        self.spawn_with(|command| command.status())
+        self.spawn_with(std::process::Command::status)
     }
 }
 
 #[cfg(feature = "tokio")]
 impl NetnsCommand<'_, tokio::process::Command> {
-    /// Starts the child inside the namespace ([`tokio::process::Command::spawn`]), registered
-    /// with the caller's runtime.
+    /// Starts the child inside the namespace ([`tokio::process::Command::spawn`]).
     pub fn spawn(&mut self) -> io::Result<tokio::process::Child> {
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        self.spawn_with(move |command| {
-            // Forked from a thread inside, the child is still the caller runtime's to reap.
-            let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
-            command.spawn()
-        })
+        self.spawn_with(tokio::process::Command::spawn)
     }
 
     /// Starts the child inside the namespace and collects its output, as
@@ -193,46 +153,57 @@ impl<C> DerefMut for NetnsCommand<'_, C> {
     }
 }
 
-/// [`SPAWNING_INSIDE`] raised for as long as it lives (also when what runs meanwhile panics).
-struct SpawningInside;
+/// The calling thread's keep-capabilities flag raised for as long as this lives, and put back
+/// as it was after (also when the spawn panics). The flag matters only to a `setuid` away from
+/// root, which the calling thread does not make meanwhile (it is spawning), and a child forked
+/// meanwhile inherits it until its `exec`.
+struct KeepCapabilities {
+    /// `None`: nothing to put back (it was raised already, or cannot be read).
+    put_back: Option<bool>,
+}
 
-impl SpawningInside {
-    fn raise() -> SpawningInside {
-        SPAWNING_INSIDE.with(|inside| inside.set(true));
-        SpawningInside
+impl KeepCapabilities {
+    fn raise() -> KeepCapabilities {
+        let put_back = match sys::keeps_capabilities() {
+            Ok(false) => sys::set_keep_capabilities(true).ok().map(|()| false),
+            _ => None,
+        };
+        KeepCapabilities { put_back }
     }
 }
 
-impl Drop for SpawningInside {
+impl Drop for KeepCapabilities {
     fn drop(&mut self) {
-        SPAWNING_INSIDE.with(|inside| inside.set(false));
+        if let Some(keep) = self.put_back {
+            let _ = sys::set_keep_capabilities(keep);
+        }
     }
 }
 
 impl CommandExt for std::process::Command {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
-        let refused = enter_in_child(self, ns, None);
-        wrap(self, ns, &Options::DEFAULT, refused)
+        enter_in_child(self, ns, None);
+        NetnsCommand { command: self }
     }
 
     fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
         let views = prepare(ns, options)?;
-        let refused = enter_in_child(self, ns, views);
-        Ok(wrap(self, ns, options, refused))
+        enter_in_child(self, ns, views);
+        Ok(NetnsCommand { command: self })
     }
 }
 
 #[cfg(feature = "tokio")]
 impl CommandExt for tokio::process::Command {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
-        let refused = enter_in_child(self.as_std_mut(), ns, None);
-        wrap(self, ns, &Options::DEFAULT, refused)
+        enter_in_child(self.as_std_mut(), ns, None);
+        NetnsCommand { command: self }
     }
 
     fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
         let views = prepare(ns, options)?;
-        let refused = enter_in_child(self.as_std_mut(), ns, views);
-        Ok(wrap(self, ns, options, refused))
+        enter_in_child(self.as_std_mut(), ns, views);
+        Ok(NetnsCommand { command: self })
     }
 }
 
@@ -248,42 +219,15 @@ fn prepare(ns: &NetNs, options: &Options) -> Result<Option<Views>> {
     Ok(Views::prepare(options.setup(), ns.name(), For::Child))
 }
 
-/// Makes `command`'s child enter `ns` (and `views`) between `fork` and `exec`, unless it was
-/// forked inside; returns the word where a child that had no privilege left says so.
-fn enter_in_child(
-    command: &mut std::process::Command,
-    ns: &NetNs,
-    views: Option<Views>,
-) -> Option<Arc<SharedWord>> {
-    // Without the shared word (no memory for one page), a child that cannot enter fails the
-    // spawn with its errno, as any other failure in the child does.
-    let refused = SharedWord::new().ok().map(Arc::new);
+/// Makes `command`'s child enter `ns` (and `views`) between `fork` and `exec`.
+fn enter_in_child(command: &mut std::process::Command, ns: &NetNs, views: Option<Views>) {
     let entry = ChildEntry {
         ns: ns.clone(),
         views,
-        refused: refused.clone(),
     };
     // SAFETY: the closure only makes async-signal-safe system calls on data prepared before
-    // the fork, and reads a thread-local cell (see `ChildEntry::enter`); it neither allocates
-    // nor takes locks.
+    // the fork (see `ChildEntry::enter`); it neither allocates nor takes locks.
     unsafe { command.pre_exec(move || entry.enter()) };
-    refused
-}
-
-/// The command, spawned (when it must be) from a thread inside `ns` set up as `options` say.
-fn wrap<'a, C>(
-    command: &'a mut C,
-    ns: &NetNs,
-    options: &Options,
-    refused: Option<Arc<SharedWord>>,
-) -> NetnsCommand<'a, C> {
-    let needs_own_thread = options.setup().needs_mounts();
-    NetnsCommand {
-        command,
-        ns: ns.clone(),
-        spawner: options.fresh_thread(needs_own_thread),
-        refused,
-    }
 }
 
 /// What the child does after `fork`, prepared by the parent, so that the child makes system
@@ -292,39 +236,54 @@ struct ChildEntry {
     /// Keeps the descriptor open until the command is dropped.
     ns: NetNs,
     views: Option<Views>,
-    refused: Option<Arc<SharedWord>>,
 }
 
 impl ChildEntry {
     /// Runs in the child, between `fork` and `exec`: async-signal-safe system calls only.
     fn enter(&self) -> io::Result<()> {
-        if SPAWNING_INSIDE.with(Cell::get) {
-            // Forked from a thread inside, with the views: the child is where it should be.
-            return Ok(());
-        }
-        let no_privilege = |errno| {
-            if let (Errno::EPERM, Some(word)) = (errno, &self.refused) {
-                word.get().store(REFUSED, Ordering::SeqCst);
-            }
+        let raised = match sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET) {
+            Ok(()) => None,
+            // std's `setuid` away from root cleared the effective capabilities; a child forked
+            // by `NetnsCommand` kept the permitted ones (`KeepCapabilities`): use them to enter.
+            Err(Errno::EPERM) => Some(self.enter_with_kept_capabilities()?),
+            Err(errno) => return Err(fail(errno, c"in-netns: setns failed\n")),
         };
-        sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET).map_err(|errno| {
-            no_privilege(errno);
-            fail(errno, c"in-netns: setns failed\n")
-        })?;
         if let Some(views) = &self.views {
             // An `/etc` entry that cannot be bound is skipped, as `ip netns exec` does (the
             // child cannot log: it only makes system calls).
-            views.apply(&mut |_, _, _| {}).map_err(|failed| {
-                no_privilege(failed.errno);
-                fail(failed.errno, failed.message)
+            views
+                .apply(&mut |_, _, _| {})
+                .map_err(|failed| fail(failed.errno, failed.message))?;
+        }
+        if let Some(sets) = raised {
+            // Inside: the capabilities as std's `setuid` left them, none effective (a later
+            // entry of a reused command raises them again). `exec` then gives up the permitted
+            // ones, as it does for every process that is not root, and clears the flag.
+            sys::capset(&sets).map_err(|errno| {
+                fail(errno, c"in-netns: lowering the kept capabilities failed\n")
             })?;
         }
         Ok(())
     }
+
+    /// Makes the permitted capabilities effective and enters; returns the sets as they were, to
+    /// put back once inside.
+    fn enter_with_kept_capabilities(&self) -> io::Result<[CapData; 2]> {
+        let no_privilege = |errno| {
+            fail(
+                errno,
+                c"in-netns: setns failed: the child has no privilege left (a command that sets uid must be spawned by the NetnsCommand that netns() returns)\n",
+            )
+        };
+        let sets = sys::capget(0).map_err(no_privilege)?;
+        sys::capset(&CapData::all_permitted_effective(sets)).map_err(no_privilege)?;
+        sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET).map_err(no_privilege)?;
+        Ok(sets)
+    }
 }
 
 /// In the child: `errno` as the spawn's error, after `message` goes to standard error.
-fn fail(errno: Errno, message: &CStr) -> io::Error {
+fn fail(errno: Errno, message: &std::ffi::CStr) -> io::Error {
     sys::write_stderr(message.to_bytes());
     io::Error::from_raw_os_error(errno as i32)
 }

@@ -14,7 +14,9 @@
 //!   (`SIOCGIFFLAGS`, `SIOCSIFFLAGS`);
 //! - processes: [`getpid`], [`gettid`], [`getuid`], [`getgid`], [`pidfd_open`],
 //!   [`pidfd_get_net_namespace`] (`PIDFD_GET_NET_NAMESPACE`), [`kcmp`],
-//!   [`set_parent_death_signal`] (`PR_SET_PDEATHSIG`), [`atfork_child`] (`pthread_atfork`);
+//!   [`set_parent_death_signal`] (`PR_SET_PDEATHSIG`), [`keeps_capabilities`] and
+//!   [`set_keep_capabilities`] (`PR_GET_KEEPCAPS`, `PR_SET_KEEPCAPS`), [`atfork_child`]
+//!   (`pthread_atfork`);
 //! - a thread's own state: [`signal_mask`], [`set_signal_mask`], [`signal_set`] (from procfs's
 //!   bits), [`thread_name`] and [`set_thread_name`] (`PR_GET_NAME`, `PR_SET_NAME`),
 //!   [`sched_getattr`] and [`sched_setattr`] ([`SchedAttr`]), [`capget`] and [`capset`]
@@ -286,6 +288,20 @@ pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> 
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal) }).map(drop)
 }
 
+/// `PR_GET_KEEPCAPS`: whether the calling thread keeps its permitted capabilities through a
+/// `setuid` away from root.
+pub(crate) fn keeps_capabilities() -> Result<bool, Errno> {
+    // SAFETY: PR_GET_KEEPCAPS takes no pointers.
+    check(unsafe { libc::prctl(libc::PR_GET_KEEPCAPS) }).map(|keeps| keeps == 1)
+}
+
+/// `PR_SET_KEEPCAPS`: whether the calling thread (and a child forked from it, until it `exec`s)
+/// keeps its permitted capabilities through a `setuid` away from root.
+pub(crate) fn set_keep_capabilities(keep: bool) -> Result<(), Errno> {
+    // SAFETY: PR_SET_KEEPCAPS takes an integer, no pointers.
+    check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep)) }).map(drop)
+}
+
 /// `pthread_atfork(NULL, NULL, child)`: `child` runs in every forked child, first thing.
 pub(crate) fn atfork_child(child: extern "C" fn()) -> Result<(), Errno> {
     // SAFETY: registers a child handler and no prepare or parent handler; the handler is a
@@ -448,6 +464,17 @@ pub(crate) fn capset(data: &[CapData; 2]) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
 }
 
+impl CapData {
+    /// These sets with the effective one made the permitted one: every capability the thread
+    /// may use, in use.
+    pub(crate) fn all_permitted_effective(data: [CapData; 2]) -> [CapData; 2] {
+        data.map(|set| CapData {
+            effective: set.permitted,
+            ..set
+        })
+    }
+}
+
 // Waiting.
 
 /// `poll` on `fd` for `events`, without waiting: whether any of them (or an error condition)
@@ -511,53 +538,4 @@ pub(crate) fn futex_wake(
             waiters,
         )
     })
-}
-
-/// A `u32` in a page of its own that forked children share with the parent
-/// (`mmap(MAP_SHARED | MAP_ANONYMOUS)`): what a child stores there between `fork` and `exec`, the
-/// parent reads afterwards. Unmapped when dropped.
-#[derive(Debug)]
-pub(crate) struct SharedWord(std::ptr::NonNull<std::sync::atomic::AtomicU32>);
-
-// SAFETY: the page is plain memory holding one atomic, usable from any thread.
-unsafe impl Send for SharedWord {}
-// SAFETY: as above; every access goes through the atomic.
-unsafe impl Sync for SharedWord {}
-
-impl SharedWord {
-    pub(crate) fn new() -> Result<SharedWord, Errno> {
-        let size = std::mem::size_of::<std::sync::atomic::AtomicU32>();
-        // SAFETY: a new anonymous mapping at an address of the kernel's choosing: no existing
-        // memory is touched. It starts zeroed, a valid `AtomicU32` (0).
-        let page = unsafe {
-            libc::mmap(
-                null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if page == libc::MAP_FAILED {
-            return Err(Errno::last());
-        }
-        match std::ptr::NonNull::new(page.cast()) {
-            Some(word) => Ok(SharedWord(word)),
-            None => Err(Errno::ENOMEM),
-        }
-    }
-
-    pub(crate) fn get(&self) -> &std::sync::atomic::AtomicU32 {
-        // SAFETY: the mapping lives as long as `self`, is page-aligned and holds an `AtomicU32`.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl Drop for SharedWord {
-    fn drop(&mut self) {
-        let size = std::mem::size_of::<std::sync::atomic::AtomicU32>();
-        // SAFETY: unmaps the mapping `new` made, which nothing uses once `self` is gone.
-        unsafe { libc::munmap(self.0.as_ptr().cast(), size) };
-    }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use in_netns::{NetNs, NsId};
+use in_netns::{NetNs, NsId, Registry};
 
 /// Names `ip netns` would refuse, one of each kind: every call that takes a name must give
 /// `InvalidName` for each, naming it, before touching the filesystem.
@@ -262,5 +262,35 @@ pub fn child_status(pid: i32) -> Result<(), String> {
         Err(format!(
             "the child's checks failed (wait status {status:#x})"
         ))
+    }
+}
+
+/// A registry in a directory of its own under the temp dir; everything in it, the directory's
+/// own bind mount (made on first create) and the directory go when dropped.
+pub struct TempRegistry {
+    pub registry: Registry,
+}
+
+impl TempRegistry {
+    pub fn new(tag: &str) -> TempRegistry {
+        let dir = std::env::temp_dir().join(unique_name(tag));
+        TempRegistry {
+            registry: Registry::at(&dir).unwrap(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.registry.dir()
+    }
+}
+
+impl Drop for TempRegistry {
+    fn drop(&mut self) {
+        for name in self.registry.list().unwrap_or_default() {
+            let _ = self.registry.remove(&name);
+        }
+        // The run dir is a bind mount of itself once a name was made there.
+        while nix::mount::umount2(self.dir(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+        let _ = fs::remove_dir_all(self.dir());
     }
 }
