@@ -590,11 +590,6 @@ fn an_async_body_in_a_forked_child_runs_after_the_parent_ran_one() {
     assert_eq!(child, Ok(()));
 }
 
-std::thread_local! {
-    /// Handles a body leaves on its thread, dropped when that thread ends.
-    static KEPT: std::cell::RefCell<Vec<NetNs>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// A handle kept (in a thread-local) by the thread of another handle's runtime for async
 /// bodies, and that other handle kept by a warm thread of the first: when the warm thread idles
 /// out, its thread-locals drop the second handle, whose runtime stops, and its thread drops the
@@ -606,20 +601,13 @@ fn handles_kept_by_each_others_runtime_and_warm_thread_both_end() {
     let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
     let (a_id, b_id) = (a.id(), b.id());
     let kept_b = b.clone();
-    let body = a.run_async(move || async move { KEPT.with(|kept| kept.borrow_mut().push(kept_b)) });
+    let body = a.run_async(move || async move { common::keep_until_this_thread_ends(kept_b) });
     host_runtime(2).block_on(body).unwrap();
     let kept_a = a.clone();
     b.run_with(&quick, || ()).unwrap();
-    b.run_with(&quick, move || {
-        KEPT.with(|kept| kept.borrow_mut().push(kept_a))
-    })
-    .unwrap();
-    let inside = |id| {
-        common::thread_namespaces()
-            .iter()
-            .filter(|(_, ns)| *ns == id)
-            .count()
-    };
+    b.run_with(&quick, move || common::keep_until_this_thread_ends(kept_a))
+        .unwrap();
+    let inside = common::threads_in;
     assert!(
         inside(a_id) > 0 && inside(b_id) > 0,
         "each namespace has a thread that keeps the other's handle"

@@ -282,11 +282,6 @@ fn the_last_clone_dropped_by_an_expiring_warm_thread_ends_it_without_a_self_join
     assert!(wait_no_thread_in(id, HANG).is_empty());
 }
 
-std::thread_local! {
-    /// Handles a body leaves on its warm thread, dropped when that thread ends.
-    static KEPT_BOTH: std::cell::RefCell<Vec<NetNs>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Two handles whose warm threads each keep (in a thread-local) the other's last clone: when
 /// one thread ends, its thread-locals drop the other handle, whose drop ends that handle's
 /// threads, whose thread-locals drop the first handle. Neither drop may wait for the other's
@@ -301,17 +296,10 @@ fn handles_whose_warm_threads_keep_each_others_last_clone_both_end() {
         // The first call runs on a fresh thread; the second starts the warm one.
         ns.run_with(&quick, || ()).unwrap();
         let other = other.clone();
-        ns.run_with(&quick, move || {
-            KEPT_BOTH.with(|kept| kept.borrow_mut().push(other))
-        })
-        .unwrap();
+        ns.run_with(&quick, move || common::keep_until_this_thread_ends(other))
+            .unwrap();
     }
-    let inside = |id| {
-        common::thread_namespaces()
-            .iter()
-            .filter(|(_, ns)| *ns == id)
-            .count()
-    };
+    let inside = common::threads_in;
     assert!(
         inside(a_id) > 0 && inside(b_id) > 0,
         "each namespace has a thread that keeps the other's handle"

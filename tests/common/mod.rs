@@ -294,3 +294,21 @@ impl Drop for TempRegistry {
         let _ = fs::remove_dir_all(self.dir());
     }
 }
+
+std::thread_local! {
+    /// Handles a body leaves on the thread it runs on, dropped when that thread ends.
+    static KEPT: std::cell::RefCell<Vec<NetNs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps `ns` in a thread-local of the calling thread until that thread ends.
+pub fn keep_until_this_thread_ends(ns: NetNs) {
+    KEPT.with(|kept| kept.borrow_mut().push(ns));
+}
+
+/// How many threads of the process are in `id` now.
+pub fn threads_in(id: NsId) -> usize {
+    thread_namespaces()
+        .iter()
+        .filter(|(_, ns)| *ns == id)
+        .count()
+}
