@@ -126,7 +126,7 @@ fn another_user() -> (u32, u32) {
 
 /// A child that runs as another user is the caller thread's child like any other: it keeps the
 /// thread's sandbox (`no_new_privs` here), writes nothing to its standard error on the way in,
-/// and a command reused with another namespace starts in the latest.
+/// and has no capability left once inside.
 #[in_netns::test]
 fn a_child_that_runs_as_another_user_keeps_the_callers_sandbox_and_says_nothing() {
     let (first, second) = (TempNs::new("cmd-uid-a"), TempNs::new("cmd-uid-b"));
@@ -136,16 +136,15 @@ fn a_child_that_runs_as_another_user_keeps_the_callers_sandbox_and_says_nothing(
         scope
             .spawn(|| {
                 nix::sys::prctl::set_no_new_privs().unwrap();
-                let mut command = Command::new("sh");
-                command
-                    .args([
-                        "-c",
-                        "grep NoNewPrivs /proc/self/status; readlink /proc/self/ns/net",
-                    ])
-                    .uid(uid)
-                    .gid(gid);
-                let first_run = command.netns(&first.ns).output().unwrap();
-                let second_run = command.netns(&second.ns).output().unwrap();
+                let command = || {
+                    let mut command = Command::new("sh");
+                    let script = "grep -E '^(NoNewPrivs|CapPrm|CapEff)' /proc/self/status; \
+                                  readlink /proc/self/ns/net";
+                    command.args(["-c", script]).uid(uid).gid(gid);
+                    command
+                };
+                let first_run = command().netns(&first.ns).output().unwrap();
+                let second_run = command().netns(&second.ns).output().unwrap();
                 (first_run, second_run)
             })
             .join()
@@ -159,10 +158,16 @@ fn a_child_that_runs_as_another_user_keeps_the_callers_sandbox_and_says_nothing(
             "nothing on stderr"
         );
     }
-    assert_eq!(
-        String::from_utf8_lossy(&restricted.stdout),
-        format!("NoNewPrivs:\t1\n{}\n", first.id())
+    let seen = String::from_utf8_lossy(&restricted.stdout);
+    assert!(
+        seen.ends_with(&format!("NoNewPrivs:\t1\n{}\n", first.id())),
+        "{seen}"
     );
+    if uid != 0 {
+        // Root dropped to another user: no capability left once inside.
+        let none = "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n";
+        assert!(seen.starts_with(none), "{seen}");
+    }
     assert!(
         String::from_utf8_lossy(&second_ns.stdout).ends_with(&format!("{}\n", second.id())),
         "{second_ns:?}"

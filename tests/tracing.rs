@@ -105,6 +105,69 @@ fn instrumented_outside(ns: &NetNs) -> in_netns::Result<Vec<String>> {
     Ok(spans_here())
 }
 
+/// A parameter that only the span records: no `unused_variables` warning from the expansion
+/// (`cargo clippy -- -D warnings` builds this file), in either order.
+#[in_netns(ns)]
+#[tracing::instrument(skip(ns), fields(doubled = n * 2))]
+fn recorded_only_inside(ns: &NetNs, n: u32) -> in_netns::Result<Vec<String>> {
+    Ok(spans_here())
+}
+
+#[tracing::instrument(skip(ns))]
+#[in_netns(ns)]
+fn recorded_only_outside(ns: &NetNs, n: u32) -> in_netns::Result<Vec<String>> {
+    Ok(spans_here())
+}
+
+/// A subscriber set for the calling thread only (as tests set theirs) is the body's too.
+#[in_netns::test]
+fn a_thread_scoped_subscriber_is_the_bodys_too() {
+    let ns = NetNs::new().unwrap();
+    ns.run(|| ()).unwrap();
+    let recorded = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let local = Spans::default().with(Local(std::sync::Arc::clone(&recorded)));
+    tracing::subscriber::with_default(local, || {
+        tracing::info_span!("local").in_scope(|| {
+            ns.run(|| tracing::info!(target: "local-test", "inside"))
+                .unwrap();
+            ns.worker()
+                .unwrap()
+                .run(|| tracing::info!(target: "local-test", "on a worker"))
+                .unwrap();
+        });
+    });
+    assert_eq!(
+        *recorded.lock().unwrap(),
+        ["inside in local", "on a worker in local"]
+    );
+    assert_eq!(
+        in_request(|| recorded_only_inside(&ns, 2)).unwrap(),
+        ["recorded_only_inside", "request"]
+    );
+    assert_eq!(
+        in_request(|| recorded_only_outside(&ns, 2)).unwrap(),
+        ["recorded_only_outside", "request"]
+    );
+}
+
+/// Keeps the events of target `local-test` with the name of the span they were in.
+struct Local(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Local {
+    fn on_event(&self, event: &tracing::Event<'_>, context: Context<'_, S>) {
+        if event.metadata().target() == "local-test" {
+            let mut message = String::new();
+            event.record(&mut Message(&mut message));
+            let span = context.event_span(event).map(|span| span.name().to_owned());
+            let in_span = span.unwrap_or_default();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{message} in {in_span}"));
+        }
+    }
+}
+
 /// `#[tracing::instrument]` under `#[in_netns]` or over it: either way the body runs in the
 /// function's span, itself in the caller's.
 #[in_netns::test]

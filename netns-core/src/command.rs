@@ -7,8 +7,8 @@
 //! away from root drops every capability, the one `setns` needs included. So [`NetnsCommand`]'s
 //! `spawn`, `output` and `status` fork with the caller thread's keep-capabilities flag raised
 //! for the moment of the spawn: the child keeps its permitted capabilities through std's
-//! `setuid`, makes them effective to enter, puts them back as the `setuid` left them, and its
-//! `exec` gives them up.
+//! `setuid`, makes them effective to enter, and gives them all up once inside, as the `setuid`
+//! would have.
 
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -76,14 +76,16 @@ mod sealed {
 /// Its `spawn`, `output` and `status` are the command's own, with the calling thread's
 /// keep-capabilities flag (`PR_SET_KEEPCAPS`) raised for the moment of the spawn, so that a
 /// child that runs as another user (`uid`) still has the capability to enter after std's
-/// `setuid`; once inside it has none effective again, as the `setuid` left it, and its `exec`
-/// gives up the permitted ones, as it does for any process that is not root. The flag is put
-/// back before the call returns. Spawned by the command's own
-/// methods instead, such a child fails with `EPERM`, and says so on its standard error.
+/// `setuid`; once inside it gives up every capability but its inheritable ones, as the `setuid`
+/// would have, and the flag is put back before the call returns. Between std's `setuid` and the
+/// entry (in `pre_exec` closures added before `netns`) such a child still holds its permitted
+/// capabilities, none effective. Spawned by the command's own methods instead, it fails with
+/// `EPERM`, and says so on its standard error.
 ///
 /// Each `netns` call adds its entry to the command (std keeps every `pre_exec` closure): the
-/// child ends up in the namespace of the latest, after entering each in turn. Make a new command
-/// for each namespace rather than re-pointing one many times.
+/// child enters each in turn and ends up in the latest's namespace, but a child that runs as
+/// another user can make only the first entry, which gives up its capabilities. Make a new
+/// command for each namespace rather than re-pointing one.
 #[derive(Debug)]
 pub struct NetnsCommand<'a, C> {
     command: &'a mut C,
@@ -256,18 +258,18 @@ impl ChildEntry {
                 .map_err(|failed| fail(failed.errno, failed.message))?;
         }
         if let Some(sets) = raised {
-            // Inside: the capabilities as std's `setuid` left them, none effective (a later
-            // entry of a reused command raises them again). `exec` then gives up the permitted
-            // ones, as it does for every process that is not root, and clears the flag.
-            sys::capset(&sets).map_err(|errno| {
-                fail(errno, c"in-netns: lowering the kept capabilities failed\n")
-            })?;
+            // Inside: no capability left, as std's `setuid` would have left the child, so that
+            // what runs after this (other `pre_exec` closures, the program) has none.
+            sys::capset(&CapData::none_but_inheritable(sets))
+                .and_then(|()| sys::set_keep_capabilities(false))
+                .map_err(|errno| {
+                    fail(errno, c"in-netns: giving up the kept capabilities failed\n")
+                })?;
         }
         Ok(())
     }
 
-    /// Makes the permitted capabilities effective and enters; returns the sets as they were, to
-    /// put back once inside.
+    /// Makes the permitted capabilities effective and enters; returns the sets as they were.
     fn enter_with_kept_capabilities(&self) -> io::Result<[CapData; 2]> {
         let no_privilege = |errno| {
             fail(

@@ -473,6 +473,16 @@ impl CapData {
             ..set
         })
     }
+
+    /// These sets with nothing effective or permitted (the inheritable set kept): what a
+    /// `setuid` away from root leaves.
+    pub(crate) fn none_but_inheritable(data: [CapData; 2]) -> [CapData; 2] {
+        data.map(|set| CapData {
+            effective: 0,
+            permitted: 0,
+            ..set
+        })
+    }
 }
 
 // Waiting.

@@ -74,6 +74,15 @@ mod allow {
         )])
     }
 
+    /// On the rebinding of each parameter of a function that `#[instrument]` also wraps: the
+    /// span records the parameters on the caller's side, so the body need not use them.
+    pub(super) fn recorded_by_instrument() -> TokenStream {
+        quote!(#[allow(
+            unused_variables,
+            reason = "`#[instrument]` records the parameters in the function's span, so the body need not use them"
+        )])
+    }
+
     /// On the rebinding of the receiver.
     pub(super) fn receiver() -> TokenStream {
         quote!(#[allow(
@@ -113,8 +122,22 @@ fn rewrite(args: Args, mut func: ItemFn) -> TokenStream {
     let target_var = Ident::new("netns_target", Span::mixed_site());
     let resolve = resolve_target(&args, &private);
     let options = options(&args, &krate);
-    let (captures, rebindings) =
-        moves(&bindings, receiver.as_ref(), &self_name, is_async, &private);
+    // `#[tracing::instrument]` left on the function (written under `#[in_netns]`) wraps what
+    // this expansion makes of it, and reads the parameters there.
+    let instrumented = func.attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "instrument")
+    });
+    let (captures, rebindings) = moves(
+        &bindings,
+        receiver.as_ref(),
+        &self_name,
+        is_async,
+        instrumented,
+        &private,
+    );
     let returns = returns_check(&func.sig.output, is_async, &private);
 
     let ItemFn {
@@ -219,6 +242,7 @@ fn moves(
     receiver: Option<&ReceiverInfo>,
     self_name: &str,
     is_async: bool,
+    instrumented: bool,
     private: &TokenStream,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let (wrap, borrow, unwrap) = if is_async {
@@ -239,7 +263,11 @@ fn moves(
         let wrapped = checked_call(&wrap, ident.to_token_stream(), binding.check_span);
         captures.push(quote!(#(#cfgs)* let #var = #borrow #wrapped;));
         let mutability = &binding.mutability;
-        let unused = binding.named_by_target.then(allow::read_by_target);
+        let unused = match (binding.named_by_target, instrumented) {
+            (true, _) => Some(allow::read_by_target()),
+            (false, true) => Some(allow::recorded_by_instrument()),
+            (false, false) => None,
+        };
         let allow = allow::rebinding();
         rebindings.push(quote! {
             #(#cfgs)* #(#lints)* #unused #allow

@@ -168,14 +168,17 @@ pub fn namespaces_of(known: &KnownThreads) -> Vec<(u32, NsId)> {
 /// when a test made it).
 pub struct EtcDir(pub std::path::PathBuf);
 
-/// Whether a test of this process created `/etc/netns`.
-static MADE_ETC_NETNS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// How many `EtcDir`s of this process are alive, and whether one of them created `/etc/netns`:
+/// both under one lock, so that making one and removing the last are never interleaved.
+static ETC_DIRS: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
 
 impl EtcDir {
     pub fn new(name: &str, files: &[(&str, &str)]) -> EtcDir {
+        let mut live = ETC_DIRS.lock().unwrap_or_else(|e| e.into_inner());
         if fs::create_dir(in_netns::ETC_DIR).is_ok() {
-            MADE_ETC_NETNS.store(true, std::sync::atomic::Ordering::SeqCst);
+            live.1 = true;
         }
+        live.0 += 1;
         let dir = Path::new(in_netns::ETC_DIR).join(name);
         fs::create_dir_all(&dir).unwrap();
         for (file, content) in files {
@@ -187,10 +190,11 @@ impl EtcDir {
 
 impl Drop for EtcDir {
     fn drop(&mut self) {
+        let mut live = ETC_DIRS.lock().unwrap_or_else(|e| e.into_inner());
         let _ = fs::remove_dir_all(&self.0);
-        if MADE_ETC_NETNS.load(std::sync::atomic::Ordering::SeqCst) {
-            // Fails while another test still has its directory there; the last one removes it.
-            let _ = fs::remove_dir(in_netns::ETC_DIR);
+        live.0 -= 1;
+        if live.0 == 0 && live.1 && fs::remove_dir(in_netns::ETC_DIR).is_ok() {
+            live.1 = false;
         }
     }
 }
