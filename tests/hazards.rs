@@ -96,7 +96,12 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / CALLS as f64
     );
-    assert_eq!(fds_after, fds, "descriptors leaked");
+    // Not more than before: the baseline may include a descriptor the test's process setup
+    // had open for a moment (one run counted 9 before and 8 after).
+    assert!(
+        fds_after <= fds,
+        "descriptors leaked: {fds} before, {fds_after} after"
+    );
     assert_eq!(threads_after, threads, "threads left behind");
     assert!(
         rss_after <= rss + 4096,
