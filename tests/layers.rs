@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("report", 1),
     ("fork", 1),
     ("sync", 1),
+    ("security", 1),
     ("sys", 1),
     ("thread", 1),
     ("namespace", 2),

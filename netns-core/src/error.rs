@@ -135,6 +135,21 @@ pub enum Error {
         /// What the failure usually means, and what to do, when that is known.
         hint: Option<&'static str>,
     },
+    /// The namespace thread that ran the call ended in the middle of it, neither returning nor
+    /// unwinding: the body ended its own thread (a seccomp filter that kills it, a raw `exit`
+    /// system call). What the body did before is not undone; the next call gets a new thread.
+    ThreadEnded {
+        /// The namespace, as its path or its id.
+        namespace: String,
+    },
+    /// A [`Worker`](crate::Worker)'s thread had to be replaced (a body left it in a state it
+    /// could not be put back from), and the calling thread's security context (credentials,
+    /// capabilities, `no_new_privs`, seccomp) is not that of the thread that made the Worker,
+    /// whose context a Worker's bodies run with.
+    WorkerContext {
+        /// The namespace, as its path or its id.
+        namespace: String,
+    },
     /// The namespace runtime an async body ran on shut down before the body finished.
     RuntimeShutDown {
         /// The namespace, as its path or its id.
@@ -226,7 +241,8 @@ impl Error {
             | Error::InvalidName { .. }
             | Error::NotPidfd { .. }
             | Error::Unnamed { .. } => io::ErrorKind::InvalidInput,
-            Error::RuntimeShutDown { .. } => io::ErrorKind::Other,
+            Error::RuntimeShutDown { .. } | Error::ThreadEnded { .. } => io::ErrorKind::Other,
+            Error::WorkerContext { .. } => io::ErrorKind::PermissionDenied,
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
@@ -333,6 +349,14 @@ impl fmt::Display for Error {
                     None => Ok(()),
                 }
             }
+            Error::ThreadEnded { namespace } => write!(
+                f,
+                "the thread inside {namespace} ended in the middle of the call, without returning or unwinding: the body ended its own thread (a seccomp filter that kills it, a raw exit system call); what it did is not undone, and the next call gets a new thread"
+            ),
+            Error::WorkerContext { namespace } => write!(
+                f,
+                "the Worker's thread inside {namespace} had to be replaced, and a replacement started from this thread would not have the security context of the Worker's maker (credentials, capabilities, no_new_privs, seccomp): call it from a thread like its maker, or make a new Worker from this one"
+            ),
             Error::RuntimeShutDown { namespace } => write!(
                 f,
                 "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::Runtime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"

@@ -8,7 +8,7 @@
 //! them; `tests/layers.rs` checks it):
 //!
 //! 1. the base: `error`, `sys` (every raw system call), `fork`, `sync`, `thread`, `report`
-//!    (the crate's records);
+//!    (the crate's records), `security` (a thread's security context);
 //! 2. `namespace`: the namespace itself (the handle, opening by pid or pidfd, names,
 //!    registries, watching), which runs nothing inside;
 //! 3. `entry`: one way in, a setup prepared beforehand that a thread, or a
@@ -25,6 +25,7 @@
 mod error;
 mod fork;
 mod report;
+mod security;
 mod sync;
 mod sys;
 mod thread;

@@ -418,30 +418,41 @@ pub(crate) fn wait_until_or_timeout(
     ready_now.then_some(Waited::Sleeping)
 }
 
+/// How often a sleeping waiter asks whether the thread it waits for still exists.
+#[cfg(not(loom))]
+const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Waits until `ready(word)` holds, where the waker swaps the final value in and wakes the
 /// address only if it finds `asleep`: after spinning, the waiter moves `word` from `awake` to
 /// `asleep` (failing only if the final value arrived first) and sleeps while it stays `asleep`.
+///
+/// While asleep it asks `alive` every [`LOOK_AGAIN`] whether the waker still exists: `None` when
+/// it does not, and never will set the final value (a thread that ended without unwinding).
 #[cfg(not(loom))]
 pub(crate) fn wait_until_marked(
     word: &AtomicU32,
     ready: impl Fn(u32) -> bool,
-    awake: u32,
-    asleep: u32,
+    (awake, asleep): (u32, u32),
     spin: Spin,
-) -> Waited {
+    alive: impl Fn() -> bool,
+) -> Option<Waited> {
     if let Some(waited) = spin_until(word, &ready, spin) {
-        return waited;
+        return Some(waited);
     }
     if word
         .compare_exchange(awake, asleep, Ordering::Acquire, Ordering::Acquire)
         .is_err()
     {
-        return Waited::Yielding; // the final value arrived, without a sleep
+        return Some(Waited::Yielding); // the final value arrived, without a sleep
     }
     while !ready(word.load(Ordering::Acquire)) {
-        futex_wait(word, asleep);
+        futex_wait_for(word, asleep, LOOK_AGAIN);
+        // Looked at again after `alive`: a waker that set the value and then ended is no loss.
+        if !alive() && !ready(word.load(Ordering::Acquire)) {
+            return None;
+        }
     }
-    Waited::Sleeping
+    Some(Waited::Sleeping)
 }
 
 /// Wakes the thread sleeping on `word`, if [`wait_until`] announced one; call after storing a
@@ -534,14 +545,14 @@ pub(crate) fn wait_until_or_timeout(
 pub(crate) fn wait_until_marked(
     word: &AtomicU32,
     ready: impl Fn(u32) -> bool,
-    _: u32,
-    _: u32,
+    _: (u32, u32),
     _spin: Spin,
-) -> Waited {
+    _alive: impl Fn() -> bool,
+) -> Option<Waited> {
     while !ready(word.load(Ordering::Acquire)) {
         loom::thread::yield_now();
     }
-    Waited::Yielding
+    Some(Waited::Yielding)
 }
 
 #[cfg(loom)]

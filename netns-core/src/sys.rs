@@ -21,6 +21,12 @@
 //!   bits), [`thread_name`] and [`set_thread_name`] (`PR_GET_NAME`, `PR_SET_NAME`),
 //!   [`sched_getattr`] and [`sched_setattr`] ([`SchedAttr`]), [`capget`] and [`capset`]
 //!   ([`CapData`]);
+//! - a thread's security context and the rest a body may change on its thread: [`getresuid`],
+//!   [`getresgid`], [`filesystem_ids`], [`getgroups`], [`no_new_privs`], [`seccomp_mode`],
+//!   [`keyring_id`], [`ioprio`] and [`set_ioprio`], [`personality`] and [`set_personality`],
+//!   [`mempolicy`] and [`set_default_mempolicy`], [`pending_signals`] and
+//!   [`take_pending_signal`], [`rseq_registered`], [`thread_exists`] (`tgkill` with no
+//!   signal);
 //! - waiting: [`poll_ready`] (one descriptor, no wait), and the hand-off's futex,
 //!   `futex_wait` and `futex_wake` (not built under loom, whose waits are spins).
 
@@ -433,7 +439,7 @@ const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// `struct __user_cap_data_struct`: 32 capabilities of a thread's effective, permitted and
 /// inheritable sets (version 3 has two: capabilities 0 to 31, then 32 to 63).
 #[repr(C)]
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct CapData {
     effective: u32,
     permitted: u32,
@@ -465,6 +471,16 @@ pub(crate) fn capset(data: &[CapData; 2]) -> Result<(), Errno> {
 }
 
 impl CapData {
+    /// The two version-3 sets of 64-bit `effective`, `permitted` and `inheritable` masks (as
+    /// procfs's `CapEff:`, `CapPrm:` and `CapInh:` show them).
+    pub(crate) fn from_masks(effective: u64, permitted: u64, inheritable: u64) -> [CapData; 2] {
+        [0, 32].map(|shift| CapData {
+            effective: (effective >> shift) as u32,
+            permitted: (permitted >> shift) as u32,
+            inheritable: (inheritable >> shift) as u32,
+        })
+    }
+
     /// These sets with the effective one made the permitted one: every capability the thread
     /// may use, in use.
     pub(crate) fn all_permitted_effective(data: [CapData; 2]) -> [CapData; 2] {
@@ -483,6 +499,219 @@ impl CapData {
             ..set
         })
     }
+}
+
+// A thread's security context, and what else a body may change on its thread.
+
+/// `getresuid`: the calling thread's real, effective and saved user ids.
+pub(crate) fn getresuid() -> [libc::uid_t; 3] {
+    let mut ids = [0; 3];
+    // SAFETY: three valid places for a uid each, which outlive the call.
+    let result = unsafe { libc::getresuid(&mut ids[0], &mut ids[1], &mut ids[2]) };
+    debug_assert_eq!(result, 0, "getresuid cannot fail with valid pointers");
+    ids
+}
+
+/// `getresgid`: the calling thread's real, effective and saved group ids.
+pub(crate) fn getresgid() -> [libc::gid_t; 3] {
+    let mut ids = [0; 3];
+    // SAFETY: three valid places for a gid each, which outlive the call.
+    let result = unsafe { libc::getresgid(&mut ids[0], &mut ids[1], &mut ids[2]) };
+    debug_assert_eq!(result, 0, "getresgid cannot fail with valid pointers");
+    ids
+}
+
+/// The calling thread's filesystem user and group ids: `setfsuid(-1)` and `setfsgid(-1)`
+/// change nothing (-1 is no id) and return the current ones.
+pub(crate) fn filesystem_ids() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: the raw calls take an id and touch no memory; an invalid id changes nothing.
+    unsafe {
+        let uid = libc::syscall(libc::SYS_setfsuid, libc::uid_t::MAX);
+        let gid = libc::syscall(libc::SYS_setfsgid, libc::gid_t::MAX);
+        (uid as libc::uid_t, gid as libc::gid_t)
+    }
+}
+
+/// `getgroups(groups.len(), groups)`: how many supplementary groups the calling thread has,
+/// written into `groups` when they fit (`EINVAL` when they do not; an empty slice only counts).
+pub(crate) fn getgroups(groups: &mut [libc::gid_t]) -> Result<usize, Errno> {
+    let room = libc::c_int::try_from(groups.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the kernel writes at most `room` gids into `groups`, which has room for them.
+    let count = check(unsafe { libc::getgroups(room, groups.as_mut_ptr()) })?;
+    Ok(count as usize)
+}
+
+/// `prctl(PR_GET_NO_NEW_PRIVS)`: whether the calling thread may no longer gain privileges.
+pub(crate) fn no_new_privs() -> Result<bool, Errno> {
+    // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointers (the unused arguments must be 0).
+    check(unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) }).map(|set| set == 1)
+}
+
+/// `prctl(PR_GET_SECCOMP)`: the calling thread's seccomp mode (0 none, 2 filters; a thread in
+/// strict mode, 1, is killed by this call and never sees it).
+pub(crate) fn seccomp_mode() -> Result<libc::c_int, Errno> {
+    // SAFETY: PR_GET_SECCOMP takes no pointers.
+    check(unsafe { libc::prctl(libc::PR_GET_SECCOMP) })
+}
+
+/// `KEY_SPEC_THREAD_KEYRING` and `KEY_SPEC_SESSION_KEYRING` from `<linux/keyctl.h>`.
+pub(crate) const THREAD_KEYRING: libc::c_int = -1;
+/// See [`THREAD_KEYRING`].
+pub(crate) const SESSION_KEYRING: libc::c_int = -3;
+
+/// `keyctl(KEYCTL_GET_KEYRING_ID, keyring, 0)`: the serial number of the calling thread's
+/// special `keyring` ([`THREAD_KEYRING`], [`SESSION_KEYRING`]), without creating it (`ENOKEY`
+/// when there is none).
+pub(crate) fn keyring_id(keyring: libc::c_int) -> Result<i64, Errno> {
+    const KEYCTL_GET_KEYRING_ID: libc::c_int = 0;
+    // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers and touches no memory of ours.
+    check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_GET_KEYRING_ID, keyring, 0) })
+}
+
+/// `IOPRIO_WHO_PROCESS` with id 0: the calling thread.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+
+/// `ioprio_get(IOPRIO_WHO_PROCESS, 0)`: the calling thread's I/O priority.
+pub(crate) fn ioprio() -> Result<libc::c_int, Errno> {
+    // SAFETY: ioprio_get takes two integers and touches no memory of ours.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) })
+        .map(|prio| prio as libc::c_int)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, prio)`: makes `prio` the calling thread's I/O priority.
+pub(crate) fn set_ioprio(prio: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: ioprio_set takes three integers and touches no memory of ours.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) }).map(drop)
+}
+
+/// `personality(0xffffffff)`: the calling thread's execution domain, unchanged.
+pub(crate) fn personality() -> Result<libc::c_int, Errno> {
+    // SAFETY: personality takes an integer; 0xffffffff only queries.
+    check(unsafe { libc::personality(0xffff_ffff) })
+}
+
+/// `personality(persona)`: makes `persona` the calling thread's execution domain.
+pub(crate) fn set_personality(persona: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: personality takes an integer and touches no memory of ours.
+    check(unsafe { libc::personality(persona as libc::c_ulong) }).map(drop)
+}
+
+/// The calling thread's NUMA memory policy: its mode and the first 64 nodes of its node mask
+/// (`get_mempolicy` with no address).
+pub(crate) fn mempolicy() -> Result<(libc::c_int, u64), Errno> {
+    let mut mode: libc::c_int = 0;
+    let mut nodes: u64 = 0;
+    // SAFETY: the kernel writes one int into `mode` and at most `maxnode` (64) bits into
+    // `nodes`, both of which outlive the call; no address is asked about.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode,
+            &mut nodes,
+            64_u64,
+            null::<libc::c_void>(),
+            0_u64,
+        )
+    })?;
+    Ok((mode, nodes))
+}
+
+/// `set_mempolicy(MPOL_DEFAULT, NULL, 0)`: gives the calling thread the default memory policy.
+pub(crate) fn set_default_mempolicy() -> Result<(), Errno> {
+    // SAFETY: MPOL_DEFAULT (0) takes no node mask: a null one of 0 nodes.
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, 0, null::<u64>(), 0_u64) }).map(drop)
+}
+
+/// `sigpending`: the signals pending for the calling thread or its process, as procfs's bits
+/// (bit `n - 1` for signal `n`).
+pub(crate) fn pending_signals() -> u64 {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: `set` is a valid place for a sigset_t, which sigpending writes (its zeroes are a
+    // valid sigset_t too); sigismember only reads it.
+    unsafe {
+        let result = libc::sigpending(set.as_mut_ptr());
+        debug_assert_eq!(result, 0, "sigpending cannot fail with a valid pointer");
+        let set = set.assume_init();
+        (1..=64).fold(0, |bits, signal| match libc::sigismember(&set, signal) {
+            1 => bits | (1 << (signal - 1)),
+            _ => bits,
+        })
+    }
+}
+
+/// `sigtimedwait(set, NULL, {0, 0})`: takes one pending signal of `set` (blocked ones) without
+/// waiting, a signal directed at the calling thread before one directed at its process;
+/// `EAGAIN` when none is pending.
+pub(crate) fn take_pending_signal(set: &libc::sigset_t) -> Result<libc::c_int, Errno> {
+    let now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `set` and `now` are valid and outlive the call; no siginfo is asked for.
+    check(unsafe { libc::sigtimedwait(set, null_mut(), &now) })
+}
+
+/// Whether the kernel updates the calling thread's restartable-sequences area, which the C
+/// library registers for every thread (glibc 2.35 and later: `__rseq_offset` and `__rseq_size`
+/// say where it is); `None` where there is none to look at (another C library, registration
+/// turned off, or an architecture this does not know the thread pointer of).
+pub(crate) fn rseq_registered() -> Option<bool> {
+    static OFFSET: std::sync::OnceLock<Option<isize>> = std::sync::OnceLock::new();
+    let offset = (*OFFSET.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_DEFAULT looks a name up in the loaded objects; the symbols,
+        // where present, are the C library's `ptrdiff_t __rseq_offset` and
+        // `unsigned int __rseq_size`, constant once the process runs.
+        unsafe {
+            let offset = libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr());
+            let size = libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr());
+            if offset.is_null() || size.is_null() || *(size as *const libc::c_uint) == 0 {
+                return None;
+            }
+            Some(*(offset as *const isize))
+        }
+    }))?;
+    let area = thread_pointer()?.wrapping_offset(offset);
+    // `struct rseq`'s `cpu_id` (after the u32 `cpu_id_start`): the CPU while registered, -1
+    // after the thread unregistered, -2 when registration failed.
+    // SAFETY: the C library placed this thread's `struct rseq` at the thread pointer plus
+    // `__rseq_offset`, in the thread's own TLS block, alive as long as the thread; the kernel
+    // writes it concurrently, hence the volatile read of one aligned u32.
+    let cpu_id = unsafe { std::ptr::read_volatile(area.add(4) as *const i32) };
+    Some(cpu_id >= 0)
+}
+
+/// The calling thread's thread pointer (its TLS block), on the architectures this knows.
+fn thread_pointer() -> Option<*const u8> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let pointer: *const u8;
+        // SAFETY: on x86-64 the C library keeps the thread control block's own address at
+        // `%fs:0`; the load reads that one word and touches nothing else.
+        unsafe {
+            std::arch::asm!("mov {}, qword ptr fs:0", out(reg) pointer, options(nostack, readonly, preserves_flags));
+        }
+        Some(pointer)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let pointer: *const u8;
+        // SAFETY: reading `tpidr_el0`, the thread pointer register, has no other effect.
+        unsafe {
+            std::arch::asm!("mrs {}, tpidr_el0", out(reg) pointer, options(nomem, nostack, preserves_flags));
+        }
+        Some(pointer)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        None
+    }
+}
+
+/// `tgkill(pid, tid, 0)`: whether thread `tid` of process `pid` still exists (`ESRCH` if not).
+pub(crate) fn thread_exists(pid: libc::pid_t, tid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 sends nothing: the call only checks that the thread exists.
+    let result = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) };
+    result == 0 || Errno::last() != Errno::ESRCH
 }
 
 // Waiting.

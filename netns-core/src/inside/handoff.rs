@@ -37,8 +37,12 @@ pub(crate) enum Outcome<F, T> {
     /// It ran: its value, or its panic's payload.
     Ran(thread::Result<T>),
     /// It did not run, and here is its task back: the thread is retiring (it could not be kept
-    /// as it entered, or could not enter at all) or stopping, and has ended or is ending.
+    /// as it entered, or could not enter at all) or stopping, and has ended or is ending; or it
+    /// ended before it took the call (killed, as below).
     NotRun(F),
+    /// The thread ended in the middle of the call without returning or unwinding (the body
+    /// ended it: a seccomp filter's kill, a raw `exit`): the task is gone, with no outcome.
+    Lost,
 }
 
 /// What a served thread does around its calls: it owns the thread's state between calls.
@@ -115,6 +119,9 @@ pub(crate) struct Handoff {
     call: UnsafeCell<Option<Published>>,
     stopping: AtomicBool,
     worker_sleeping: AtomicBool,
+    /// The serving thread's id, 0 until it serves (and again once a replacement is due): a
+    /// sleeping caller asks whether that thread still exists.
+    server: std::sync::atomic::AtomicI32,
     /// How long callers wait for a result before they sleep (written by the one caller).
     caller_patience: CachePadded<Patience>,
     /// How long the thread waits for the next call before it sleeps (written by the thread).
@@ -145,6 +152,7 @@ impl Handoff {
             call: UnsafeCell::new(None),
             stopping: AtomicBool::new(false),
             worker_sleeping: AtomicBool::new(false),
+            server: std::sync::atomic::AtomicI32::new(0),
         }
     }
 
@@ -174,6 +182,8 @@ impl Handoff {
     /// `from` is the count the thread starts from: 0 for a new hand-off (a call may be published
     /// before the thread gets here), [`Caller::replace`]'s for a replacement.
     pub(crate) fn serve(&self, from: u32, idle: Option<Duration>, keeper: &mut impl Keeper) {
+        self.server
+            .store(crate::sys::gettid(), std::sync::atomic::Ordering::Release);
         let mut seen = from;
         let mut retiring = false;
         loop {
@@ -254,6 +264,18 @@ impl Handoff {
     }
 }
 
+impl Handoff {
+    /// Whether the serving thread still exists (also while none serves yet, which one will).
+    fn server_exists(&self) -> bool {
+        match self.server.load(std::sync::atomic::Ordering::Acquire) {
+            0 => true,
+            // A thread id is reused only after the kernel went through every other one (pid_max,
+            // millions): a caller sees the thread it waits for end long before that.
+            tid => crate::sys::thread_exists(crate::sys::getpid(), tid),
+        }
+    }
+}
+
 /// Marks the frame at `frame` with its final signal (`DONE` or `REFUSED`), waking its caller if
 /// it sleeps. Once the signal is visible the caller may free the frame: nothing here touches it
 /// afterwards.
@@ -312,7 +334,20 @@ impl Caller<'_> {
         let patience = &handoff.caller_patience.0;
         let spin = patience.plan(woke);
         let started = Instant::now();
-        let waited = wait_until_marked(&frame.signal, marked, PENDING, SLEEPING, spin);
+        let alive = || handoff.server_exists();
+        let waited = wait_until_marked(&frame.signal, marked, (PENDING, SLEEPING), spin, alive);
+        let Some(waited) = waited else {
+            // The thread is gone: nothing touches the frame or the call any more.
+            // SAFETY: the published call is this frame's (callers are serialized), and the
+            // thread that could have taken it no longer exists.
+            handoff.call.with_mut(|slot| unsafe { (*slot).take() });
+            // SAFETY: as above: no thread but this one can reach the frame.
+            let task = frame.task.with_mut(|task| unsafe { (*task).take() });
+            return match task {
+                Some(task) => Outcome::NotRun(task),
+                None => Outcome::Lost,
+            };
+        };
         patience.record(spin, waited, started.elapsed());
         if frame.signal.load(Ordering::Acquire) == REFUSED {
             // SAFETY: the thread is done with the frame (REFUSED, Acquire) and left its task.
@@ -333,6 +368,10 @@ impl Caller<'_> {
     /// clears `stopping` and returns the count the replacement serves from
     /// ([`Handoff::serve`]), so that it serves exactly the calls published after this.
     pub(crate) fn replace(&mut self) -> u32 {
+        // The replacement says who it is once it serves; until then, a caller waits for it.
+        self.handoff
+            .server
+            .store(0, std::sync::atomic::Ordering::Release);
         self.handoff.stopping.store(false, Ordering::Release);
         self.handoff.published.load(Ordering::Acquire)
     }
@@ -386,7 +425,7 @@ mod loom_tests {
     fn ran<F, T>(outcome: Outcome<F, T>) -> T {
         match outcome {
             Outcome::Ran(outcome) => outcome.unwrap(),
-            Outcome::NotRun(_) => panic!("the call did not run"),
+            Outcome::NotRun(_) | Outcome::Lost => panic!("the call did not run"),
         }
     }
 
@@ -479,7 +518,7 @@ mod loom_tests {
             let mut caller = handoff.caller();
             let task = match caller.call(|| 2_u32) {
                 Outcome::NotRun(task) => task,
-                Outcome::Ran(_) => panic!("a retiring thread ran a second call"),
+                Outcome::Ran(_) | Outcome::Lost => panic!("a retiring thread ran a second call"),
             };
             assert_eq!(retiring.join().unwrap(), 1, "the retiring thread ended");
             let from = caller.replace();

@@ -37,6 +37,7 @@ use crate::entry::{Setup, views};
 use crate::error::{Error, Result};
 use crate::namespace::{DIRECTORY_CHANGES, ETC_DIR, NetNs};
 use crate::report;
+use crate::security::Context;
 use crate::sync::lock;
 use crate::sys;
 use crate::thread::THREAD_NAME;
@@ -57,6 +58,24 @@ pub(crate) struct Target {
     pub(crate) described: Box<str>,
     setup: Setup,
     views: Option<Views>,
+    /// The security context every call on the target's threads runs with: that of the thread
+    /// that made the target (the caller that started a warm pool, a `Worker`'s maker).
+    context: Mutex<Context>,
+    /// What a thread does when its context changed in a call: `Follow` takes on a change that
+    /// the whole process made (the C library's `setuid` changes every thread), as a `Worker`
+    /// does; `Retire` retires it whatever the change, as a warm thread does (its pool serves
+    /// callers of one context only).
+    on_change: OnContextChange,
+}
+
+/// What a thread whose security context changed in a call does ([`Target::context`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnContextChange {
+    /// Takes on a change the whole process made (the main thread has the same new context);
+    /// retires otherwise.
+    Follow,
+    /// Retires.
+    Retire,
 }
 
 /// Where a thread's view comes from, and what tells it that the view went stale.
@@ -68,9 +87,14 @@ struct Views {
 }
 
 impl Target {
-    /// The target for threads of `ns` set up as `options` say; made on the caller's thread, so
-    /// views copy the caller's mount namespace.
-    pub(crate) fn new(ns: &NetNs, setup: &Setup) -> Result<Target> {
+    /// The target for threads of `ns` set up as `options` say, whose calls run with `context`;
+    /// made on the caller's thread, so views copy the caller's mount namespace.
+    pub(crate) fn new(
+        ns: &NetNs,
+        setup: &Setup,
+        context: Context,
+        on_change: OnContextChange,
+    ) -> Result<Target> {
         let net = ns
             .as_fd()
             .try_clone_to_owned()
@@ -92,7 +116,14 @@ impl Target {
             described: ns.describe().into(),
             setup: *setup,
             views,
+            context: Mutex::new(context),
+            on_change,
         })
+    }
+
+    /// The security context calls on the target's threads run with.
+    pub(crate) fn context(&self) -> Context {
+        lock(&self.context).clone()
     }
 
     /// How the threads are set up.
@@ -103,6 +134,30 @@ impl Target {
     /// Moves the calling thread into the namespace: the network namespace, then the views.
     fn enter(&self) -> Result<()> {
         crate::entry::enter_thread(self.net.as_fd(), None, self.name.as_deref(), &self.setup)
+    }
+
+    /// After a call: whether the calling thread still has the target's security context, or
+    /// (as a `Worker`'s thread may) followed a change the whole process made.
+    fn keep_context(&self) -> Result<(), Left> {
+        // No system call is made under the lock: a body's seccomp filter may kill the thread
+        // in one, and the lock would stay held.
+        let now = Context::current();
+        if now == self.context() {
+            return Ok(());
+        }
+        let process_moved = self.on_change == OnContextChange::Follow
+            && Context::of_thread(sys::getpid()).as_ref() == Some(&now);
+        if !process_moved {
+            return Err("its security context changed (credentials, capabilities, \
+                        no_new_privs or seccomp)"
+                .into());
+        }
+        report::debug!(
+            "the threads of {} took on the process's new security context",
+            self.described
+        );
+        *lock(&self.context) = now;
+        Ok(())
     }
 
     /// How many times the view's sources have changed so far (0 without views). A view built
@@ -170,7 +225,14 @@ struct ThreadState {
     signals: libc::sigset_t,
     affinity: Option<CpuSet>,
     scheduling: Scheduling,
-    capabilities: Capabilities,
+    ioprio: Result<libc::c_int, Errno>,
+    personality: Result<libc::c_int, Errno>,
+    mempolicy: Result<(libc::c_int, u64), Errno>,
+    /// The thread's own keyring and its session keyring (part of its credentials, but not of
+    /// its [`Context`]: a body that made either could leave a secret to the next call's body).
+    keyrings: [Result<i64, Errno>; 2],
+    /// Whether the C library's restartable sequences are registered (`None`: not known).
+    rseq: Option<bool>,
 }
 
 impl ThreadState {
@@ -180,12 +242,19 @@ impl ThreadState {
             signals: current_signal_mask(),
             affinity: sched_getaffinity(Pid::from_raw(0)).ok(),
             scheduling: Scheduling::current(),
-            capabilities: Capabilities::current(),
+            ioprio: sys::ioprio(),
+            personality: sys::personality(),
+            mempolicy: sys::mempolicy(),
+            keyrings: keyrings(),
+            rseq: sys::rseq_registered(),
         }
     }
 
-    /// Makes the calling thread's what it was, where it changed.
+    /// Makes the calling thread's what it was, where it changed. A signal a body left pending
+    /// for the thread is discarded first, as it would be with a thread that ends: unblocked, it
+    /// would be delivered here, and its default action may end the process.
     fn put_back(&self) -> Result<(), Left> {
+        discard_thread_signals();
         set_signal_mask(&self.signals);
         if let Some(affinity) = &self.affinity {
             if sched_getaffinity(Pid::from_raw(0)).ok().as_ref() != Some(affinity) {
@@ -194,8 +263,69 @@ impl ThreadState {
             }
         }
         self.scheduling.restore()?;
-        self.capabilities.restore()
+        if let Ok(ioprio) = self.ioprio {
+            if sys::ioprio() != Ok(ioprio) {
+                sys::set_ioprio(ioprio)
+                    .map_err(|e| format!("its I/O priority could not be put back ({e})"))?;
+            }
+        }
+        if let Ok(persona) = self.personality {
+            if sys::personality() != Ok(persona) {
+                sys::set_personality(persona)
+                    .map_err(|e| format!("its personality could not be put back ({e})"))?;
+            }
+        }
+        if sys::mempolicy() != self.mempolicy {
+            // Only the default policy (the common case) is put back; another is not rebuilt.
+            let default = matches!(self.mempolicy, Ok((0, _)));
+            if !default || sys::set_default_mempolicy().is_err() {
+                return Err("its NUMA memory policy changed".into());
+            }
+        }
+        if keyrings() != self.keyrings {
+            return Err("it has a thread or session keyring of its own".into());
+        }
+        if self.rseq == Some(true) && sys::rseq_registered() == Some(false) {
+            return Err("its restartable sequences were unregistered".into());
+        }
+        Ok(())
     }
+}
+
+/// The calling thread's own keyring and session keyring, by serial number (`ENOKEY`: none).
+fn keyrings() -> [Result<i64, Errno>; 2] {
+    [sys::THREAD_KEYRING, sys::SESSION_KEYRING].map(sys::keyring_id)
+}
+
+/// Discards the signals pending for the calling thread itself (not those pending for the
+/// process, which any thread may take): one `sigpending` when there are none.
+fn discard_thread_signals() {
+    if sys::pending_signals() == 0 {
+        return;
+    }
+    // `sigpending` shows the thread's and the process's together; procfs tells them apart.
+    // Bounded: queued real-time signals take one round each, and a signal sent again and again
+    // meanwhile is left.
+    // The C library's own signals (32 and 33) are its business.
+    const THE_C_LIBRARYS: u64 = (1 << 31) | (1 << 32);
+    for _ in 0..64 {
+        let own = status_bits("SigPnd:").unwrap_or(0) & !THE_C_LIBRARYS;
+        if own == 0 {
+            return;
+        }
+        // One of each is taken (the thread's before the process's), then procfs is read again,
+        // so that no signal pending for the process is taken along.
+        for bit in (0..64).filter(|bit| own & (1 << bit) != 0) {
+            let _ = sys::take_pending_signal(&sys::signal_set(1 << bit));
+        }
+    }
+}
+
+/// A hexadecimal signal set from the calling thread's procfs status, by its line's `field`.
+fn status_bits(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    let hex = status.lines().find_map(|line| line.strip_prefix(field))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// Why a thread was retired: what it could not be put back into.
@@ -251,7 +381,16 @@ impl Home {
                  scheduling and capabilities: it serves one call only"
             );
         }
-        let comparable = comparable && adopted;
+        // Born from a caller of the target's context (a `Worker`'s replacement is started only
+        // by one: see `worker`), it has it, unless the caller's context changed meanwhile.
+        let in_context = Context::current() == target.context();
+        if !in_context {
+            report::debug!(
+                "a namespace thread was started by a caller whose security context is not its \
+                 pool's: it serves that caller's call only"
+            );
+        }
+        let comparable = comparable && adopted && in_context;
         Ok(Home {
             view,
             comparable,
@@ -289,6 +428,7 @@ impl Home {
         if !self.comparable {
             return Err("it could not be compared with the main thread, or made like it".into());
         }
+        target.keep_context()?;
         if shares_with_process(self.ids, Resource::Files) != Ok(true) {
             let orphaned = self.view.take().map(View::into_raw_fds);
             return Err(Left {
@@ -502,38 +642,13 @@ impl Scheduling {
     }
 }
 
-/// The thread's effective, permitted and inheritable capability sets.
-#[derive(PartialEq, Eq)]
-struct Capabilities(Option<[sys::CapData; 2]>);
-
-impl Capabilities {
-    fn current() -> Capabilities {
-        Capabilities::of(0)
-    }
-
-    /// Thread `tid`'s (0: the calling thread).
-    fn of(tid: libc::pid_t) -> Capabilities {
-        Capabilities(sys::capget(tid).ok())
-    }
-
-    fn restore(&self) -> Result<(), Left> {
-        let Some(data) = &self.0 else {
-            return Ok(());
-        };
-        if Capabilities::current() == *self {
-            return Ok(());
-        }
-        sys::capset(data)
-            .map_err(|e| format!("its capabilities could not be put back ({e})").into())
-    }
-}
-
-/// Gives the calling (new) thread the signal mask, CPU affinity, scheduling and capabilities of
-/// the process's main thread `pid`, rather than those of whichever caller happened to start it:
-/// a reused thread serves every caller, and puts itself back to this state after each call.
-/// `false` when some of it could not be adopted (a nice value the starting caller raised, which
-/// only `CAP_SYS_NICE` lowers; a capability it dropped from its permitted set): such a thread
-/// serves its starter's call and is not reused.
+/// Gives the calling (new) thread the signal mask, CPU affinity and scheduling of the process's
+/// main thread `pid`, rather than those of whichever caller happened to start it: a reused
+/// thread serves every caller of its security context, and puts itself back to this state after
+/// each call. (Its security context, capabilities included, stays its starter's: that is the
+/// context of every caller it serves.) `false` when some of it could not be adopted (a nice
+/// value the starting caller raised, which only `CAP_SYS_NICE` lowers): such a thread serves
+/// its starter's call and is not reused.
 fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
     let Some(mask) = signal_mask_of(pid) else {
         return false;
@@ -543,9 +658,7 @@ fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
         .is_ok_and(|affinity| sched_setaffinity(Pid::from_raw(0), &affinity).is_ok());
     let scheduling = Scheduling::of(pid);
     let scheduled = scheduling.0.is_some() && scheduling.restore().is_ok();
-    let capabilities = Capabilities::of(pid);
-    let capable = capabilities.0.is_some() && capabilities.restore().is_ok();
-    affinity && scheduled && capable
+    affinity && scheduled
 }
 
 /// Thread `tid`'s blocked signals, from its `SigBlk:` line in procfs (the only place one thread

@@ -8,10 +8,10 @@
 //! `block_on`. Nothing the runtime runs ever runs outside, and no thread of any other runtime
 //! ever moves.
 //!
-//! Each [`NetNs`] handle also owns, lazily, one current-thread runtime per setup
-//! ([`BodyRuntimes`], in the handle's [`State`](super::state::State)): the runtime that
-//! `run_async` and `#[in_netns] async fn` bodies run on. It ends with the last clone of the
-//! handle.
+//! Each [`NetNs`] handle also owns, lazily, one current-thread runtime per setup and security
+//! context of its callers ([`BodyRuntimes`], in the handle's [`State`](super::state::State)):
+//! the runtime that `run_async` and `#[in_netns] async fn` bodies run on. It ends with the last
+//! clone of the handle.
 
 use std::fmt;
 use std::future::Future;
@@ -31,6 +31,7 @@ use crate::entry::{Options, Setup};
 use crate::error::Result;
 use crate::fork::Born;
 use crate::namespace::{NetNs, NsId};
+use crate::security::Context;
 use crate::sync::lock;
 
 /// How long dropping a [`Runtime`] waits for its blocking tasks before leaving them to finish
@@ -314,11 +315,13 @@ impl fmt::Debug for Runtime {
     }
 }
 
-/// A handle's runtimes for its async bodies, one per setup (not per set of options: the idle
-/// timeout of warm threads does not make another runtime), made on first use and shut down with
-/// the handle's last clone.
+/// A handle's runtimes for its async bodies, one per setup and callers' security context (not
+/// per set of options: the idle timeout of warm threads does not make another runtime), made on
+/// first use and shut down with the handle's last clone.
 pub(crate) struct BodyRuntimes {
-    made: Mutex<Vec<(Setup, Arc<Runtime>)>>,
+    /// Per setup and security context: a runtime's threads have their maker's context, and a
+    /// body runs with its caller's.
+    made: Mutex<Vec<(Setup, Context, Arc<Runtime>)>>,
     /// The process the handle's state was made in (`None`: forks cannot be counted): in a
     /// forked child the runtimes' threads do not exist, and the lock may be held forever.
     born: Option<Born>,
@@ -344,10 +347,11 @@ impl BodyRuntimes {
         if !born.is_here() {
             return make_body_runtime(ns, setup);
         }
-        let find = |made: &[(Setup, Arc<Runtime>)]| {
+        let context = Context::current();
+        let find = |made: &[(Setup, Context, Arc<Runtime>)]| {
             made.iter()
-                .find(|(made_for, _)| made_for == setup)
-                .map(|(_, runtime)| Arc::clone(runtime))
+                .find(|(made_for, made_in, _)| made_for == setup && *made_in == context)
+                .map(|(_, _, runtime)| Arc::clone(runtime))
         };
         if let Some(runtime) = find(&lock(&self.made)) {
             return Ok(runtime);
@@ -359,7 +363,7 @@ impl BodyRuntimes {
         if let Some(runtime) = find(&made) {
             return Ok(runtime);
         }
-        made.push((*setup, Arc::clone(&runtime)));
+        made.push((*setup, context, Arc::clone(&runtime)));
         Ok(runtime)
     }
 }

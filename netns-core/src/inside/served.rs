@@ -7,6 +7,7 @@
 //! a state it cannot be put back from, refuses its next call (the caller gets the task back)
 //! and ends: its caller retires it (a warm thread) or replaces it (a `Worker`'s).
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::report;
 use crate::sync::lock;
+use crate::sys;
 use crate::thread::builder;
 
 /// How a served thread ended.
@@ -43,6 +45,8 @@ pub(crate) struct Served {
 pub(crate) struct ServedThread {
     owner: Owner,
     handle: JoinHandle<Ended>,
+    /// Its thread id once it runs (0 before), to tell a thread that ended without returning.
+    tid: Arc<AtomicI32>,
 }
 
 impl Served {
@@ -69,7 +73,10 @@ impl Served {
         let served = Arc::clone(self);
         let born = Born::here()?;
         let owner = self.owner;
+        let tid = Arc::new(AtomicI32::new(0));
+        let its_tid = Arc::clone(&tid);
         let started = builder(Some(target.setup().stack_size)).spawn(move || {
+            its_tid.store(sys::gettid(), Ordering::Release);
             owner.adopt_current_thread();
             let ended = serve(&served, &target, born, from, idle, expire, entered);
             // From here on (its thread-locals' destructors too) the thread joins no one.
@@ -77,7 +84,7 @@ impl Served {
             ended
         });
         let handle = started.map_err(|source| Error::ThreadSpawn { source })?;
-        *lock(&self.thread) = Some(ServedThread { owner, handle });
+        *lock(&self.thread) = Some(ServedThread { owner, handle, tid });
         Ok(())
     }
 
@@ -159,6 +166,12 @@ pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
     if thread.owner.owns_current_thread() || own::ending() {
         return None;
     }
+    if thread.ended_without_returning() {
+        // Nothing to join: its result never comes (std's join would panic). Dropping the
+        // handle lets the C library free what is left of the thread.
+        report::debug!("a namespace thread had ended without returning (its body ended it)");
+        return None;
+    }
     match thread.handle.join() {
         Ok(Ended::NotEntered(err)) => Some(err),
         Ok(Ended::Retired(left)) => {
@@ -166,6 +179,21 @@ pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
             None
         }
         Ok(Ended::Served) | Err(_) => None,
+    }
+}
+
+impl ServedThread {
+    /// Whether the thread is gone without having returned (killed by a seccomp filter, ended by
+    /// a raw `exit`): std sets its result before the thread ends, so a thread that no longer
+    /// exists and has no result never returned.
+    fn ended_without_returning(&self) -> bool {
+        let tid = self.tid.load(Ordering::Acquire);
+        // Looked at again after the thread is seen gone: one that returned meanwhile has its
+        // result by then.
+        tid != 0
+            && !self.handle.is_finished()
+            && !sys::thread_exists(sys::getpid(), tid)
+            && !self.handle.is_finished()
     }
 }
 

@@ -26,12 +26,13 @@ use std::time::Duration;
 
 use super::fresh;
 use super::handoff::Outcome;
-use super::home::Target;
+use super::home::{OnContextChange, Target};
 use super::served::{self, Served, ServedThread};
 use crate::entry::{CallerDir, Options, Setup};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::NetNs;
+use crate::security::Context;
 use crate::sync::lock;
 
 /// The longest a warm thread spins for its next call, and its caller for the result, before
@@ -67,14 +68,17 @@ impl WarmThreads {
         }
     }
 
-    /// The pool for calls with a key other than the plain one (the plain pool has no lock: see
-    /// `run`).
-    fn other_pool(&self, key: PoolKey) -> Arc<Pool> {
+    /// The pool for calls with a key or a security context other than the plain pool's (which
+    /// has no lock: see `run`).
+    fn other_pool(&self, key: PoolKey, context: Context) -> Arc<Pool> {
         let mut other = lock(&self.other);
-        if let Some(pool) = other.iter().find(|pool| pool.key == key) {
+        let found = other
+            .iter()
+            .find(|pool| pool.key == key && pool.context == context);
+        if let Some(pool) = found {
             return Arc::clone(pool);
         }
-        let pool = Pool::new(key);
+        let pool = Pool::new(key, context);
         other.push(Arc::clone(&pool));
         pool
     }
@@ -97,11 +101,16 @@ impl WarmThreads {
             return fresh::run(ns, setup, f);
         }
         let key = (*setup, options.thread_idle_timeout());
+        // Threads serve callers of one security context only: they have their starter's.
+        let context = Context::current();
         if key == PLAIN {
             // The common case, borrowed: no lock, and no reference count touched per call.
-            return self.plain.get_or_init(|| Pool::new(key)).run(ns, f);
+            let plain = self.plain.get_or_init(|| Pool::new(key, context.clone()));
+            if plain.context == context {
+                return plain.run(ns, f);
+            }
         }
-        self.other_pool(key).run(ns, f)
+        self.other_pool(key, context).run(ns, f)
     }
 }
 
@@ -126,6 +135,9 @@ impl Drop for WarmThreads {
 /// Warm threads set up with one set of options.
 struct Pool {
     key: PoolKey,
+    /// The security context of every caller the pool serves, and so of its threads, which are
+    /// born from such callers and retire when a body changes theirs.
+    context: Context,
     /// What the threads enter: made with the first warm thread, so that a handle used once
     /// holds nothing more than it did.
     target: OnceLock<Arc<Target>>,
@@ -194,9 +206,10 @@ impl<W, H> Threads<W, H> {
 }
 
 impl Pool {
-    fn new(key: PoolKey) -> Arc<Pool> {
+    fn new(key: PoolKey, context: Context) -> Arc<Pool> {
         Arc::new(Pool {
             key,
+            context,
             target: OnceLock::new(),
             threads: Mutex::new(Threads::new()),
             live: AtomicUsize::new(0),
@@ -213,7 +226,9 @@ impl Pool {
         if let Some(target) = self.target.get() {
             return Ok(Arc::clone(target));
         }
-        let target = Arc::new(Target::new(ns, self.setup())?);
+        let context = self.context.clone();
+        let target = Target::new(ns, self.setup(), context, OnContextChange::Retire)?;
+        let target = Arc::new(target);
         Ok(Arc::clone(self.target.get_or_init(|| target)))
     }
 
@@ -305,6 +320,14 @@ impl Pool {
                     Some(err) => Err(err),
                     None => self.dispatch(ns, task),
                 }
+            }
+            Outcome::Lost => {
+                // The body ended its thread: the next call gets another.
+                served::join(warm.take_thread());
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                Err(Error::ThreadEnded {
+                    namespace: ns.describe(),
+                })
             }
         }
     }

@@ -6,13 +6,14 @@ use std::panic;
 use std::sync::Arc;
 
 use super::handoff::{Caller, Outcome};
-use super::home::Target;
+use super::home::{OnContextChange, Target};
 use super::served::{self, Served};
 use super::span;
 use crate::entry::{CallerDir, Options};
 use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::{NetNs, NsId};
+use crate::security::Context;
 
 /// The longest a worker and its callers spin before they sleep: each spins only as long as its
 /// recent waits took, and only while a CPU is left for the threads that have work
@@ -103,7 +104,12 @@ impl NetNs {
         options.setup().check(ns)?;
         let shared = Shared {
             served: Served::new(SPIN_CAP),
-            target: Arc::new(Target::new(ns, options.setup())?),
+            target: Arc::new(Target::new(
+                ns,
+                options.setup(),
+                Context::current(),
+                OnContextChange::Follow,
+            )?),
             id: ns.id(),
             #[cfg(feature = "tokio")]
             ns: ns.clone(),
@@ -222,9 +228,23 @@ impl Shared {
         let task = match caller.call(f) {
             Outcome::Ran(outcome) => return Ok(unwind(outcome)),
             Outcome::NotRun(task) => task,
+            Outcome::Lost => {
+                // The body ended the thread: the next call starts another.
+                served::join(self.served.take_thread());
+                caller.vacate();
+                return Err(self.thread_ended());
+            }
         };
         // Joined first: it refused this call (or never started), so it has ended.
         served::join(self.served.take_thread());
+        // The replacement is born from this thread, and has its security context: it must be
+        // the Worker's.
+        if Context::current() != self.target.context() {
+            caller.vacate();
+            return Err(Error::WorkerContext {
+                namespace: self.target.described.to_string(),
+            });
+        }
         let from = caller.replace();
         if let Err(err) = self.start_thread(&mut caller, from) {
             // No thread now: the next call tries again.
@@ -233,6 +253,11 @@ impl Shared {
         }
         match caller.call(task) {
             Outcome::Ran(outcome) => Ok(unwind(outcome)),
+            Outcome::Lost => {
+                served::join(self.served.take_thread());
+                caller.vacate();
+                Err(self.thread_ended())
+            }
             Outcome::NotRun(_) => {
                 served::join(self.served.take_thread());
                 caller.vacate();
@@ -243,6 +268,12 @@ impl Shared {
 
     /// Whether the calling thread is this worker's (also in a child forked from inside a call,
     /// whose one thread is a copy of it).
+    fn thread_ended(&self) -> Error {
+        Error::ThreadEnded {
+            namespace: self.target.described.to_string(),
+        }
+    }
+
     fn on_worker_thread(&self) -> bool {
         self.served.is_current_thread()
     }
