@@ -6,7 +6,7 @@
 
 pub use netns_core::{
     CommandExt, ETC_DIR, Error, NetNs, NetnsCommand, NsId, Options, RUN_DIR, Registry, Result,
-    Watch, WatchEvent, Worker, rootless,
+    Watch, WatchEvent, Worker, rootless, socket2,
 };
 
 #[cfg(feature = "tokio")]

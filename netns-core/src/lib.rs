@@ -47,6 +47,10 @@ pub mod rootless;
 #[doc(hidden)]
 pub mod __private;
 
+/// The `socket2` crate, whose `Socket`, `Domain`, `Type` and `Protocol` [`NetNs::socket`] takes
+/// and returns (re-exported so that the versions match).
+pub use socket2;
+
 pub use command::{CommandExt, NetnsCommand};
 pub use entry::Options;
 pub use error::{Error, Result};

@@ -182,3 +182,29 @@ fn filter_count() -> Option<u32> {
         .find_map(|line| line.strip_prefix("Seccomp_filters:"))?;
     count.trim().parse().ok()
 }
+
+/// Whose a socket is, as far as the kernel records its maker: the filesystem ids and groups
+/// (the socket's uid for uid routing, the netfilter `owner` match). A socket made ahead by a
+/// thread inside goes only to a caller who would have made the same one: the same owner, and no
+/// seccomp filter (which might forbid `socket()`; such a caller's sockets are made by a thread
+/// of its whole context). What else a TCP or UDP socket does is checked against the thread that
+/// does it (`bind`, `connect`, `setsockopt`: the caller's), not against its maker.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct SocketOwner {
+    filesystem: (libc::uid_t, libc::gid_t),
+    groups: Groups,
+}
+
+impl SocketOwner {
+    /// The calling thread's, or `None` when seccomp filters apply to it (or that cannot be
+    /// told): four system calls.
+    pub(crate) fn current() -> Option<SocketOwner> {
+        if sys::seccomp_mode() != Ok(0) {
+            return None;
+        }
+        Some(SocketOwner {
+            filesystem: sys::filesystem_ids(),
+            groups: Groups::current(),
+        })
+    }
+}

@@ -25,7 +25,7 @@
 //!   [`getresgid`], [`filesystem_ids`], [`getgroups`], [`no_new_privs`], [`seccomp_mode`],
 //!   [`keyring_id`], [`ioprio`] and [`set_ioprio`], [`personality`] and [`set_personality`],
 //!   [`mempolicy`] and [`set_default_mempolicy`], [`pending_signals`] and
-//!   [`take_pending_signal`], [`rseq_registered`], [`thread_exists`] (`tgkill` with no
+//!   [`take_pending_signal`], [`rseq_registered`], [`descriptor_limit`], [`thread_exists`] (`tgkill` with no
 //!   signal);
 //! - waiting: [`poll_ready`] (one descriptor, no wait), and the hand-off's futex,
 //!   `futex_wait` and `futex_wake` (not built under loom, whose waits are spins).
@@ -705,6 +705,17 @@ fn thread_pointer() -> Option<*const u8> {
     {
         None
     }
+}
+
+/// The soft limit on the process's open descriptors (`RLIMIT_NOFILE`), when it has one.
+pub(crate) fn descriptor_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `limit`, which outlives the call.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).ok()?;
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as usize)
 }
 
 /// `tgkill(pid, tid, 0)`: whether thread `tid` of process `pid` still exists (`ESRCH` if not).

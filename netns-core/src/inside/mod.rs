@@ -8,7 +8,8 @@
 //!   order);
 //! - `run_async` (the future of an async body) < `runtime` (tokio runtimes whose threads are
 //!   all inside, and a handle's runtimes for async bodies);
-//! - `state`: a handle's warm threads and body runtimes, in its slot;
+//! - `sockets`: sockets made inside ahead of need, and the `NetNs` methods that take them;
+//! - `state`: a handle's warm threads, body runtimes and socket stocks, in its slot;
 //! - `run` and `async_bodies`: the `NetNs` and `Worker` methods that run code inside.
 
 #[cfg(feature = "tokio")]
@@ -23,6 +24,7 @@ mod run_async;
 #[cfg(feature = "tokio")]
 mod runtime;
 mod served;
+mod sockets;
 mod span;
 mod state;
 mod warm;

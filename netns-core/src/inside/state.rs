@@ -1,11 +1,12 @@
 //! What lives inside a namespace on a handle's behalf, in one place: its warm threads and its
-//! runtimes for async bodies, kept in the handle's slot (all its clones share it) and ended
+//! runtimes for async bodies and its stocks of sockets made ahead, kept in the handle's slot (all its clones share it) and ended
 //! with the last clone. Both follow the one fork policy ([`Born`](crate::fork::Born)): in a
 //! forked child, where their threads do not exist, calls get threads (and runtimes) of their
 //! own, and nothing here is locked or joined.
 
 #[cfg(feature = "tokio")]
 use super::runtime::BodyRuntimes;
+use super::sockets::Stocks;
 use super::warm::WarmThreads;
 use crate::namespace::NetNs;
 
@@ -16,6 +17,8 @@ pub(crate) struct State {
     /// Runtimes for async bodies, per setup.
     #[cfg(feature = "tokio")]
     pub(crate) body_runtimes: BodyRuntimes,
+    /// Sockets made ahead.
+    pub(crate) sockets: Stocks,
 }
 
 impl State {
@@ -25,6 +28,7 @@ impl State {
             warm: WarmThreads::new(),
             #[cfg(feature = "tokio")]
             body_runtimes: BodyRuntimes::new(),
+            sockets: Stocks::new(),
         })
     }
 }
