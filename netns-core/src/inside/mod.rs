@@ -8,9 +8,9 @@
 //!   order);
 //! - `run_async` (the future of an async body) < `runtime` (tokio runtimes whose threads are
 //!   all inside, and a handle's runtimes for async bodies);
-//! - `sockets`: sockets made inside ahead of need, and the `NetNs` methods that take them;
-//! - `state`: a handle's warm threads, body runtimes and socket stocks, in its slot;
-//! - `run` and `async_bodies`: the `NetNs` and `Worker` methods that run code inside.
+//! - `stock` (sockets made ahead, per handle) < `state`: a handle's warm threads, body runtimes and socket stocks, in its slot;
+//! - `run` and `async_bodies`: the `NetNs` and `Worker` methods that run code inside;
+//! - `sockets`: the `NetNs` methods that take sockets made ahead.
 
 #[cfg(feature = "tokio")]
 mod async_bodies;
@@ -27,6 +27,7 @@ mod served;
 mod sockets;
 mod span;
 mod state;
+mod stock;
 mod warm;
 mod worker;
 

@@ -6,7 +6,7 @@
 
 #[cfg(feature = "tokio")]
 use super::runtime::BodyRuntimes;
-use super::sockets::Stocks;
+use super::stock::Stocks;
 use super::warm::WarmThreads;
 use crate::namespace::NetNs;
 

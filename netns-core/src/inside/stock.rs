@@ -1,0 +1,286 @@
+//! The stocks of sockets made ahead behind [`NetNs::socket`](crate::NetNs::socket): one per
+//! handle and [`SocketOwner`], made by one thread inside, taken under a short lock.
+//!
+//! A stock grows with demand (it doubles, up to [`MAX_DEPTH`] of a kind, each time a caller
+//! finds it empty), is made again by its thread when it runs low, halves each second it is not
+//! used, and is closed with the handle's last clone. All stocks of the process together hold at
+//! most a quarter of the soft descriptor limit.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::fresh;
+use crate::entry::Setup;
+use crate::fork::Born;
+use crate::namespace::NetNs;
+use crate::security::SocketOwner;
+use crate::sync::{self, Spin, lock};
+use crate::sys;
+
+/// The most sockets of one kind a stock keeps.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// How deep a stock starts, once a caller found it empty.
+const FIRST_DEPTH: usize = 8;
+
+/// How often the stock's thread looks at what was taken, and halves what was not.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// The kinds of socket a stock keeps: TCP and UDP, IPv4 and IPv6.
+const KINDS: [(Domain, Type); 4] = [
+    (Domain::IPV4, Type::STREAM),
+    (Domain::IPV6, Type::STREAM),
+    (Domain::IPV4, Type::DGRAM),
+    (Domain::IPV6, Type::DGRAM),
+];
+
+/// Which of [`KINDS`] a socket is, if a stock keeps it (protocol 0 is TCP for a stream and UDP
+/// for a datagram socket of these domains, so either way is the same socket).
+pub(crate) fn kind_of(domain: Domain, ty: Type, protocol: Option<Protocol>) -> Option<usize> {
+    let default = match ty {
+        Type::STREAM => Protocol::TCP,
+        Type::DGRAM => Protocol::UDP,
+        _ => return None,
+    };
+    if protocol.is_some_and(|protocol| protocol != default) {
+        return None;
+    }
+    KINDS.iter().position(|&kind| kind == (domain, ty))
+}
+
+/// Sockets in all stocks of the process, against [`budget`].
+static STOCKED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many sockets all stocks may hold together: a quarter of the soft descriptor limit.
+fn budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| sys::descriptor_limit().map_or(256, |limit| limit / 4))
+}
+
+/// A handle's stocks of sockets made ahead: one per [`SocketOwner`] (usually one).
+pub(crate) struct Stocks {
+    stocks: Mutex<Vec<Arc<Stock>>>,
+    /// The process the handle's state was made in (`None`: forks cannot be counted): a forked
+    /// child takes nothing from a stock, touches no lock here, and joins no thread.
+    born: Option<Born>,
+}
+
+impl Stocks {
+    pub(crate) fn new() -> Stocks {
+        Stocks {
+            stocks: Mutex::new(Vec::new()),
+            born: Born::here().ok(),
+        }
+    }
+
+    /// A socket of `kind` made ahead inside `ns`, for the calling thread; `None` when it must be
+    /// made another way (none in stock, another owner, seccomp filters, a forked child).
+    pub(crate) fn take(&self, ns: &NetNs, kind: usize) -> Option<OwnedFd> {
+        if !self.born?.is_here() {
+            return None;
+        }
+        let owner = SocketOwner::current()?;
+        let stock = {
+            let mut stocks = lock(&self.stocks);
+            match stocks.iter().find(|stock| stock.owner == owner) {
+                Some(stock) => Arc::clone(stock),
+                None => {
+                    let stock = Arc::new(Stock::new(owner));
+                    stocks.push(Arc::clone(&stock));
+                    stock
+                }
+            }
+        };
+        stock.take(ns, kind)
+    }
+}
+
+impl Drop for Stocks {
+    fn drop(&mut self) {
+        if self.born.is_some_and(|born| !born.is_here()) {
+            // A forked child: the threads are not here, and a lock may be held forever. The
+            // child's copies of the descriptors close when it exits or execs (close-on-exec).
+            std::mem::forget(std::mem::take(&mut self.stocks));
+            return;
+        }
+        for stock in lock(&self.stocks).drain(..) {
+            stock.stop();
+        }
+    }
+}
+
+/// Sockets made ahead by one thread inside, for callers of one [`SocketOwner`].
+struct Stock {
+    owner: SocketOwner,
+    shelves: [Shelf; KINDS.len()],
+    /// Bumped by a caller that wants the stock made again (and by `stop`): the thread's futex
+    /// word.
+    wanted: AtomicU32,
+    sleeping: AtomicBool,
+    stopping: AtomicBool,
+    /// The thread that makes the sockets, started by the first caller that wants one.
+    thread: Mutex<Option<JoinHandle<()>>>,
+    started: AtomicBool,
+}
+
+/// Sockets of one kind.
+struct Shelf {
+    sockets: Mutex<Vec<OwnedFd>>,
+    /// How many to keep: 0 until a caller finds none, then doubling each time one does.
+    depth: AtomicUsize,
+    /// Whether one was taken since the thread last looked.
+    taken: AtomicBool,
+}
+
+impl Stock {
+    fn new(owner: SocketOwner) -> Stock {
+        Stock {
+            owner,
+            shelves: std::array::from_fn(|_| Shelf {
+                sockets: Mutex::new(Vec::new()),
+                depth: AtomicUsize::new(0),
+                taken: AtomicBool::new(false),
+            }),
+            wanted: AtomicU32::new(0),
+            sleeping: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            thread: Mutex::new(None),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes a socket of `kind`, asking for more when the shelf runs low; `None` when it is
+    /// empty (it is then made deeper).
+    fn take(self: &Arc<Stock>, ns: &NetNs, kind: usize) -> Option<OwnedFd> {
+        let shelf = &self.shelves[kind];
+        let (socket, left) = {
+            let mut sockets = lock(&shelf.sockets);
+            let socket = sockets.pop();
+            (socket, sockets.len())
+        };
+        if !shelf.taken.load(Ordering::Relaxed) {
+            shelf.taken.store(true, Ordering::Relaxed);
+        }
+        let depth = shelf.depth.load(Ordering::Relaxed);
+        match &socket {
+            Some(_) => {
+                STOCKED.fetch_sub(1, Ordering::Relaxed);
+                if left <= depth / 2 {
+                    self.want_more(ns);
+                }
+            }
+            None => {
+                let deeper = (depth * 2).clamp(FIRST_DEPTH, MAX_DEPTH);
+                shelf.depth.fetch_max(deeper, Ordering::Relaxed);
+                self.want_more(ns);
+            }
+        }
+        socket
+    }
+
+    /// Wakes the stock's thread, starting it first if none runs.
+    fn want_more(self: &Arc<Stock>, ns: &NetNs) {
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+        if !self.started.load(Ordering::Acquire) && !self.started.swap(true, Ordering::AcqRel) {
+            let stock = Arc::clone(self);
+            // Born from this caller (whose owner the stock's is) through a thread that entered.
+            match fresh::spawn(ns, &Setup::DEFAULT, move || stock.make()) {
+                Ok(thread) => *lock(&self.thread) = Some(thread),
+                Err(err) => {
+                    crate::report::debug!("no thread to make sockets ahead: {err}");
+                    self.started.store(false, Ordering::Release);
+                }
+            }
+            return;
+        }
+        sync::wake(&self.wanted, &self.sleeping);
+    }
+
+    /// The stock's thread: makes each shelf as deep as wanted, whenever asked, and halves
+    /// what was not used each [`LOOK_EVERY`], until stopped or the process's credentials
+    /// change under it (its sockets would no longer be its callers').
+    fn make(&self) {
+        let mut seen = u32::MAX;
+        loop {
+            let now = self.wanted.load(Ordering::Acquire);
+            if now == seen {
+                let ready = |wanted| wanted != seen || self.stopping.load(Ordering::Acquire);
+                let asked = sync::wait_until_or_timeout(
+                    &self.wanted,
+                    &self.sleeping,
+                    ready,
+                    LOOK_EVERY,
+                    Spin::NONE,
+                );
+                if asked.is_none() {
+                    self.shrink_unused();
+                }
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            seen = self.wanted.load(Ordering::Acquire);
+            if SocketOwner::current().as_ref() != Some(&self.owner) {
+                crate::report::debug!("sockets made ahead: this thread's owner changed");
+                self.close_all();
+                return;
+            }
+            self.fill();
+        }
+    }
+
+    /// Makes every shelf as deep as wanted, within the process's budget.
+    fn fill(&self) {
+        for (shelf, &(domain, ty)) in self.shelves.iter().zip(&KINDS) {
+            let have = lock(&shelf.sockets).len();
+            let want = shelf.depth.load(Ordering::Relaxed).saturating_sub(have);
+            let room = budget().saturating_sub(STOCKED.load(Ordering::Relaxed));
+            let made: Vec<OwnedFd> = (0..want.min(room))
+                .map_while(|_| Socket::new(domain, ty, None).ok().map(OwnedFd::from))
+                .collect();
+            STOCKED.fetch_add(made.len(), Ordering::Relaxed);
+            lock(&shelf.sockets).extend(made);
+        }
+    }
+
+    /// Halves each shelf that no caller took from since the last look, closing the rest.
+    fn shrink_unused(&self) {
+        for shelf in &self.shelves {
+            if shelf.taken.swap(false, Ordering::Relaxed) {
+                continue;
+            }
+            let depth = shelf.depth.load(Ordering::Relaxed) / 2;
+            shelf.depth.store(depth, Ordering::Relaxed);
+            let closed: Vec<OwnedFd> = {
+                let mut sockets = lock(&shelf.sockets);
+                let keep = depth.min(sockets.len());
+                sockets.drain(keep..).collect()
+            };
+            STOCKED.fetch_sub(closed.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn close_all(&self) {
+        for shelf in &self.shelves {
+            shelf.depth.store(0, Ordering::Relaxed);
+            let closed = std::mem::take(&mut *lock(&shelf.sockets));
+            STOCKED.fetch_sub(closed.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the thread and closes the stock (the handle's last clone is dropping).
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+        sync::wake(&self.wanted, &self.sleeping);
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+        self.close_all();
+    }
+}
