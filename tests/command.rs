@@ -329,6 +329,21 @@ struct CapHeader {
 }
 
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_NET_ADMIN: u32 = 12;
+
+/// The calling thread's capability sets.
+fn capget() -> [CapWord; 2] {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut sets = [CapWord::default(); 2];
+    // SAFETY: a version-3 header and room for the two words that version writes.
+    let result =
+        unsafe { nix::libc::syscall(nix::libc::SYS_capget, &mut header, sets.as_mut_ptr()) };
+    assert_eq!(result, 0, "capget: {}", std::io::Error::last_os_error());
+    sets
+}
 
 /// Makes `sets` the calling thread's capability sets (this thread only: the system call).
 fn capset(sets: [CapWord; 2]) {
@@ -522,6 +537,69 @@ fn a_child_without_the_privilege_to_enter_says_it_lacks_cap_sys_admin() {
     assert_eq!(err.raw_os_error(), Some(nix::libc::EPERM), "{err}");
     assert!(stderr.contains("needs CAP_SYS_ADMIN"), "{stderr:?}");
     assert!(!stderr.contains("uid"), "{stderr:?}");
+}
+
+/// A caller that keeps CAP_SYS_ADMIN permitted but not effective (a service that raises its
+/// capabilities only when it needs them) still gets a child inside, and the child starts with
+/// exactly the caller's capabilities: its ambient CAP_NET_ADMIN reaches the program.
+#[in_netns::test]
+fn a_caller_with_cap_sys_admin_permitted_not_effective_gives_the_child_its_capabilities() {
+    if !really_root() {
+        println!(
+            "skipped: needs root outside a user namespace (the thread becomes nobody, keeping \
+             its capabilities, which only root can do)"
+        );
+        return;
+    }
+    let target = TempNs::new("cmd-permitted");
+    let output = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // This thread only (system calls, not glibc's process-wide wrappers): nobody,
+                // with every capability permitted and none effective, and CAP_NET_ADMIN ambient.
+                // SAFETY: prctl and setresuid take integers, no pointers.
+                unsafe {
+                    assert_eq!(nix::libc::prctl(nix::libc::PR_SET_KEEPCAPS, 1, 0, 0, 0), 0);
+                    let nobody = 65534;
+                    let set = nix::libc::syscall(nix::libc::SYS_setresuid, nobody, nobody, nobody);
+                    assert_eq!(set, 0, "setresuid: {}", std::io::Error::last_os_error());
+                }
+                let mut sets = capget();
+                assert_eq!((sets[0].effective, sets[1].effective), (0, 0), "{sets:?}");
+                sets[0].inheritable |= 1 << CAP_NET_ADMIN;
+                capset(sets);
+                // SAFETY: prctl takes integers, no pointers.
+                let raised = unsafe {
+                    nix::libc::prctl(
+                        nix::libc::PR_CAP_AMBIENT,
+                        nix::libc::PR_CAP_AMBIENT_RAISE,
+                        CAP_NET_ADMIN,
+                        0,
+                        0,
+                    )
+                };
+                assert_eq!(raised, 0, "{}", std::io::Error::last_os_error());
+                Command::new("sh")
+                    .args([
+                        "-c",
+                        "grep -E '^Cap(Prm|Eff|Amb)' /proc/self/status; readlink /proc/self/ns/net",
+                    ])
+                    .netns(&target.ns)
+                    .output()
+                    .expect("spawn")
+            })
+            .join()
+            .unwrap()
+    });
+    assert!(output.status.success(), "{output:?}");
+    let net_admin = "0000000000001000";
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "CapPrm:\t{net_admin}\nCapEff:\t{net_admin}\nCapAmb:\t{net_admin}\n{}\n",
+            target.id()
+        )
+    );
 }
 
 /// The user set on a `NetnsCommand` is switched to right after its entry: an entry added by a

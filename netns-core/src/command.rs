@@ -28,7 +28,7 @@ use crate::entry::views::{For, Views};
 use crate::error::{Error, Result};
 use crate::namespace::NetNs;
 use crate::sync::lock;
-use crate::sys;
+use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 
 /// Starts processes inside a network namespace: `std::process::Command` and, with the `tokio`
 /// feature, `tokio::process::Command`.
@@ -97,6 +97,11 @@ mod sealed {
 /// the entry and drops the capability it needs: the spawn fails with `EPERM` and the child's
 /// standard error says to use `NetnsCommand::uid`. (std's `gid` alone drops no capability: such
 /// a child enters, having switched group first.)
+///
+/// A caller whose thread holds `CAP_SYS_ADMIN` permitted but not effective (a service that keeps
+/// its capabilities unused until needed) gets a child that makes it effective for the entry and
+/// the views, and then puts back exactly the sets it had: the program is executed with the
+/// calling thread's capabilities, ambient ones included.
 ///
 /// Each `netns` call adds its entry to the command (std keeps every `pre_exec` closure): the
 /// child enters each in turn and ends up in the latest's namespace. A user set on one of them
@@ -327,23 +332,57 @@ struct ChildEntry {
 impl ChildEntry {
     /// Runs in the child, between `fork` and `exec`: async-signal-safe system calls only.
     fn enter(&self) -> io::Result<()> {
-        self.enter_net()?;
-        if let Some(views) = &self.views {
+        let raised = self.enter_net()?;
+        let applied = match &self.views {
             // An `/etc` entry that cannot be bound is skipped, as `ip netns exec` does (the
             // child cannot log: it only makes system calls).
-            views
+            Some(views) => views
                 .apply(&mut |_, _, _| {})
-                .map_err(|failed| fail(failed.errno, failed.message))?;
+                .map_err(|failed| fail(failed.errno, failed.message)),
+            None => Ok(()),
+        };
+        if let Some(sets) = raised {
+            // Only the effective set changed: lowering it back is always permitted, and the
+            // permitted, inheritable and ambient sets are as the caller's thread had them.
+            sys::capset(&sets).map_err(|errno| {
+                fail(errno, c"in-netns: putting the capabilities back failed\n")
+            })?;
         }
+        applied?;
         self.switch_user()
     }
 
-    /// `setns` into the namespace.
-    fn enter_net(&self) -> io::Result<()> {
-        sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET).map_err(|errno| match errno {
-            Errno::EPERM => fail(errno, self.why_not_permitted()),
-            errno => fail(errno, c"in-netns: setns failed\n"),
-        })
+    /// `setns` into the namespace. A child whose `CAP_SYS_ADMIN` is permitted but not effective
+    /// makes it effective to enter: returns the sets to put back once the views are applied.
+    fn enter_net(&self) -> io::Result<Option<[CapData; 2]>> {
+        match sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET) {
+            Ok(()) => return Ok(None),
+            Err(Errno::EPERM) => {}
+            Err(errno) => return Err(fail(errno, c"in-netns: setns failed\n")),
+        }
+        let sets = match sys::capget(0) {
+            Ok(sets)
+                if CapData::permits(&sets, CAP_SYS_ADMIN)
+                    && !CapData::in_effect(&sets, CAP_SYS_ADMIN) =>
+            {
+                sets
+            }
+            _ => return Err(fail(Errno::EPERM, self.why_not_permitted())),
+        };
+        sys::capset(&CapData::with_effective(sets, CAP_SYS_ADMIN))
+            .map_err(|errno| fail(errno, c"in-netns: making CAP_SYS_ADMIN effective failed\n"))?;
+        match sys::setns(self.ns.as_fd(), libc::CLONE_NEWNET) {
+            Ok(()) => Ok(Some(sets)),
+            // Permitted here, but not over the namespace (owned by another user namespace).
+            Err(Errno::EPERM) => {
+                let _ = sys::capset(&sets);
+                Err(fail(Errno::EPERM, self.why_not_permitted()))
+            }
+            Err(errno) => {
+                let _ = sys::capset(&sets);
+                Err(fail(errno, c"in-netns: setns failed\n"))
+            }
+        }
     }
 
     /// What to tell a child that may not enter.

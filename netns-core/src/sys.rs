@@ -503,6 +503,36 @@ pub(crate) fn capset(data: &[CapData; 2]) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
 }
 
+/// `CAP_SYS_ADMIN` from `<linux/capability.h>`: what `setns`, `unshare(CLONE_NEWNS)` and
+/// `mount` need.
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;
+
+impl CapData {
+    /// The word of the sets that holds capability `cap`, and its bit there.
+    fn word_and_bit(cap: u32) -> (usize, u32) {
+        ((cap / 32) as usize, 1 << (cap % 32))
+    }
+
+    /// Whether `cap` is in the permitted set of `data`.
+    pub(crate) fn permits(data: &[CapData; 2], cap: u32) -> bool {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].permitted & bit != 0
+    }
+
+    /// Whether `cap` is in the effective set of `data`.
+    pub(crate) fn in_effect(data: &[CapData; 2], cap: u32) -> bool {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].effective & bit != 0
+    }
+
+    /// `data` with `cap` added to the effective set, all else as it was.
+    pub(crate) fn with_effective(mut data: [CapData; 2], cap: u32) -> [CapData; 2] {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].effective |= bit;
+        data
+    }
+}
+
 // Waiting.
 
 /// `poll` on `fd` for `events`, without waiting: whether any of them (or an error condition)
