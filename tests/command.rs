@@ -602,6 +602,33 @@ fn a_caller_with_cap_sys_admin_permitted_not_effective_gives_the_child_its_capab
     );
 }
 
+/// The views of `netns_with` are prepared once, when it is called: every child of that command
+/// gets the `/etc/netns/NAME` entries listed then (as documented), and a new `netns_with` lists
+/// them again.
+#[in_netns::test]
+fn a_commands_etc_view_is_the_one_listed_at_netns_with() {
+    let target = TempNs::new("cmd-etc-listed");
+    let etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.1 listed\n")]);
+    let options = Options::default().etc(true);
+    let script = "cat /etc/hosts; grep -c 192.0.2.53 /etc/resolv.conf || true";
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", script])
+        .netns_with(&target.ns, &options)
+        .unwrap();
+    assert_eq!(output_of(&mut command), "192.0.2.1 listed\n0\n");
+    // An entry added after `netns_with`: not bound for that command's later children ...
+    fs::write(etc.0.join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+    assert_eq!(output_of(&mut command), "192.0.2.1 listed\n0\n");
+    // ... and bound for a command whose `netns_with` comes after it.
+    let mut again = Command::new("sh");
+    again
+        .args(["-c", script])
+        .netns_with(&target.ns, &options)
+        .unwrap();
+    assert_eq!(output_of(&mut again), "192.0.2.1 listed\n1\n");
+}
+
 /// The user set on a `NetnsCommand` is switched to right after its entry: an entry added by a
 /// later `netns` call then has no privilege left, and the child says so (not that std's `uid`
 /// was used).

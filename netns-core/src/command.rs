@@ -75,6 +75,12 @@ pub trait CommandExt: sealed::Sealed + Sized {
     /// anything is spawned, when the options cannot apply to `ns` ([`Error::Unnamed`] for
     /// `etc` on a namespace without a name), or are about how a call finds its thread
     /// (`fresh_thread`, `idle_timeout`: [`Error::NotApplicable`]).
+    ///
+    /// The views are prepared here, once, and every child of the command gets the same: the
+    /// entries of `/etc/netns/NAME` are listed now (an entry added later is not bound, one
+    /// removed later is skipped), and whether `/sys` is read-only is read now. `ip netns exec`
+    /// lists them as its command starts; to do the same, call `netns_with` on a new command for
+    /// each spawn.
     fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>>;
 }
 
