@@ -14,9 +14,9 @@
 //!   (`SIOCGIFFLAGS`, `SIOCSIFFLAGS`);
 //! - processes: [`getpid`], [`gettid`], [`getuid`], [`getgid`], [`pidfd_open`],
 //!   [`pidfd_get_net_namespace`] (`PIDFD_GET_NET_NAMESPACE`), [`kcmp`],
-//!   [`set_parent_death_signal`] (`PR_SET_PDEATHSIG`), [`keeps_capabilities`] and
-//!   [`set_keep_capabilities`] (`PR_GET_KEEPCAPS`, `PR_SET_KEEPCAPS`), [`atfork_child`]
-//!   (`pthread_atfork`);
+//!   [`set_parent_death_signal`] (`PR_SET_PDEATHSIG`), [`atfork_child`] (`pthread_atfork`);
+//! - a process's user: [`setgroups`], [`setgid`], [`setuid`] (the system calls, for the one
+//!   thread of a child, not the C library's wrappers, which signal every thread);
 //! - a thread's own state: [`signal_mask`], [`set_signal_mask`], [`signal_set`] (from procfs's
 //!   bits), [`thread_name`] and [`set_thread_name`] (`PR_GET_NAME`, `PR_SET_NAME`),
 //!   [`sched_getattr`] and [`sched_setattr`] ([`SchedAttr`]), [`capget`] and [`capset`]
@@ -294,20 +294,6 @@ pub(crate) fn set_parent_death_signal(signal: libc::c_int) -> Result<(), Errno> 
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal) }).map(drop)
 }
 
-/// `PR_GET_KEEPCAPS`: whether the calling thread keeps its permitted capabilities through a
-/// `setuid` away from root.
-pub(crate) fn keeps_capabilities() -> Result<bool, Errno> {
-    // SAFETY: PR_GET_KEEPCAPS takes no pointers.
-    check(unsafe { libc::prctl(libc::PR_GET_KEEPCAPS) }).map(|keeps| keeps == 1)
-}
-
-/// `PR_SET_KEEPCAPS`: whether the calling thread (and a child forked from it, until it `exec`s)
-/// keeps its permitted capabilities through a `setuid` away from root.
-pub(crate) fn set_keep_capabilities(keep: bool) -> Result<(), Errno> {
-    // SAFETY: PR_SET_KEEPCAPS takes an integer, no pointers.
-    check(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(keep)) }).map(drop)
-}
-
 /// `pthread_atfork(NULL, NULL, child)`: `child` runs in every forked child, first thing.
 pub(crate) fn atfork_child(child: extern "C" fn()) -> Result<(), Errno> {
     // SAFETY: registers a child handler and no prepare or parent handler; the handler is a
@@ -317,6 +303,59 @@ pub(crate) fn atfork_child(child: extern "C" fn()) -> Result<(), Errno> {
         0 => Ok(()),
         code => Err(Errno::from_raw(code)),
     }
+}
+
+// A process's user.
+//
+// The system calls themselves, which change the calling thread only: the C library's
+// `setuid` and the like apply to every thread of the process (they signal the others to do the
+// same), which a child between `fork` and `exec`, with its one thread, does not need. Where the
+// architecture kept the 16-bit calls under the plain names, the 32-bit ones are used.
+
+/// `setgroups`'s number: `setgroups32` where the plain one takes 16-bit ids.
+#[cfg(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc"))]
+const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups32;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc")))]
+const SYS_SETGROUPS: libc::c_long = libc::SYS_setgroups;
+
+/// `setgid`'s number: `setgid32` where the plain one takes a 16-bit id.
+#[cfg(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc"))]
+const SYS_SETGID: libc::c_long = libc::SYS_setgid32;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc")))]
+const SYS_SETGID: libc::c_long = libc::SYS_setgid;
+
+/// `setuid`'s number: `setuid32` where the plain one takes a 16-bit id.
+#[cfg(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc"))]
+const SYS_SETUID: libc::c_long = libc::SYS_setuid32;
+#[cfg(not(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc")))]
+const SYS_SETUID: libc::c_long = libc::SYS_setuid;
+
+/// The `setgroups` system call: makes `groups` the calling thread's supplementary groups (none
+/// when empty, passed as `setgroups(0, NULL)`).
+pub(crate) fn setgroups(groups: &[libc::gid_t]) -> Result<(), Errno> {
+    let list = if groups.is_empty() {
+        null()
+    } else {
+        groups.as_ptr()
+    };
+    // SAFETY: the kernel reads `groups.len()` ids from `list`, which holds that many and
+    // outlives the call (none from a null list of length 0).
+    check(unsafe { libc::syscall(SYS_SETGROUPS, groups.len(), list) }).map(drop)
+}
+
+/// The `setgid` system call: the calling thread's group id (real, effective and saved with
+/// `CAP_SETGID`, else the effective one).
+pub(crate) fn setgid(gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: setgid takes an id, no pointers.
+    check(unsafe { libc::syscall(SYS_SETGID, gid) }).map(drop)
+}
+
+/// The `setuid` system call: the calling thread's user id (real, effective and saved with
+/// `CAP_SETUID`, else the effective one). Away from root, the kernel clears the permitted,
+/// effective and ambient capabilities, unless the thread keeps them (`PR_SET_KEEPCAPS`).
+pub(crate) fn setuid(uid: libc::uid_t) -> Result<(), Errno> {
+    // SAFETY: setuid takes an id, no pointers.
+    check(unsafe { libc::syscall(SYS_SETUID, uid) }).map(drop)
 }
 
 // A thread's own state.
@@ -470,6 +509,10 @@ pub(crate) fn capset(data: &[CapData; 2]) -> Result<(), Errno> {
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
 }
 
+/// `CAP_SYS_ADMIN` from `<linux/capability.h>`: what `setns`, `unshare(CLONE_NEWNS)` and
+/// `mount` need.
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;
+
 impl CapData {
     /// The two version-3 sets of 64-bit `effective`, `permitted` and `inheritable` masks (as
     /// procfs's `CapEff:`, `CapPrm:` and `CapInh:` show them).
@@ -481,23 +524,28 @@ impl CapData {
         })
     }
 
-    /// These sets with the effective one made the permitted one: every capability the thread
-    /// may use, in use.
-    pub(crate) fn all_permitted_effective(data: [CapData; 2]) -> [CapData; 2] {
-        data.map(|set| CapData {
-            effective: set.permitted,
-            ..set
-        })
+    /// The word of the sets that holds capability `cap`, and its bit there.
+    fn word_and_bit(cap: u32) -> (usize, u32) {
+        ((cap / 32) as usize, 1 << (cap % 32))
     }
 
-    /// These sets with nothing effective or permitted (the inheritable set kept): what a
-    /// `setuid` away from root leaves.
-    pub(crate) fn none_but_inheritable(data: [CapData; 2]) -> [CapData; 2] {
-        data.map(|set| CapData {
-            effective: 0,
-            permitted: 0,
-            ..set
-        })
+    /// Whether `cap` is in the permitted set of `data`.
+    pub(crate) fn permits(data: &[CapData; 2], cap: u32) -> bool {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].permitted & bit != 0
+    }
+
+    /// Whether `cap` is in the effective set of `data`.
+    pub(crate) fn in_effect(data: &[CapData; 2], cap: u32) -> bool {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].effective & bit != 0
+    }
+
+    /// `data` with `cap` added to the effective set, all else as it was.
+    pub(crate) fn with_effective(mut data: [CapData; 2], cap: u32) -> [CapData; 2] {
+        let (word, bit) = CapData::word_and_bit(cap);
+        data[word].effective |= bit;
+        data
     }
 }
 
