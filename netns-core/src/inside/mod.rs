@@ -31,5 +31,5 @@ mod worker;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RuntimeHooks};
 pub use worker::Worker;
