@@ -1,5 +1,6 @@
-//! Faults that need a process of their own: no CAP_SYS_ADMIN (dropped with `setpriv`), and
-//! thread creation refused (an address-space limit too small for a thread stack). The parent
+//! Faults that need a process of their own: no CAP_SYS_ADMIN (dropped with `setpriv`), thread
+//! creation refused (an address-space limit too small for a thread stack), and the descriptor
+//! limit reached (feature "tokio": a runtime tokio cannot build). The parent
 //! (what `cargo test` runs) makes a namespace, runs this binary again as each child, and checks
 //! every line the child reports.
 
@@ -166,6 +167,53 @@ fn child_no_threads(fixture: &str) -> ExitCode {
     checks.exit()
 }
 
+/// With the descriptor limit reached, a runtime that tokio cannot build is an error naming
+/// that (`Os`, EMFILE, with tokio's error as its source), not `ThreadSpawn`; nothing leaks.
+#[cfg(feature = "tokio")]
+fn child_no_descriptors(fixture: &str) -> ExitCode {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let mut checks = Checks::default();
+    let ns = NetNs::named(fixture).unwrap();
+    let fds = fd_count();
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, fds as u64 + 16, hard).unwrap();
+    // Every descriptor under the limit taken but one: the runtime's handle gets it, tokio's
+    // driver none.
+    let mut taken: Vec<fs::File> =
+        std::iter::from_fn(|| fs::File::open("/dev/null").ok()).collect();
+    taken.pop();
+    let runtime = ns.runtime(tokio::runtime::Builder::new_current_thread().enable_all());
+    drop(taken);
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let err = runtime.map(drop).unwrap_err();
+    checks.check(
+        "runtime() is Os building the tokio runtime, not ThreadSpawn",
+        matches!(err, Error::Os { operation, .. } if operation.contains("tokio runtime")),
+        &err,
+    );
+    checks.check(
+        "its errno is EMFILE",
+        err.raw_os_error() == Some(nix::libc::EMFILE),
+        err.raw_os_error(),
+    );
+    let source = std::error::Error::source(&err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error);
+    checks.check(
+        "tokio's error is its source, with the errno",
+        source == Some(nix::libc::EMFILE),
+        source,
+    );
+    checks.check("no descriptor leaked", fd_count() == fds, (fds, fd_count()));
+    let again = ns.runtime(tokio::runtime::Builder::new_current_thread().enable_all());
+    checks.check(
+        "runtime() works again below the limit",
+        again.is_ok(),
+        again.map(drop),
+    );
+    checks.exit()
+}
+
 /// Runs this binary as the child `mode`, prefixed by `wrapper`, and checks its report.
 fn run_child(mode: &str, wrapper: &[&str], fixture: &str) -> bool {
     let exe = std::env::current_exe().unwrap();
@@ -196,6 +244,8 @@ fn main() -> ExitCode {
         (Ok("unprivileged"), Ok(fixture)) => return child_unprivileged(&fixture),
         (Ok("no-threads"), Ok(fixture)) => return child_no_threads(&fixture),
         (Ok("no-ptrace"), Ok(process)) => return child_without_ptrace(&process),
+        #[cfg(feature = "tokio")]
+        (Ok("no-descriptors"), Ok(fixture)) => return child_no_descriptors(&fixture),
         _ => {}
     }
     // Without root, a user namespace of this process's own (it is still single-threaded);
@@ -212,6 +262,11 @@ fn main() -> ExitCode {
             run_child("unprivileged", &drop_all_capabilities, &fixture.name),
         ),
         ("no-threads", run_child("no-threads", &[], &fixture.name)),
+        #[cfg(feature = "tokio")]
+        (
+            "no-descriptors",
+            run_child("no-descriptors", &[], &fixture.name),
+        ),
         ("no-ptrace", {
             // A process with every capability this one has, which the child lacks one of.
             let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();

@@ -198,7 +198,9 @@ impl NetNs {
     /// crate, which could be waiting for it). The namespace is entered once first, so a
     /// failure to enter (privilege, options) is this call's `Err`. Should a later thread fail
     /// to enter it all the same (the kernel out of memory), the process aborts with a message
-    /// on stderr, rather than let a task run outside.
+    /// on stderr, rather than let a task run outside. A runtime `tokio` cannot build (its
+    /// driver's descriptors: the descriptor limit, `EMFILE`) is [`Error::Os`], with `tokio`'s
+    /// error as its source.
     ///
     /// Build the runtime with the features your tasks need (`enable_all`); this crate's own
     /// `tokio` dependency enables only what it uses.
@@ -257,7 +259,11 @@ impl NetNs {
         });
         let built = lent.builder.build();
         drop(lent);
-        let runtime = Arc::new(built.map_err(|source| Error::ThreadSpawn { source })?);
+        let runtime = Arc::new(built.map_err(|source| Error::Os {
+            operation: "build the tokio runtime",
+            path: None,
+            source,
+        })?);
         let driver = match runtime.handle().runtime_flavor() {
             RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &setup, &runtime, owner)?),
             _ => None,
