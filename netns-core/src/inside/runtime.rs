@@ -45,10 +45,10 @@ type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
 /// Made by [`NetNs::runtime`], [`NetNs::runtime_with`] or [`NetNs::runtime_with_hooks`] from
 /// your own `tokio` `Builder`, so every tokio setting stays yours (flavor, worker count,
 /// `enable_all`, thread names, stack sizes) but its thread hooks, which the runtime needs for
-/// itself: give yours as [`RuntimeHooks`]. Tasks spawned onto it, from any thread or any other runtime, run inside; so do their
-/// `spawn_blocking` calls, `tokio::fs`, DNS lookups (`lookup_host`, `connect("name:port")`,
-/// through the namespace's `/etc` view with [`Options::etc`]), `tokio::process` children and
-/// timers.
+/// itself: give yours as [`RuntimeHooks`]. Tasks spawned onto it, from any thread or any other
+/// runtime, run inside; so do their `spawn_blocking` calls, `tokio::fs`, DNS lookups
+/// (`lookup_host`, `connect("name:port")`, through the namespace's `/etc` view with
+/// [`Options::etc`]), `tokio::process` children and timers.
 ///
 /// A current-thread runtime gets one dedicated driver thread inside the namespace, so its tasks
 /// run in the background just as on a multi-thread runtime.
@@ -98,8 +98,9 @@ pub struct Runtime {
 /// workers and blocking threads), after the crate's: a start hook inside the namespace, before
 /// the thread runs anything else; a stop hook as the thread ends. (Not on the thread that
 /// drives a current-thread runtime, nor on those that poll [`Runtime::block_on`]'s futures:
-/// the crate starts those, as `tokio` runs no hook on a thread that calls its `block_on`.) When the runtime is built
-/// they are also put back on the builder, so that it builds what you meant afterwards.
+/// the crate starts those, as `tokio` runs no hook on a thread that calls its `block_on`.)
+/// When the runtime is built they are also put back on the builder, so that it builds what you
+/// meant afterwards.
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
@@ -189,9 +190,10 @@ impl NetNs {
     ///
     /// **Hooks set on `builder` with `on_thread_start` and `on_thread_stop` never run**: this
     /// call replaces both, and `tokio` offers no way to see that they were set. Give yours to
-    /// [`NetNs::runtime_with_hooks`] instead, which runs them too. Either way, when this call
-    /// returns, `builder` has no hook of the crate's: those given there, or none (hooks that do
-    /// nothing), so a runtime built from it afterwards is an ordinary one.
+    /// [`NetNs::runtime_with_hooks`] instead, which runs them too. Either way, once the runtime
+    /// is built from it (or fails to build), `builder` has no hook of the crate's: its hooks are
+    /// those given there, or hooks that do nothing, so a runtime built from it afterwards is an
+    /// ordinary one.
     ///
     /// The runtime's hooks enter the namespace before the thread runs anything, and mark the
     /// thread as ending when it stops (what its thread-locals drop then joins no thread of this
@@ -217,8 +219,8 @@ impl NetNs {
 
     /// [`NetNs::runtime_with`] that also runs your thread hooks, `hooks`, on every thread
     /// `tokio` starts for the runtime, after the crate's own (a start hook inside the
-    /// namespace). When this call returns, `hooks` are `builder`'s hooks, as if you had set
-    /// them there, and it has no hook of the crate's.
+    /// namespace). Once the runtime is built from it (or fails to build), `builder`'s hooks
+    /// are `hooks`, as if you had set them there, and none of the crate's.
     pub fn runtime_with_hooks(
         &self,
         options: &Options,
