@@ -10,7 +10,7 @@ pub use netns_core::{
 };
 
 #[cfg(feature = "tokio")]
-pub use netns_core::{AsyncWatch, RunAsync, Runtime};
+pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 
 /// Runs the function's body inside a network namespace, on a dedicated thread that entered it
 /// (one of the handle's warm threads, or a fresh one).

@@ -1,5 +1,7 @@
-//! Faults that need a process of their own: no CAP_SYS_ADMIN (dropped with `setpriv`), and
-//! thread creation refused (an address-space limit too small for a thread stack). The parent
+//! Faults that need a process of their own: no CAP_SYS_ADMIN (dropped with `setpriv`), thread
+//! creation refused (an address-space limit too small for a thread stack), the descriptor
+//! limit reached (feature "tokio": a runtime tokio cannot build), and the inotify watch limit
+//! reached (in a user namespace of the child's own). The parent
 //! (what `cargo test` runs) makes a namespace, runs this binary again as each child, and checks
 //! every line the child reports.
 
@@ -9,8 +11,11 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use common::{Checks, TempNs, fd_count, require_privilege, unique_name};
-use in_netns::{Error, NetNs};
+use common::{
+    Checks, EtcDir, TempNs, TempRegistry, capture_warnings, fd_count, require_privilege,
+    unique_name, warnings_about,
+};
+use in_netns::{Error, NetNs, Options};
 
 const MODE: &str = "NETNS_CHILD_FAULT";
 const FIXTURE: &str = "NETNS_CHILD_FIXTURE";
@@ -166,6 +171,101 @@ fn child_no_threads(fixture: &str) -> ExitCode {
     checks.exit()
 }
 
+/// At the limit of inotify watches, an `etc` view whose `/etc/netns/NAME` cannot be watched is
+/// built anew for each call, with one warning: no change there goes unseen. The child runs in
+/// a user namespace of its own (`unshare --user`), whose limit (`/proc/sys/user`) is its own to
+/// lower, and holds for the watches of its processes whatever the host's is.
+fn child_no_watches() -> ExitCode {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let mut checks = Checks::default();
+    capture_warnings();
+    // Room for `/etc` and `/etc/netns`, none for `/etc/netns/NAME`.
+    fs::write("/proc/sys/user/max_inotify_watches", "2").unwrap();
+    let probe = Inotify::init(InitFlags::IN_CLOEXEC).unwrap();
+    let third =
+        ["/etc", "/proc", "/"].map(|dir| probe.add_watch(dir, AddWatchFlags::IN_CREATE).map(drop));
+    checks.check(
+        "the lowered limit holds: a third watch is ENOSPC",
+        third == [Ok(()), Ok(()), Err(nix::errno::Errno::ENOSPC)],
+        third,
+    );
+    drop(probe);
+
+    let temp = TempRegistry::new("child-watches");
+    let name = unique_name("watches");
+    let ns = temp.registry.create(&name).unwrap();
+    let etc = EtcDir::new(&name, &[("hosts", "192.0.2.1 v0\n")]);
+    let options = Options::default().etc(true);
+    let hosts = || fs::read_to_string("/etc/hosts").unwrap();
+    ns.run_with(&options, hosts).unwrap(); // the first call: a fresh thread's; then warm ones
+    let mut stale = Vec::new();
+    for version in 1..=10 {
+        // Replaced as editors and package managers do it: a new file renamed over the old.
+        let written = format!("192.0.2.1 v{version}\n");
+        fs::write(etc.0.join("hosts.new"), &written).unwrap();
+        fs::rename(etc.0.join("hosts.new"), etc.0.join("hosts")).unwrap();
+        let seen = ns.run_with(&options, hosts).unwrap();
+        if seen != written {
+            stale.push((version, seen));
+        }
+    }
+    checks.check(
+        "every change to /etc/netns/NAME is seen",
+        stale.is_empty(),
+        stale,
+    );
+    let warned = warnings_about("cannot be watched");
+    checks.check("one warning says so", warned.len() == 1, warned);
+    checks.exit()
+}
+
+/// With the descriptor limit reached, a runtime that tokio cannot build is an error naming
+/// that (`Os`, EMFILE, with tokio's error as its source), not `ThreadSpawn`; nothing leaks.
+#[cfg(feature = "tokio")]
+fn child_no_descriptors(fixture: &str) -> ExitCode {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let mut checks = Checks::default();
+    let ns = NetNs::named(fixture).unwrap();
+    let fds = fd_count();
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, fds as u64 + 16, hard).unwrap();
+    // Every descriptor under the limit taken but one: the runtime's handle gets it, tokio's
+    // driver none.
+    let mut taken: Vec<fs::File> =
+        std::iter::from_fn(|| fs::File::open("/dev/null").ok()).collect();
+    taken.pop();
+    let runtime = ns.runtime(tokio::runtime::Builder::new_current_thread().enable_all());
+    drop(taken);
+    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+    let err = runtime.map(drop).unwrap_err();
+    checks.check(
+        "runtime() is Os building the tokio runtime, not ThreadSpawn",
+        matches!(err, Error::Os { operation, .. } if operation.contains("tokio runtime")),
+        &err,
+    );
+    checks.check(
+        "its errno is EMFILE",
+        err.raw_os_error() == Some(nix::libc::EMFILE),
+        err.raw_os_error(),
+    );
+    let source = std::error::Error::source(&err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error);
+    checks.check(
+        "tokio's error is its source, with the errno",
+        source == Some(nix::libc::EMFILE),
+        source,
+    );
+    checks.check("no descriptor leaked", fd_count() == fds, (fds, fd_count()));
+    let again = ns.runtime(tokio::runtime::Builder::new_current_thread().enable_all());
+    checks.check(
+        "runtime() works again below the limit",
+        again.is_ok(),
+        again.map(drop),
+    );
+    checks.exit()
+}
+
 /// Runs this binary as the child `mode`, prefixed by `wrapper`, and checks its report.
 fn run_child(mode: &str, wrapper: &[&str], fixture: &str) -> bool {
     let exe = std::env::current_exe().unwrap();
@@ -196,6 +296,9 @@ fn main() -> ExitCode {
         (Ok("unprivileged"), Ok(fixture)) => return child_unprivileged(&fixture),
         (Ok("no-threads"), Ok(fixture)) => return child_no_threads(&fixture),
         (Ok("no-ptrace"), Ok(process)) => return child_without_ptrace(&process),
+        (Ok("no-watches"), Ok(_)) => return child_no_watches(),
+        #[cfg(feature = "tokio")]
+        (Ok("no-descriptors"), Ok(fixture)) => return child_no_descriptors(&fixture),
         _ => {}
     }
     // Without root, a user namespace of this process's own (it is still single-threaded);
@@ -212,6 +315,15 @@ fn main() -> ExitCode {
             run_child("unprivileged", &drop_all_capabilities, &fixture.name),
         ),
         ("no-threads", run_child("no-threads", &[], &fixture.name)),
+        ("no-watches", {
+            let own_user_namespace = ["unshare", "--user", "--map-root-user", "--mount", "--"];
+            run_child("no-watches", &own_user_namespace, &fixture.name)
+        }),
+        #[cfg(feature = "tokio")]
+        (
+            "no-descriptors",
+            run_child("no-descriptors", &[], &fixture.name),
+        ),
         ("no-ptrace", {
             // A process with every capability this one has, which the child lacks one of.
             let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();

@@ -6,9 +6,8 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, Once};
 
-use common::{EtcDir, TempNs, current_id};
+use common::{EtcDir, TempNs, capture_warnings, current_id, warnings_about};
 use in_netns::{Error, NetNs, Options, in_netns};
 
 /// The calling thread's mount table, without the run-dir mounts that other tests running in
@@ -203,45 +202,6 @@ fn etc_binds_the_namespaces_files_over_etc() {
     assert_eq!(inside, (resolv, "192.0.2.1 inside\n".to_owned()));
     assert_eq!(fs::read_to_string("/etc/resolv.conf").unwrap(), host_resolv);
     assert_eq!(host_mounts(), mounts_before);
-}
-
-/// The warnings the crate logs, as `target: message`.
-static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct CaptureWarnings;
-
-impl log::Log for CaptureWarnings {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = format!("{}: {}", record.target(), record.args());
-            WARNINGS.lock().unwrap().push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the capturing logger (once for this test binary).
-fn capture_warnings() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&CaptureWarnings).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
-
-/// The captured warnings that mention `needle`.
-fn warnings_about(needle: &str) -> Vec<String> {
-    let warnings = WARNINGS.lock().unwrap();
-    warnings
-        .iter()
-        .filter(|w| w.contains(needle))
-        .cloned()
-        .collect()
 }
 
 #[in_netns::test]

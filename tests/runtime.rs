@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, current_id, id_of_path, thread_namespaces};
-use in_netns::{Error, NetNs, NsId, Options, Runtime, Worker, in_netns};
+use in_netns::{Error, NetNs, NsId, Options, Runtime, RuntimeHooks, Worker, in_netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Generous bound that turns a hang into a failure.
@@ -616,4 +616,90 @@ fn handles_kept_by_each_others_runtime_and_warm_thread_both_end() {
     let stuck = |id| common::wait_no_thread_in(id, HANG);
     assert_eq!(stuck(a_id), [], "a thread is stuck in the first namespace");
     assert_eq!(stuck(b_id), [], "a thread is stuck in the second namespace");
+}
+
+/// How many of the process's descriptors refer to namespace `id` (each keeps it alive).
+fn descriptors_of(id: NsId) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let fds = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
+    fds.flatten()
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .filter(|meta| meta.dev() == id.dev && meta.ino() == id.ino)
+        .count()
+}
+
+/// The builder a namespace runtime was made from is left with nothing of the namespace: a
+/// runtime built from it afterwards is an ordinary one, whose threads stay where they were
+/// born, and which does not keep the namespace alive once its handles are gone.
+#[in_netns::test]
+fn a_builder_builds_ordinary_runtimes_after_a_namespace_runtime() {
+    let ns = NetNs::new().unwrap();
+    let id = ns.id();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(1);
+    let runtime = ns.runtime(&mut builder).unwrap();
+    let inside = runtime.block_on(async { current_id() }).unwrap();
+    assert_eq!(inside, id);
+    drop((runtime, ns));
+
+    let plain = builder.build().unwrap();
+    let on_a_worker = plain.block_on(async { tokio::spawn(async { current_id() }).await });
+    assert_eq!(
+        on_a_worker.unwrap(),
+        current_id(),
+        "a task of the later runtime"
+    );
+    assert!(no_thread_left_in(id), "threads stayed in the namespace");
+    assert_eq!(
+        descriptors_of(id),
+        0,
+        "the builder keeps the namespace alive"
+    );
+}
+
+/// Hooks given as `RuntimeHooks` run on every thread tokio starts for the runtime, a start hook
+/// inside, and a stop hook on each as it ends; afterwards they are the builder's, and run, as
+/// hooks of an ordinary runtime, on threads that stay outside.
+#[in_netns::test]
+fn the_users_thread_hooks_run_on_every_thread_of_the_runtime_and_stay_on_the_builder() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ns = NetNs::new().unwrap();
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let hooks = {
+        let (started, stopped) = (Arc::clone(&started), Arc::clone(&stopped));
+        RuntimeHooks::new()
+            .on_thread_start(move || started.lock().unwrap().push(current_id()))
+            .on_thread_stop(move || {
+                stopped.fetch_add(1, Ordering::SeqCst);
+            })
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    let runtime = ns
+        .runtime_with_hooks(&Options::default(), hooks, &mut builder)
+        .unwrap();
+    let blocking = runtime.block_on(async { tokio::task::spawn_blocking(current_id).await });
+    assert_eq!(blocking.unwrap().unwrap(), ns.id());
+    drop(runtime);
+    let inside = std::mem::take(&mut *started.lock().unwrap());
+    assert!(
+        inside.len() >= 3,
+        "two workers and a blocking thread: {inside:?}"
+    );
+    assert!(inside.iter().all(|id| *id == ns.id()), "{inside:?}");
+    assert_eq!(
+        stopped.load(Ordering::SeqCst),
+        inside.len(),
+        "a stop per start"
+    );
+
+    let plain = builder.build().unwrap();
+    plain.block_on(async { tokio::task::spawn_blocking(|| ()).await.unwrap() });
+    drop(plain);
+    let outside = started.lock().unwrap().clone();
+    assert!(outside.len() >= 3, "{outside:?}");
+    assert!(outside.iter().all(|id| *id == current_id()), "{outside:?}");
+    assert_eq!(stopped.load(Ordering::SeqCst), inside.len() + outside.len());
 }

@@ -7,7 +7,7 @@ mod common;
 use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
-use in_netns::{NetNs, Options, in_netns};
+use in_netns::{NetNs, Options, Runtime, in_netns};
 use tracing::Span;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -147,6 +147,42 @@ fn a_thread_scoped_subscriber_is_the_bodys_too() {
     assert_eq!(
         in_request(|| recorded_only_outside(&ns, 2)).unwrap(),
         ["recorded_only_outside", "request"]
+    );
+}
+
+#[in_netns(runtime)]
+async fn event_on_a_runtime(runtime: &Runtime) -> in_netns::Result<()> {
+    tokio::task::yield_now().await;
+    tracing::info!(target: "local-test", "in an async fn");
+    Ok(())
+}
+
+/// A subscriber set for the calling thread only is also that of a task spawned on a namespace
+/// runtime and of an `#[in_netns(runtime)] async fn`, after an `.await` too.
+#[in_netns::test]
+fn a_thread_scoped_subscriber_is_a_runtime_tasks_too() {
+    let ns = NetNs::new().unwrap();
+    let runtime = ns
+        .runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(1))
+        .unwrap();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let recorded = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let local = Spans::default().with(Local(std::sync::Arc::clone(&recorded)));
+    tracing::subscriber::with_default(local, || {
+        tracing::info_span!("local").in_scope(|| {
+            let spawned = runtime.spawn(async {
+                tokio::task::yield_now().await;
+                tracing::info!(target: "local-test", "spawned");
+            });
+            host.block_on(spawned).unwrap();
+            host.block_on(event_on_a_runtime(&runtime)).unwrap();
+        });
+    });
+    assert_eq!(
+        *recorded.lock().unwrap(),
+        ["spawned in local", "in an async fn in local"]
     );
 }
 

@@ -56,7 +56,7 @@ pub use entry::Options;
 pub use error::{Error, Result};
 pub use inside::Worker;
 #[cfg(feature = "tokio")]
-pub use inside::{RunAsync, Runtime};
+pub use inside::{RunAsync, Runtime, RuntimeHooks};
 #[cfg(feature = "tokio")]
 pub use namespace::AsyncWatch;
 pub use namespace::{ETC_DIR, NetNs, NsId, RUN_DIR, Registry, Watch, WatchEvent};

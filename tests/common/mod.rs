@@ -316,3 +316,42 @@ pub fn threads_in(id: NsId) -> usize {
         .filter(|(_, ns)| *ns == id)
         .count()
 }
+
+/// The warnings the crate logs, as `target: message`.
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct CaptureWarnings;
+
+impl log::Log for CaptureWarnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{}: {}", record.target(), record.args());
+            WARNINGS.lock().unwrap().push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once for this test binary).
+pub fn capture_warnings() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&CaptureWarnings).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+/// The captured warnings that mention `needle`.
+pub fn warnings_about(needle: &str) -> Vec<String> {
+    let warnings = WARNINGS.lock().unwrap();
+    warnings
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}

@@ -491,20 +491,17 @@ impl Changes {
                 PathBuf::from(ETC_DIR),
                 Path::new(ETC_DIR).join(name),
             ];
-            // Without inotify (its per-user limit reached) every call builds its view anew.
+            // Without inotify (its per-user limit of instances reached) every call builds its
+            // view anew.
             inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
                 .and_then(|inotify| {
                     epoll.add(&inotify, EpollEvent::new(EpollFlags::EPOLLIN, 1))?;
                     Ok(inotify)
                 })
-                .map_err(|errno| {
-                    report::warning!(
-                        "no inotify for the `etc` view ({errno}): it is built anew for each call"
-                    );
-                })
+                .map_err(|errno| without_inotify(errno, "no inotify instance"))
                 .ok();
         }
-        let changes = Changes {
+        let mut changes = Changes {
             epoll,
             inotify,
             watched,
@@ -515,14 +512,25 @@ impl Changes {
         Ok(changes)
     }
 
-    /// Watches each directory that exists (one made later is a change of its parent).
-    fn watch(&self) {
+    /// Watches each directory that exists (one made later is a change of its parent). A
+    /// directory that exists but cannot be watched (`ENOSPC`: the per-user limit of watches,
+    /// `fs.inotify.max_user_watches`, reached) would have its changes go unseen: inotify is
+    /// given up, and every call builds its view anew from then on, as without an instance.
+    fn watch(&mut self) {
         let Some(inotify) = &self.inotify else {
             return;
         };
         for dir in &self.watched {
-            // Missing (ENOENT) or not a directory: nothing to watch there yet.
-            let _ = inotify.add_watch(dir.as_path(), DIRECTORY_CHANGES);
+            match inotify.add_watch(dir.as_path(), DIRECTORY_CHANGES) {
+                // Missing or not a directory: nothing to watch there yet.
+                Ok(_) | Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                Err(errno) => {
+                    without_inotify(errno, &format!("{} cannot be watched", dir.display()));
+                    // Closing it takes it out of the epoll set, and its watches with it.
+                    self.inotify = None;
+                    return;
+                }
+            }
         }
     }
 
@@ -544,6 +552,14 @@ impl Changes {
         }
         self.generation
     }
+}
+
+/// Warns that the `etc` view goes without inotify, and why (`what` failed with `errno`).
+fn without_inotify(errno: Errno, what: &str) {
+    report::warning!(
+        "{what} for the `etc` view ({errno}): it is built anew for each call (inotify's \
+         per-user limits: fs.inotify.max_user_instances, fs.inotify.max_user_watches)"
+    );
 }
 
 fn open_file(path: &str) -> Result<OwnedFd> {

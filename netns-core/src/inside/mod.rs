@@ -1,6 +1,6 @@
 //! Everything that runs inside a namespace. Within the layer, modules import only downward:
 //!
-//! - `own` (whose thread is this?), `span` (the caller's `tracing` span, carried into bodies), `handoff` (the one hand-off between a caller and a thread
+//! - `own` (whose thread is this?), `span` (the caller's `tracing` span and subscriber, carried into bodies), `handoff` (the one hand-off between a caller and a thread
 //!   inside, with its parker), `home` (what a reused thread entered with, and putting it back);
 //! - `served`: the one kind of reused namespace thread, born outside, entering on its own;
 //! - `fresh`: a thread that enters, runs one call and ends, and `spawn`'s threads;
@@ -34,5 +34,5 @@ mod worker;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RuntimeHooks};
 pub use worker::Worker;

@@ -28,7 +28,7 @@ use super::run_async::RunAsync;
 use super::span;
 use super::warm::WarmThreads;
 use crate::entry::{Options, Setup};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::{NetNs, NsId};
 use crate::security::Context;
@@ -43,12 +43,13 @@ type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
 
 /// A tokio runtime whose every thread is inside one network namespace.
 ///
-/// Made by [`NetNs::runtime`] or [`NetNs::runtime_with`] from your own `tokio` `Builder`, so
-/// every tokio setting stays yours (flavor, worker count, `enable_all`, thread names, stack
-/// sizes). Tasks spawned onto it, from any thread or any other runtime, run inside; so do their
-/// `spawn_blocking` calls, `tokio::fs`, DNS lookups (`lookup_host`, `connect("name:port")`,
-/// through the namespace's `/etc` view with [`Options::etc`]), `tokio::process` children and
-/// timers.
+/// Made by [`NetNs::runtime`], [`NetNs::runtime_with`] or [`NetNs::runtime_with_hooks`] from
+/// your own `tokio` `Builder`, so every tokio setting stays yours (flavor, worker count,
+/// `enable_all`, thread names, stack sizes) but its thread hooks, which the runtime needs for
+/// itself: give yours as [`RuntimeHooks`]. Tasks spawned onto it, from any thread or any other
+/// runtime, run inside; so do their `spawn_blocking` calls, `tokio::fs`, DNS lookups
+/// (`lookup_host`, `connect("name:port")`, through the namespace's `/etc` view with
+/// [`Options::etc`]), `tokio::process` children and timers.
 ///
 /// A current-thread runtime gets one dedicated driver thread inside the namespace, so its tasks
 /// run in the background just as on a multi-thread runtime.
@@ -87,16 +88,122 @@ pub struct Runtime {
     born: Born,
 }
 
+/// Your hooks for the threads of a namespace [`Runtime`]: what you would give `tokio`'s
+/// `Builder::on_thread_start` and `on_thread_stop`, given to [`NetNs::runtime_with_hooks`]
+/// instead.
+///
+/// A namespace runtime needs both of the builder's hooks for itself (to enter the namespace,
+/// and to mark the thread as ending), and `tokio` offers no way to read hooks set on a builder,
+/// so they cannot be chained: hooks set on the builder before [`NetNs::runtime`] are replaced
+/// and never run. Hooks given here run on every thread `tokio` starts for the runtime (its
+/// workers and blocking threads), after the crate's: a start hook inside the namespace, before
+/// the thread runs anything else; a stop hook as the thread ends. (Not on the thread that
+/// drives a current-thread runtime, nor on those that poll [`Runtime::block_on`]'s futures:
+/// the crate starts those, as `tokio` runs no hook on a thread that calls its `block_on`.)
+/// When the runtime is built they are also put back on the builder, so that it builds what you
+/// meant afterwards.
+///
+/// ```no_run
+/// # use netns_core as in_netns;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use in_netns::{NetNs, Options, RuntimeHooks};
+/// let ns = NetNs::named("blue")?;
+/// let hooks = RuntimeHooks::new()
+///     .on_thread_start(|| println!("a thread starts, inside blue"))
+///     .on_thread_stop(|| println!("a thread stops"));
+/// let mut builder = tokio::runtime::Builder::new_current_thread();
+/// let runtime = ns.runtime_with_hooks(&Options::default(), hooks, builder.enable_all())?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct RuntimeHooks {
+    start: Option<Hook>,
+    stop: Option<Hook>,
+}
+
+/// A hook of the user's, shared by the runtime and the builder it is put back on.
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+impl RuntimeHooks {
+    /// No hooks.
+    pub fn new() -> RuntimeHooks {
+        RuntimeHooks::default()
+    }
+
+    /// Runs `f` on each thread the runtime starts, inside the namespace (and its views), before
+    /// the thread runs anything else; as `tokio`'s `Builder::on_thread_start`.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> RuntimeHooks {
+        self.start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each thread of the runtime as it stops; as `tokio`'s
+    /// `Builder::on_thread_stop`.
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> RuntimeHooks {
+        self.stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets these hooks as `builder`'s, or hooks that do nothing where there are none (a
+    /// builder's hooks can be replaced, never removed): what a builder is left with once a
+    /// namespace runtime is built from it.
+    fn put_on(&self, builder: &mut Builder) {
+        let (start, stop) = (self.start.clone(), self.stop.clone());
+        builder.on_thread_start(move || run_hook(start.as_ref()));
+        builder.on_thread_stop(move || run_hook(stop.as_ref()));
+    }
+}
+
+fn run_hook(hook: Option<&Hook>) {
+    if let Some(hook) = hook {
+        hook();
+    }
+}
+
+impl fmt::Debug for RuntimeHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |hook: &Option<Hook>| if hook.is_some() { "set" } else { "none" };
+        f.debug_struct("RuntimeHooks")
+            .field("on_thread_start", &set(&self.start))
+            .field("on_thread_stop", &set(&self.stop))
+            .finish()
+    }
+}
+
+/// A builder lent to the crate for one build: its hooks are the crate's until this is dropped,
+/// then the user's again ([`RuntimeHooks::put_on`]), also when `build` panics (as it does where
+/// it cannot start a worker thread). So no builder keeps a hook of the crate's, which would
+/// move the threads of every later runtime built from it into the namespace, and keep the
+/// namespace alive as long as the builder.
+struct Lent<'a> {
+    builder: &'a mut Builder,
+    hooks: &'a RuntimeHooks,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.hooks.put_on(self.builder);
+    }
+}
+
 impl NetNs {
     /// Builds a tokio runtime whose every thread is inside this namespace.
     ///
-    /// Sets `builder`'s `on_thread_start` and `on_thread_stop` (hooks set before are replaced):
-    /// to enter the namespace before the thread runs anything, and to mark the thread as ending
-    /// when it stops (what its thread-locals drop then joins no thread of this crate, which
-    /// could be waiting for it). The namespace is entered once first, so a failure to
-    /// enter (privilege, options) is this call's `Err`. Should a later thread fail to enter it
-    /// all the same (the kernel out of memory), the process aborts with a message on stderr,
-    /// rather than let a task run outside.
+    /// **Hooks set on `builder` with `on_thread_start` and `on_thread_stop` never run**: this
+    /// call replaces both, and `tokio` offers no way to see that they were set. Give yours to
+    /// [`NetNs::runtime_with_hooks`] instead, which runs them too. Either way, once the runtime
+    /// is built from it (or fails to build), `builder` has no hook of the crate's: its hooks are
+    /// those given there, or hooks that do nothing, so a runtime built from it afterwards is an
+    /// ordinary one.
+    ///
+    /// The runtime's hooks enter the namespace before the thread runs anything, and mark the
+    /// thread as ending when it stops (what its thread-locals drop then joins no thread of this
+    /// crate, which could be waiting for it). The namespace is entered once first, so a
+    /// failure to enter (privilege, options) is this call's `Err`. Should a later thread fail
+    /// to enter it all the same (the kernel out of memory), the process aborts with a message
+    /// on stderr, rather than let a task run outside. A runtime `tokio` cannot build (its
+    /// driver's descriptors: the descriptor limit, `EMFILE`) is [`Error::Os`], with `tokio`'s
+    /// error as its source.
     ///
     /// Build the runtime with the features your tasks need (`enable_all`); this crate's own
     /// `tokio` dependency enables only what it uses.
@@ -105,8 +212,22 @@ impl NetNs {
     }
 
     /// [`NetNs::runtime`] with [`Options`]: every thread of the runtime also has the `/sys`
-    /// and `/etc` view of `options`.
+    /// and `/etc` view of `options`. (Hooks set on `builder` never run: see
+    /// [`NetNs::runtime_with_hooks`].)
     pub fn runtime_with(&self, options: &Options, builder: &mut Builder) -> Result<Runtime> {
+        self.runtime_with_hooks(options, RuntimeHooks::new(), builder)
+    }
+
+    /// [`NetNs::runtime_with`] that also runs your thread hooks, `hooks`, on every thread
+    /// `tokio` starts for the runtime, after the crate's own (a start hook inside the
+    /// namespace). Once the runtime is built from it (or fails to build), `builder`'s hooks
+    /// are `hooks`, as if you had set them there, and none of the crate's.
+    pub fn runtime_with_hooks(
+        &self,
+        options: &Options,
+        hooks: RuntimeHooks,
+        builder: &mut Builder,
+    ) -> Result<Runtime> {
         let setup = *options.setup();
         setup.check(self)?;
         let born = Born::here()?;
@@ -115,7 +236,12 @@ impl NetNs {
         let ns = self.try_clone()?;
         let owner = Owner::new();
         let entering = ns.clone();
-        builder.on_thread_start(move || {
+        let RuntimeHooks { start, stop } = hooks.clone();
+        let lent = Lent {
+            builder,
+            hooks: &hooks,
+        };
+        lent.builder.on_thread_start(move || {
             if let Err(err) = fresh::enter(&entering, &setup) {
                 // Running the thread's tasks outside would break the promise this runtime
                 // makes, and tokio offers no way to refuse a thread: stop here.
@@ -127,13 +253,20 @@ impl NetNs {
                 std::process::abort();
             }
             owner.adopt_current_thread();
+            run_hook(start.as_ref());
         });
-        builder.on_thread_stop(own::mark_ending);
-        let runtime = Arc::new(
-            builder
-                .build()
-                .map_err(|source| crate::error::Error::ThreadSpawn { source })?,
-        );
+        lent.builder.on_thread_stop(move || {
+            // First, so that what the user's hook drops joins no thread of ours either.
+            own::mark_ending();
+            run_hook(stop.as_ref());
+        });
+        let built = lent.builder.build();
+        drop(lent);
+        let runtime = Arc::new(built.map_err(|source| Error::Os {
+            operation: "build the tokio runtime",
+            path: None,
+            source,
+        })?);
         let driver = match runtime.handle().runtime_flavor() {
             RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &setup, &runtime, owner)?),
             _ => None,

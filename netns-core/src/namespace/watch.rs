@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::Mode;
@@ -14,6 +15,7 @@ use nix::sys::stat::Mode;
 use super::handle::NetNs;
 use super::registry::Registry;
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// The calling thread's mount table: it changes when a name file gets its namespace.
 const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
@@ -94,6 +96,10 @@ struct Sources {
     /// The mount table, whose readiness (`EPOLLPRI`) says it changed. Kept open for the epoll
     /// set; nothing is read from it.
     _mounts: File,
+    /// The mount table again, polled by [`Sources::remounted`] alone: the epoll set's copy has
+    /// its readiness consumed by whoever polls the set first (tokio's reactor included), so it
+    /// cannot tell the watch that a mount was made.
+    remounts: File,
 }
 
 /// What the watch knows of the names, and the events not yet handed out.
@@ -104,6 +110,10 @@ struct Names {
     known: BTreeSet<String>,
     /// Names whose file is there but has no namespace bound yet.
     pending: BTreeSet<String>,
+    /// The pending names not looked at yet. The others are looked at again only after a mount
+    /// (a namespace is bound by one), so that stray files in the directory, which never get a
+    /// namespace, are not opened again at every event.
+    unlooked: BTreeSet<String>,
     ready: VecDeque<WatchEvent>,
     /// The directory is gone: no more events can come.
     ended: bool,
@@ -121,8 +131,10 @@ impl Watch {
         inotify
             .add_watch(dir, DIRECTORY_CHANGES)
             .map_err(|e| Error::from_errno("inotify_add_watch", Some(dir), e))?;
-        let mounts = File::open(MOUNTINFO)
-            .map_err(|e| Error::from_io("open", Some(Path::new(MOUNTINFO)), e))?;
+        let open_mounts = || {
+            File::open(MOUNTINFO).map_err(|e| Error::from_io("open", Some(Path::new(MOUNTINFO)), e))
+        };
+        let (mounts, remounts) = (open_mounts()?, open_mounts()?);
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
             .map_err(|e| Error::from_errno("epoll_create1", None, e))?;
         epoll
@@ -133,6 +145,7 @@ impl Watch {
             registry: registry.clone(),
             known: BTreeSet::new(),
             pending: BTreeSet::new(),
+            unlooked: BTreeSet::new(),
             ready: VecDeque::new(),
             ended: false,
         };
@@ -144,6 +157,7 @@ impl Watch {
                 epoll,
                 inotify,
                 _mounts: mounts,
+                remounts,
             },
             names,
         })
@@ -201,7 +215,7 @@ impl Iterator for Watch {
                 return None;
             }
             let woke = self.sources.wait(EpollTimeout::NONE);
-            if let Err(err) = woke.and_then(|_| self.names.update(&self.sources.inotify)) {
+            if let Err(err) = woke.and_then(|_| self.names.update(&self.sources)) {
                 return Some(Err(err));
             }
         }
@@ -219,6 +233,11 @@ impl Sources {
             }
         }
     }
+
+    /// Whether a mount was made or removed since the last look (a failed poll counts as one).
+    fn remounted(&self) -> bool {
+        sys::poll_ready(self.remounts.as_fd(), libc::POLLPRI) != Ok(false)
+    }
 }
 
 /// The epoll set, for tokio's reactor.
@@ -229,10 +248,12 @@ impl AsRawFd for Sources {
 }
 
 impl Names {
-    /// Takes in what inotify has queued, then looks again at the names still waiting for
-    /// their namespace (whatever woke the watch: the mount table's readiness is consumed by
-    /// whoever polls it first, tokio's reactor included, so it cannot be relied on to say so).
-    fn update(&mut self, inotify: &Inotify) -> Result<()> {
+    /// Takes in what inotify has queued, then looks at the names waiting for their namespace:
+    /// the new ones, and all of them after a mount (whatever woke the watch).
+    fn update(&mut self, sources: &Sources) -> Result<()> {
+        // Before inotify is read: a mount made later is seen at the next update.
+        let remounted = sources.remounted();
+        let inotify = &sources.inotify;
         loop {
             let events = match inotify.read_events() {
                 Ok(events) => events,
@@ -260,26 +281,31 @@ impl Names {
                 };
                 if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
                     if !self.known.contains(&name) {
-                        self.pending.insert(name);
+                        self.pending.insert(name.clone());
+                        self.unlooked.insert(name);
                     }
                 } else {
                     self.pending.remove(&name);
+                    self.unlooked.remove(&name);
                     if self.known.remove(&name) {
                         self.ready.push_back(WatchEvent::Removed(name));
                     }
                 }
             }
         }
-        self.check_pending();
+        self.check_pending(remounted);
         Ok(())
     }
 
-    /// Reports the pending names that have their namespace now.
-    fn check_pending(&mut self) {
+    /// Reports the pending names that have their namespace now, looking at `all` of them or
+    /// only at those not looked at yet.
+    fn check_pending(&mut self, all: bool) {
         let dir = self.registry.dir();
+        let unlooked = std::mem::take(&mut self.unlooked);
         let bound: Vec<String> = self
             .pending
             .iter()
+            .filter(|name| all || unlooked.contains(*name))
             .filter(|name| NetNs::open_at(&dir.join(name), None).is_ok())
             .cloned()
             .collect();
@@ -302,7 +328,7 @@ impl Names {
         self.pending.retain(|name| listed.contains(name));
         let new = listed.into_iter().filter(|name| !self.known.contains(name));
         self.pending.extend(new);
-        self.check_pending();
+        self.check_pending(true);
         Ok(())
     }
 }
@@ -369,7 +395,7 @@ impl AsyncWatch {
             let sources = guard.get_inner();
             let woke = sources.wait(EpollTimeout::ZERO);
             let updated = woke.and_then(|ready| {
-                self.names.update(&sources.inotify)?;
+                self.names.update(sources)?;
                 Ok(ready)
             });
             match updated {
