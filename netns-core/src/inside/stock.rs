@@ -64,7 +64,10 @@ fn budget() -> usize {
 
 /// A handle's stocks of sockets made ahead: one per [`SocketOwner`] (usually one).
 pub(crate) struct Stocks {
-    stocks: Mutex<Vec<Arc<Stock>>>,
+    /// The stock of the first owner that took a socket, the common case: no lock.
+    first: OnceLock<Arc<Stock>>,
+    /// Stocks of other owners.
+    others: Mutex<Vec<Arc<Stock>>>,
     /// The process the handle's state was made in (`None`: forks cannot be counted): a forked
     /// child takes nothing from a stock, touches no lock here, and joins no thread.
     born: Option<Born>,
@@ -73,7 +76,8 @@ pub(crate) struct Stocks {
 impl Stocks {
     pub(crate) fn new() -> Stocks {
         Stocks {
-            stocks: Mutex::new(Vec::new()),
+            first: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
             born: Born::here().ok(),
         }
     }
@@ -85,13 +89,19 @@ impl Stocks {
             return None;
         }
         let owner = SocketOwner::current()?;
+        let first = self
+            .first
+            .get_or_init(|| Arc::new(Stock::new(owner.clone())));
+        if first.owner == owner {
+            return first.take(ns, kind);
+        }
         let stock = {
-            let mut stocks = lock(&self.stocks);
-            match stocks.iter().find(|stock| stock.owner == owner) {
+            let mut others = lock(&self.others);
+            match others.iter().find(|stock| stock.owner == owner) {
                 Some(stock) => Arc::clone(stock),
                 None => {
                     let stock = Arc::new(Stock::new(owner));
-                    stocks.push(Arc::clone(&stock));
+                    others.push(Arc::clone(&stock));
                     stock
                 }
             }
@@ -105,10 +115,14 @@ impl Drop for Stocks {
         if self.born.is_some_and(|born| !born.is_here()) {
             // A forked child: the threads are not here, and a lock may be held forever. The
             // child's copies of the descriptors close when it exits or execs (close-on-exec).
-            std::mem::forget(std::mem::take(&mut self.stocks));
+            std::mem::forget(self.first.take());
+            std::mem::forget(std::mem::take(&mut self.others));
             return;
         }
-        for stock in lock(&self.stocks).drain(..) {
+        if let Some(first) = self.first.get() {
+            first.stop();
+        }
+        for stock in lock(&self.others).drain(..) {
             stock.stop();
         }
     }
