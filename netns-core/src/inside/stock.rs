@@ -26,7 +26,14 @@ use crate::sys;
 pub(crate) const MAX_DEPTH: usize = 256;
 
 /// How deep a stock starts, once a caller found it empty.
-const FIRST_DEPTH: usize = 8;
+const FIRST_DEPTH: usize = 16;
+
+/// How long a caller that finds the stock empty waits for its thread to make more before it
+/// makes a socket another way (a hand-off to a thread inside, which would need a CPU too).
+const WAIT_ON_EMPTY: Duration = Duration::from_millis(5);
+
+/// How many sockets the stock's thread makes before it puts them on the shelf.
+const BATCH: usize = 8;
 
 /// How often the stock's thread looks at what was taken, and halves what was not.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -135,11 +142,26 @@ struct Stock {
     /// Bumped by a caller that wants the stock made again (and by `stop`): the thread's futex
     /// word.
     wanted: AtomicU32,
+    /// Whether a caller asked for more since the thread last started making them: only the
+    /// first caller to find a shelf low wakes the thread.
+    asked: AtomicBool,
     sleeping: AtomicBool,
     stopping: AtomicBool,
     /// The thread that makes the sockets, started by the first caller that wants one.
     thread: Mutex<Option<JoinHandle<()>>>,
     started: AtomicBool,
+}
+
+impl Shelf {
+    /// Takes the most recently made socket, and says how many are left.
+    fn pop(&self) -> (Option<OwnedFd>, usize) {
+        let mut sockets = lock(&self.sockets);
+        let socket = sockets.pop();
+        if socket.is_some() {
+            STOCKED.fetch_sub(1, Ordering::Relaxed);
+        }
+        (socket, sockets.len())
+    }
 }
 
 /// Sockets of one kind.
@@ -149,6 +171,10 @@ struct Shelf {
     depth: AtomicUsize,
     /// Whether one was taken since the thread last looked.
     taken: AtomicBool,
+    /// Callers waiting for the shelf to be filled, on `filled` (with `empty`).
+    waiting: AtomicUsize,
+    empty: Mutex<()>,
+    filled: std::sync::Condvar,
 }
 
 impl Stock {
@@ -159,8 +185,12 @@ impl Stock {
                 sockets: Mutex::new(Vec::new()),
                 depth: AtomicUsize::new(0),
                 taken: AtomicBool::new(false),
+                waiting: AtomicUsize::new(0),
+                empty: Mutex::new(()),
+                filled: std::sync::Condvar::new(),
             }),
             wanted: AtomicU32::new(0),
+            asked: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -168,37 +198,57 @@ impl Stock {
         }
     }
 
-    /// Takes a socket of `kind`, asking for more when the shelf runs low; `None` when it is
-    /// empty (it is then made deeper).
+    /// Takes a socket of `kind`, asking for more when the shelf runs low (below three quarters
+    /// of its depth, so the thread has a quarter's worth of calls to get a CPU); `None` when it
+    /// stays empty (it is then made deeper).
     fn take(self: &Arc<Stock>, ns: &NetNs, kind: usize) -> Option<OwnedFd> {
         let shelf = &self.shelves[kind];
-        let (socket, left) = {
-            let mut sockets = lock(&shelf.sockets);
-            let socket = sockets.pop();
-            (socket, sockets.len())
-        };
+        let (socket, left) = shelf.pop();
         if !shelf.taken.load(Ordering::Relaxed) {
             shelf.taken.store(true, Ordering::Relaxed);
         }
         let depth = shelf.depth.load(Ordering::Relaxed);
-        match &socket {
-            Some(_) => {
-                STOCKED.fetch_sub(1, Ordering::Relaxed);
-                if left <= depth / 2 {
-                    self.want_more(ns);
-                }
-            }
-            None => {
-                let deeper = (depth * 2).clamp(FIRST_DEPTH, MAX_DEPTH);
-                shelf.depth.fetch_max(deeper, Ordering::Relaxed);
+        if socket.is_some() {
+            if left < depth - depth / 4 {
                 self.want_more(ns);
             }
+            return socket;
         }
+        let deeper = (depth * 2).clamp(FIRST_DEPTH, MAX_DEPTH);
+        shelf.depth.fetch_max(deeper, Ordering::Relaxed);
+        self.want_more(ns);
+        // The thread is making more (unless it could not start): wait for them, since a
+        // hand-off to another thread inside would wait for a CPU too.
+        if !self.started.load(Ordering::Acquire) {
+            return None;
+        }
+        shelf.waiting.fetch_add(1, Ordering::AcqRel);
+        let deadline = std::time::Instant::now() + WAIT_ON_EMPTY;
+        let mut empty = lock(&shelf.empty);
+        let socket = loop {
+            if let (Some(socket), _) = shelf.pop() {
+                break Some(socket);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || self.stopping.load(Ordering::Acquire) {
+                break None;
+            }
+            empty = match shelf.filled.wait_timeout(empty, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        };
+        drop(empty);
+        shelf.waiting.fetch_sub(1, Ordering::AcqRel);
         socket
     }
 
-    /// Wakes the stock's thread, starting it first if none runs.
+    /// Wakes the stock's thread, starting it first if none runs; nothing when a caller asked
+    /// already and the thread has not started on it.
     fn want_more(self: &Arc<Stock>, ns: &NetNs) {
+        if self.asked.load(Ordering::Relaxed) || self.asked.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.wanted.fetch_add(1, Ordering::SeqCst);
         if !self.started.load(Ordering::Acquire) && !self.started.swap(true, Ordering::AcqRel) {
             let stock = Arc::clone(self);
@@ -239,6 +289,8 @@ impl Stock {
                 return;
             }
             seen = self.wanted.load(Ordering::Acquire);
+            // Later callers that find a shelf low ask again.
+            self.asked.store(false, Ordering::Release);
             if SocketOwner::current().as_ref() != Some(&self.owner) {
                 crate::report::debug!("sockets made ahead: this thread's owner changed");
                 self.close_all();
@@ -254,11 +306,25 @@ impl Stock {
             let have = lock(&shelf.sockets).len();
             let want = shelf.depth.load(Ordering::Relaxed).saturating_sub(have);
             let room = budget().saturating_sub(STOCKED.load(Ordering::Relaxed));
-            let made: Vec<OwnedFd> = (0..want.min(room))
-                .map_while(|_| Socket::new(domain, ty, None).ok().map(OwnedFd::from))
-                .collect();
-            STOCKED.fetch_add(made.len(), Ordering::Relaxed);
-            lock(&shelf.sockets).extend(made);
+            let mut left = want.min(room);
+            // Put on the shelf a few at a time, so that a caller waiting on an empty shelf gets
+            // one soon.
+            while left > 0 {
+                let made: Vec<OwnedFd> = (0..left.min(BATCH))
+                    .map_while(|_| Socket::new(domain, ty, None).ok().map(OwnedFd::from))
+                    .collect();
+                let failed = made.len() < left.min(BATCH);
+                left -= made.len();
+                STOCKED.fetch_add(made.len(), Ordering::Relaxed);
+                lock(&shelf.sockets).extend(made);
+                if shelf.waiting.load(Ordering::Acquire) > 0 {
+                    let _held = lock(&shelf.empty);
+                    shelf.filled.notify_all();
+                }
+                if failed {
+                    break;
+                }
+            }
         }
     }
 
