@@ -426,3 +426,161 @@ fn a_body_that_unregisters_its_restartable_sequences_leaves_no_later_call_withou
     worker.run(unregister).unwrap();
     assert!(worker.run(rseq_registered).unwrap(), "worker");
 }
+
+#[in_netns::test]
+fn a_body_that_ends_a_fresh_thread_fails_its_call_and_nothing_hangs() {
+    within(30, || {
+        // SAFETY: as above: a raw exit ends the calling thread only.
+        let exit = || unsafe {
+            libc::syscall(libc::SYS_exit, 0);
+        };
+        let ns = NetNs::new().unwrap();
+        let first = ns.run(exit); // a handle's first call runs on a fresh thread
+        assert!(matches!(first, Err(Error::ThreadEnded { .. })), "{first:?}");
+        let fresh = in_netns::Options::default().fresh_thread(true);
+        let again = ns.run_with(&fresh, exit);
+        assert!(matches!(again, Err(Error::ThreadEnded { .. })), "{again:?}");
+        assert_eq!(ns.run(|| 7).unwrap(), 7);
+    });
+}
+
+/// The serial number of the calling thread's session keyring (`None` where keyrings are not
+/// allowed).
+fn session_keyring() -> Option<i64> {
+    // SAFETY: KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), without creating it.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) };
+    (id >= 0).then_some(id)
+}
+
+#[in_netns::test]
+fn a_warm_thread_never_serves_a_caller_with_its_starters_session_keyring() {
+    let ns = NetNs::new().unwrap();
+    let Some(own) = session_keyring() else {
+        eprintln!("keyrings are not allowed here: nothing to check");
+        return;
+    };
+    let starters = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous session
+                // keyring for this thread only.
+                unsafe { libc::syscall(libc::SYS_keyctl, 1, 0) };
+                warmed_here(&ns);
+                session_keyring()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_ne!(starters, Some(own), "the starter had a keyring of its own");
+    for _ in 0..3 {
+        assert_eq!(ns.run(session_keyring).unwrap(), Some(own));
+    }
+}
+
+/// Whether this process is root in the initial user namespace (not in one of its own).
+fn real_root() -> bool {
+    let uid_map = fs::read_to_string("/proc/self/uid_map").unwrap();
+    nix::unistd::geteuid().is_root()
+        && uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+}
+
+/// The calling thread's filesystem uid.
+fn fsuid() -> u32 {
+    // SAFETY: -1 is no id: setfsuid changes nothing and returns the current one.
+    unsafe { libc::setfsuid(u32::MAX) as u32 }
+}
+
+#[in_netns::test]
+fn a_worker_keeps_its_makers_rights_when_a_body_takes_the_main_threads() {
+    if !real_root() {
+        eprintln!("skipped: needs real root to set another filesystem uid");
+        return;
+    }
+    let ns = NetNs::new().unwrap();
+    let worker = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: setfsuid changes the calling thread's only.
+                unsafe { libc::setfsuid(1000) };
+                ns.worker().unwrap()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(worker.run(fsuid).unwrap(), 1000);
+    // The body takes fsuid 0, which the main thread has: not a change of the process, so the
+    // thread is retired, and its replacement must be born from a thread like the maker.
+    // SAFETY: as above.
+    worker.run(|| unsafe { libc::setfsuid(0) }).unwrap();
+    let from_root = worker.run(fsuid);
+    assert!(
+        matches!(from_root, Err(Error::WorkerContext { .. })),
+        "{from_root:?}"
+    );
+    let like_the_maker = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: as above.
+                unsafe { libc::setfsuid(1000) };
+                worker.run(fsuid).unwrap()
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(like_the_maker, 1000);
+    assert_eq!(worker.run(fsuid).unwrap(), 1000, "then from any thread");
+}
+
+// Changes the process's group id (the C library changes every thread's): a process of its own.
+#[in_netns::test(own_process)]
+fn a_busy_worker_follows_a_change_the_whole_process_makes() {
+    if !real_root() {
+        eprintln!("skipped: needs real root to change the process's group");
+        return;
+    }
+    let ns = NetNs::new().unwrap();
+    let worker = ns.worker().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = worker.run(|| ());
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: the C library's setegid changes every thread's effective gid.
+        assert_eq!(unsafe { libc::setegid(100) }, 0);
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let egid = || status("Gid").split_whitespace().nth(1).unwrap().to_owned();
+    for _ in 0..3 {
+        assert_eq!(worker.run(egid).unwrap(), "100");
+    }
+}
+
+#[in_netns::test]
+fn socket_stocks_and_their_threads_stay_few_whatever_the_callers_owners() {
+    if !real_root() {
+        eprintln!("skipped: needs real root to set filesystem uids");
+        return;
+    }
+    let ns = NetNs::new().unwrap();
+    std::thread::scope(|scope| {
+        for uid in 2000..2040 {
+            let ns = &ns;
+            scope.spawn(move || {
+                // SAFETY: setfsuid changes the calling thread's only.
+                unsafe { libc::setfsuid(uid) };
+                for _ in 0..20 {
+                    let socket = ns.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+                    assert_eq!(common::socket_ns(&socket), ns.id());
+                }
+            });
+        }
+    });
+    // At most four stocks' threads and nine pools' warm threads (the plain pool's and eight
+    // others'; further callers get fresh threads, which have ended). Without the bounds: 80.
+    let threads = common::threads_in(ns.id());
+    assert!(threads <= 13, "{threads} threads inside");
+}

@@ -23,7 +23,8 @@
 //!   ([`CapData`]);
 //! - a thread's security context and the rest a body may change on its thread: [`getresuid`],
 //!   [`getresgid`], [`filesystem_ids`], [`getgroups`], [`no_new_privs`], [`seccomp_mode`],
-//!   [`keyring_id`], [`ioprio`] and [`set_ioprio`], [`personality`] and [`set_personality`],
+//!   [`securebits`], [`timer_slack`] and [`set_timer_slack`],
+//!   [`keyring_id`], [`ioprio`], [`ioprio_of`] and [`set_ioprio`], [`personality`] and [`set_personality`],
 //!   [`mempolicy`] and [`set_default_mempolicy`], [`pending_signals`] and
 //!   [`take_pending_signal`], [`rseq_registered`], [`descriptor_limit`], [`thread_exists`] (`tgkill` with no
 //!   signal);
@@ -602,6 +603,24 @@ pub(crate) fn seccomp_mode() -> Result<libc::c_int, Errno> {
     check(unsafe { libc::prctl(libc::PR_GET_SECCOMP) })
 }
 
+/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
+pub(crate) fn securebits() -> Result<libc::c_int, Errno> {
+    // SAFETY: PR_GET_SECUREBITS takes no pointers.
+    check(unsafe { libc::prctl(libc::PR_GET_SECUREBITS) })
+}
+
+/// `prctl(PR_GET_TIMERSLACK)`: the calling thread's timer slack, in nanoseconds.
+pub(crate) fn timer_slack() -> Result<libc::c_int, Errno> {
+    // SAFETY: PR_GET_TIMERSLACK takes no pointers.
+    check(unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) })
+}
+
+/// `prctl(PR_SET_TIMERSLACK, nanoseconds)`: sets the calling thread's timer slack.
+pub(crate) fn set_timer_slack(nanoseconds: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer.
+    check(unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, nanoseconds) }).map(drop)
+}
+
 /// `KEY_SPEC_THREAD_KEYRING` and `KEY_SPEC_SESSION_KEYRING` from `<linux/keyctl.h>`.
 pub(crate) const THREAD_KEYRING: libc::c_int = -1;
 /// See [`THREAD_KEYRING`].
@@ -621,8 +640,13 @@ const IOPRIO_WHO_PROCESS: libc::c_int = 1;
 
 /// `ioprio_get(IOPRIO_WHO_PROCESS, 0)`: the calling thread's I/O priority.
 pub(crate) fn ioprio() -> Result<libc::c_int, Errno> {
+    ioprio_of(0)
+}
+
+/// `ioprio_get(IOPRIO_WHO_PROCESS, tid)`: thread `tid`'s I/O priority.
+pub(crate) fn ioprio_of(tid: libc::pid_t) -> Result<libc::c_int, Errno> {
     // SAFETY: ioprio_get takes two integers and touches no memory of ours.
-    check(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) })
+    check(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid) })
         .map(|prio| prio as libc::c_int)
 }
 

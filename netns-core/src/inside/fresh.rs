@@ -24,10 +24,14 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    on_scoped_thread(Some(setup.stack_size), || {
-        enter(ns, setup)?;
-        Ok(f())
-    })
+    on_scoped_thread(
+        Some(setup.stack_size),
+        || ns.describe(),
+        || {
+            enter(ns, setup)?;
+            Ok(f())
+        },
+    )
 }
 
 /// Starts a long-lived thread inside `ns`, set up as `setup` says, and returns its handle once

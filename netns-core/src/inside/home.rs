@@ -60,12 +60,20 @@ pub(crate) struct Target {
     views: Option<Views>,
     /// The security context every call on the target's threads runs with: that of the thread
     /// that made the target (the caller that started a warm pool, a `Worker`'s maker).
-    context: Mutex<Context>,
+    context: Mutex<Expected>,
     /// What a thread does when its context changed in a call: `Follow` takes on a change that
     /// the whole process made (the C library's `setuid` changes every thread), as a `Worker`
     /// does; `Retire` retires it whatever the change, as a warm thread does (its pool serves
     /// callers of one context only).
     on_change: OnContextChange,
+}
+
+/// The context a target's threads must have, and (for [`OnContextChange::Follow`]) the main
+/// thread's when it was set, to tell a change the whole process made.
+#[derive(Clone)]
+struct Expected {
+    context: Context,
+    main: Option<Context>,
 }
 
 /// What a thread whose security context changed in a call does ([`Target::context`]).
@@ -116,14 +124,51 @@ impl Target {
             described: ns.describe().into(),
             setup: *setup,
             views,
-            context: Mutex::new(context),
+            context: Mutex::new(Expected {
+                main: match on_change {
+                    OnContextChange::Follow => Context::of_thread(sys::getpid()),
+                    OnContextChange::Retire => None,
+                },
+                context,
+            }),
             on_change,
         })
     }
 
-    /// The security context calls on the target's threads run with.
-    pub(crate) fn context(&self) -> Context {
-        lock(&self.context).clone()
+    /// Whether a thread in `context` may serve the target's calls: it has the target's context,
+    /// or (for a `Worker`) the whole process moved to it since the target's was set, which then
+    /// becomes the target's.
+    pub(crate) fn admits(&self, context: &Context) -> bool {
+        // No system call is made under the lock: a body's seccomp filter may kill the thread
+        // in one, and the lock would stay held.
+        let expected = lock(&self.context).clone();
+        if *context == expected.context {
+            return true;
+        }
+        if self.on_change != OnContextChange::Follow {
+            return false;
+        }
+        // The process moved when the main thread's context changed since, and is now this one:
+        // a change only the calling thread made (a body's `setfsuid`) is not the process's.
+        let Some(main) = Context::of_thread(sys::getpid()) else {
+            return false;
+        };
+        let moved = expected
+            .main
+            .as_ref()
+            .is_none_or(|then| !then.agrees_with(&main));
+        if !moved || !context.agrees_with(&main) {
+            return false;
+        }
+        report::debug!(
+            "the threads of {} take on the process's new security context",
+            self.described
+        );
+        *lock(&self.context) = Expected {
+            context: context.clone(),
+            main: Some(main),
+        };
+        true
     }
 
     /// How the threads are set up.
@@ -139,25 +184,12 @@ impl Target {
     /// After a call: whether the calling thread still has the target's security context, or
     /// (as a `Worker`'s thread may) followed a change the whole process made.
     fn keep_context(&self) -> Result<(), Left> {
-        // No system call is made under the lock: a body's seccomp filter may kill the thread
-        // in one, and the lock would stay held.
-        let now = Context::current();
-        if now == self.context() {
-            return Ok(());
+        match self.admits(&Context::current()) {
+            true => Ok(()),
+            false => Err("its security context changed (credentials, capabilities, \
+                          securebits, session keyring, no_new_privs or seccomp)"
+                .into()),
         }
-        let process_moved = self.on_change == OnContextChange::Follow
-            && Context::of_thread(sys::getpid()).as_ref() == Some(&now);
-        if !process_moved {
-            return Err("its security context changed (credentials, capabilities, \
-                        no_new_privs or seccomp)"
-                .into());
-        }
-        report::debug!(
-            "the threads of {} took on the process's new security context",
-            self.described
-        );
-        *lock(&self.context) = now;
-        Ok(())
     }
 
     /// How many times the view's sources have changed so far (0 without views). A view built
@@ -227,6 +259,7 @@ struct ThreadState {
     scheduling: Scheduling,
     ioprio: Result<libc::c_int, Errno>,
     personality: Result<libc::c_int, Errno>,
+    timer_slack: Result<libc::c_int, Errno>,
     mempolicy: Result<(libc::c_int, u64), Errno>,
     /// The thread's own keyring and its session keyring (part of its credentials, but not of
     /// its [`Context`]: a body that made either could leave a secret to the next call's body).
@@ -244,6 +277,7 @@ impl ThreadState {
             scheduling: Scheduling::current(),
             ioprio: sys::ioprio(),
             personality: sys::personality(),
+            timer_slack: sys::timer_slack(),
             mempolicy: sys::mempolicy(),
             keyrings: keyrings(),
             rseq: sys::rseq_registered(),
@@ -273,6 +307,12 @@ impl ThreadState {
             if sys::personality() != Ok(persona) {
                 sys::set_personality(persona)
                     .map_err(|e| format!("its personality could not be put back ({e})"))?;
+            }
+        }
+        if let Ok(slack) = self.timer_slack {
+            if sys::timer_slack() != Ok(slack) {
+                sys::set_timer_slack(slack as libc::c_ulong)
+                    .map_err(|e| format!("its timer slack could not be put back ({e})"))?;
             }
         }
         if sys::mempolicy() != self.mempolicy {
@@ -383,7 +423,7 @@ impl Home {
         }
         // Born from a caller of the target's context (a `Worker`'s replacement is started only
         // by one: see `worker`), it has it, unless the caller's context changed meanwhile.
-        let in_context = Context::current() == target.context();
+        let in_context = target.admits(&Context::current());
         if !in_context {
             report::debug!(
                 "a namespace thread was started by a caller whose security context is not its \
@@ -674,7 +714,25 @@ fn adopt_main_threads_state(pid: libc::pid_t) -> bool {
         .is_ok_and(|affinity| sched_setaffinity(Pid::from_raw(0), &affinity).is_ok());
     let scheduling = Scheduling::of(pid);
     let scheduled = scheduling.0.is_some() && scheduling.restore().is_ok();
+    adopt_main_threads_extras(pid);
     affinity && scheduled
+}
+
+/// Gives the calling (new) thread the main thread's I/O priority, personality and timer slack,
+/// where they can be read (else the defaults), rather than its starter's: best effort, since a
+/// thread serves as well without.
+fn adopt_main_threads_extras(pid: libc::pid_t) {
+    let _ = sys::set_ioprio(sys::ioprio_of(pid).unwrap_or(0));
+    let read = |path: String, radix| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| u64::from_str_radix(text.trim(), radix).ok())
+    };
+    let persona = read(format!("/proc/self/task/{pid}/personality"), 16);
+    let _ = sys::set_personality(persona.unwrap_or(0) as libc::c_int);
+    // 0 is the default slack.
+    let slack = read(format!("/proc/{pid}/timerslack_ns"), 10);
+    let _ = sys::set_timer_slack(slack.unwrap_or(0) as libc::c_ulong);
 }
 
 /// Thread `tid`'s blocked signals, from its `SigBlk:` line in procfs (the only place one thread

@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -39,7 +40,7 @@ use crate::sync::lock;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The thread that drives a current-thread runtime, and its stop signal.
-type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
+type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>, Arc<AtomicI32>)>;
 
 /// A tokio runtime whose every thread is inside one network namespace.
 ///
@@ -290,16 +291,19 @@ fn start_driver(
     setup: &Setup,
     runtime: &Arc<tokio::runtime::Runtime>,
     owner: Owner,
-) -> Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+) -> Result<(oneshot::Sender<()>, JoinHandle<()>, Arc<AtomicI32>)> {
     let (stop, stopped) = oneshot::channel();
     let runtime = Arc::clone(runtime);
+    let tid = Arc::new(AtomicI32::new(0));
+    let its_tid = Arc::clone(&tid);
     let thread = fresh::spawn(ns, setup, move || {
+        its_tid.store(crate::sys::gettid(), Ordering::Release);
         owner.adopt_current_thread();
         // An error means the sender is gone: stop as well.
         let _ = runtime.block_on(stopped);
         own::mark_ending();
     })?;
-    Ok((stop, thread))
+    Ok((stop, thread, tid))
 }
 
 impl Runtime {
@@ -406,9 +410,12 @@ impl Runtime {
             let Ok((driver, runtime)) = receive.recv() else {
                 return;
             };
-            if let Some((stop, driver)) = driver {
+            if let Some((stop, driver, tid)) = driver {
                 let _ = stop.send(());
-                let _ = driver.join();
+                // A driver an async body ended (a seccomp kill, a raw exit) never returns.
+                if !crate::thread::ended_without_returning(&driver, tid.load(Ordering::Acquire)) {
+                    let _ = driver.join();
+                }
             }
             // The driver's clone went with it: this is the last.
             if let Some(runtime) = Arc::into_inner(runtime) {
@@ -448,6 +455,10 @@ impl fmt::Debug for Runtime {
     }
 }
 
+/// How many runtimes for async bodies a handle keeps (per setup and callers' security context);
+/// a body whose pair finds none kept gets a runtime of its own.
+const MAX_CONTEXTS: usize = 8;
+
 /// A handle's runtimes for its async bodies, one per setup and callers' security context (not
 /// per set of options: the idle timeout of warm threads does not make another runtime), made on
 /// first use and shut down with the handle's last clone.
@@ -480,7 +491,12 @@ impl BodyRuntimes {
         if !born.is_here() {
             return make_body_runtime(ns, setup);
         }
+        // A context that cannot be read matches none, and past `MAX_CONTEXTS` kept ones, a
+        // body gets a runtime of its own (ended with it), so runtimes do not pile up.
         let context = Context::current();
+        if !context.is_known() {
+            return make_body_runtime(ns, setup);
+        }
         let find = |made: &[(Setup, Context, Arc<Runtime>)]| {
             made.iter()
                 .find(|(made_for, made_in, _)| made_for == setup && *made_in == context)
@@ -494,6 +510,9 @@ impl BodyRuntimes {
         let mut made = lock(&self.made);
         // A concurrent first call may have won the race: use its runtime, drop ours.
         if let Some(runtime) = find(&made) {
+            return Ok(runtime);
+        }
+        if made.len() >= MAX_CONTEXTS {
             return Ok(runtime);
         }
         made.push((*setup, context, Arc::clone(&runtime)));

@@ -20,7 +20,7 @@ use crate::fork::Born;
 use crate::report;
 use crate::sync::lock;
 use crate::sys;
-use crate::thread::builder;
+use crate::thread::{self, builder};
 
 /// How a served thread ended.
 pub(crate) enum Ended {
@@ -183,17 +183,8 @@ pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
 }
 
 impl ServedThread {
-    /// Whether the thread is gone without having returned (killed by a seccomp filter, ended by
-    /// a raw `exit`): std sets its result before the thread ends, so a thread that no longer
-    /// exists and has no result never returned.
     fn ended_without_returning(&self) -> bool {
-        let tid = self.tid.load(Ordering::Acquire);
-        // Looked at again after the thread is seen gone: one that returned meanwhile has its
-        // result by then.
-        tid != 0
-            && !self.handle.is_finished()
-            && !sys::thread_exists(sys::getpid(), tid)
-            && !self.handle.is_finished()
+        thread::ended_without_returning(&self.handle, self.tid.load(Ordering::Acquire))
     }
 }
 

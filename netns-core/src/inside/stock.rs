@@ -7,7 +7,7 @@
 //! most a quarter of the soft descriptor limit.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -63,11 +63,20 @@ pub(crate) fn kind_of(domain: Domain, ty: Type, protocol: Option<Protocol>) -> O
 /// Sockets in all stocks of the process, against [`budget`].
 static STOCKED: AtomicUsize = AtomicUsize::new(0);
 
-/// How many sockets all stocks may hold together: a quarter of the soft descriptor limit.
+/// How many sockets all stocks may hold together: an eighth of the soft descriptor limit.
 fn budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
-    *BUDGET.get_or_init(|| sys::descriptor_limit().map_or(256, |limit| limit / 4))
+    *BUDGET.get_or_init(|| sys::descriptor_limit().map_or(128, |limit| limit / 8))
 }
+
+/// Whether the stocks may hold more sockets.
+fn budget_left() -> bool {
+    STOCKED.load(Ordering::Relaxed) < budget()
+}
+
+/// How many owners besides the first a handle keeps stocks for; callers of further owners get
+/// sockets made another way.
+const MAX_OTHER_OWNERS: usize = 3;
 
 /// A handle's stocks of sockets made ahead: one per [`SocketOwner`] (usually one).
 pub(crate) struct Stocks {
@@ -106,6 +115,7 @@ impl Stocks {
             let mut others = lock(&self.others);
             match others.iter().find(|stock| stock.owner == owner) {
                 Some(stock) => Arc::clone(stock),
+                None if others.len() >= MAX_OTHER_OWNERS => return None,
                 None => {
                     let stock = Arc::new(Stock::new(owner));
                     others.push(Arc::clone(&stock));
@@ -147,9 +157,14 @@ struct Stock {
     asked: AtomicBool,
     sleeping: AtomicBool,
     stopping: AtomicBool,
-    /// The thread that makes the sockets, started by the first caller that wants one.
+    /// The thread that makes the sockets, started by a caller that wants one, and its id.
     thread: Mutex<Option<JoinHandle<()>>>,
+    tid: Arc<AtomicI32>,
+    /// Whether a thread runs (or is starting); it ends after a while with nothing in stock.
     started: AtomicBool,
+    /// Whether the thread can make sockets for the stock's owner (it runs, and the process's
+    /// credentials are still the owner's): only then does a caller wait for it.
+    able: AtomicBool,
 }
 
 impl Shelf {
@@ -194,7 +209,9 @@ impl Stock {
             sleeping: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             thread: Mutex::new(None),
+            tid: Arc::new(AtomicI32::new(0)),
             started: AtomicBool::new(false),
+            able: AtomicBool::new(false),
         }
     }
 
@@ -217,9 +234,9 @@ impl Stock {
         let deeper = (depth * 2).clamp(FIRST_DEPTH, MAX_DEPTH);
         shelf.depth.fetch_max(deeper, Ordering::Relaxed);
         self.want_more(ns);
-        // The thread is making more (unless it could not start): wait for them, since a
-        // hand-off to another thread inside would wait for a CPU too.
-        if !self.started.load(Ordering::Acquire) {
+        // The thread is making more (unless it cannot, or the budget is spent): wait for
+        // them, since a hand-off to another thread inside would wait for a CPU too.
+        if !self.able.load(Ordering::Acquire) || !budget_left() {
             return None;
         }
         shelf.waiting.fetch_add(1, Ordering::AcqRel);
@@ -252,12 +269,20 @@ impl Stock {
         self.wanted.fetch_add(1, Ordering::SeqCst);
         if !self.started.load(Ordering::Acquire) && !self.started.swap(true, Ordering::AcqRel) {
             let stock = Arc::clone(self);
+            let tid = Arc::clone(&self.tid);
             // Born from this caller (whose owner the stock's is) through a thread that entered.
-            match fresh::spawn(ns, &Setup::DEFAULT, move || stock.make()) {
+            let started = fresh::spawn(ns, &Setup::DEFAULT, move || {
+                tid.store(sys::gettid(), Ordering::Release);
+                stock.make();
+            });
+            match started {
+                // A handle of an earlier thread (ended) is dropped: nothing to wait for.
                 Ok(thread) => *lock(&self.thread) = Some(thread),
                 Err(err) => {
                     crate::report::debug!("no thread to make sockets ahead: {err}");
+                    // A later caller (one that can enter, maybe) tries again.
                     self.started.store(false, Ordering::Release);
+                    self.asked.store(false, Ordering::Release);
                 }
             }
             return;
@@ -266,9 +291,11 @@ impl Stock {
     }
 
     /// The stock's thread: makes each shelf as deep as wanted, whenever asked, and halves
-    /// what was not used each [`LOOK_EVERY`], until stopped or the process's credentials
-    /// change under it (its sockets would no longer be its callers').
+    /// what was not used each [`LOOK_EVERY`]; ends when stopped, or once nothing is kept (a
+    /// later caller starts another). While the process's credentials are not the stock's owner's
+    /// (a `setegid` for a while), it makes none, and keeps none: they would not be its callers'.
     fn make(&self) {
+        self.able.store(true, Ordering::Release);
         let mut seen = u32::MAX;
         loop {
             let now = self.wanted.load(Ordering::Acquire);
@@ -281,20 +308,31 @@ impl Stock {
                     LOOK_EVERY,
                     Spin::NONE,
                 );
-                if asked.is_none() {
-                    self.shrink_unused();
+                if asked.is_none() && self.shrink_unused() {
+                    // Nothing kept: end, unless a caller asked meanwhile (it saw `started`).
+                    self.able.store(false, Ordering::Release);
+                    self.started.store(false, Ordering::Release);
+                    self.asked.store(false, Ordering::Release);
+                    let asked_since = self.wanted.load(Ordering::Acquire) != seen;
+                    if !asked_since || self.started.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                    self.able.store(true, Ordering::Release);
                 }
             }
             if self.stopping.load(Ordering::Acquire) {
+                self.able.store(false, Ordering::Release);
                 return;
             }
             seen = self.wanted.load(Ordering::Acquire);
             // Later callers that find a shelf low ask again.
             self.asked.store(false, Ordering::Release);
-            if SocketOwner::current().as_ref() != Some(&self.owner) {
-                crate::report::debug!("sockets made ahead: this thread's owner changed");
+            let owners = SocketOwner::current().as_ref() == Some(&self.owner);
+            self.able.store(owners, Ordering::Release);
+            if !owners {
+                crate::report::debug!("sockets made ahead: not now, the owner changed");
                 self.close_all();
-                return;
+                continue;
             }
             self.fill();
         }
@@ -328,21 +366,25 @@ impl Stock {
         }
     }
 
-    /// Halves each shelf that no caller took from since the last look, closing the rest.
-    fn shrink_unused(&self) {
+    /// Halves what each shelf that no caller took from since the last look holds (and wants),
+    /// closing the rest; says whether every shelf is now empty and wants none.
+    fn shrink_unused(&self) -> bool {
+        let mut all_empty = true;
         for shelf in &self.shelves {
             if shelf.taken.swap(false, Ordering::Relaxed) {
+                all_empty = false;
                 continue;
             }
-            let depth = shelf.depth.load(Ordering::Relaxed) / 2;
-            shelf.depth.store(depth, Ordering::Relaxed);
             let closed: Vec<OwnedFd> = {
                 let mut sockets = lock(&shelf.sockets);
-                let keep = depth.min(sockets.len());
-                sockets.drain(keep..).collect()
+                let depth = shelf.depth.load(Ordering::Relaxed).min(sockets.len()) / 2;
+                shelf.depth.store(depth, Ordering::Relaxed);
+                all_empty &= depth == 0;
+                sockets.drain(depth..).collect()
             };
             STOCKED.fetch_sub(closed.len(), Ordering::Relaxed);
         }
+        all_empty
     }
 
     fn close_all(&self) {
@@ -359,7 +401,10 @@ impl Stock {
         self.wanted.fetch_add(1, Ordering::SeqCst);
         sync::wake(&self.wanted, &self.sleeping);
         if let Some(thread) = lock(&self.thread).take() {
-            let _ = thread.join();
+            // A thread a process-wide seccomp filter killed never returns: not joined.
+            if !crate::thread::ended_without_returning(&thread, self.tid.load(Ordering::Acquire)) {
+                let _ = thread.join();
+            }
         }
         self.close_all();
     }

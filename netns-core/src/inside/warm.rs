@@ -44,6 +44,10 @@ const SPIN_CAP: Duration = Duration::from_micros(50);
 /// fresh scoped threads.
 pub(crate) const MAX_WARM: usize = 16;
 
+/// At most this many pools besides the plain one per handle (per setup, idle timeout and
+/// callers' security context); calls that would need another get fresh threads.
+const MAX_OTHER_POOLS: usize = 8;
+
 /// What a pool is for: threads set up alike, that idle out alike.
 type PoolKey = (Setup, Duration);
 
@@ -70,17 +74,20 @@ impl WarmThreads {
 
     /// The pool for calls with a key or a security context other than the plain pool's (which
     /// has no lock: see `run`).
-    fn other_pool(&self, key: PoolKey, context: Context) -> Arc<Pool> {
+    fn other_pool(&self, key: PoolKey, context: Context) -> Option<Arc<Pool>> {
         let mut other = lock(&self.other);
         let found = other
             .iter()
             .find(|pool| pool.key == key && pool.context == context);
         if let Some(pool) = found {
-            return Arc::clone(pool);
+            return Some(Arc::clone(pool));
+        }
+        if other.len() >= MAX_OTHER_POOLS {
+            return None;
         }
         let pool = Pool::new(key, context);
         other.push(Arc::clone(&pool));
-        pool
+        Some(pool)
     }
 
     /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
@@ -101,8 +108,12 @@ impl WarmThreads {
             return fresh::run(ns, setup, f);
         }
         let key = (*setup, options.thread_idle_timeout());
-        // Threads serve callers of one security context only: they have their starter's.
+        // Threads serve callers of one security context only: they have their starter's. A
+        // context that cannot be read matches none: such a caller gets a thread of its own.
         let context = Context::current();
+        if !context.is_known() {
+            return fresh::run(ns, setup, f);
+        }
         if key == PLAIN {
             // The common case, borrowed: no lock, and no reference count touched per call.
             let plain = self.plain.get_or_init(|| Pool::new(key, context.clone()));
@@ -110,7 +121,11 @@ impl WarmThreads {
                 return plain.run(ns, f);
             }
         }
-        self.other_pool(key, context).run(ns, f)
+        match self.other_pool(key, context) {
+            Some(pool) => pool.run(ns, f),
+            // Past the bound on pools (callers in many contexts): a thread of its own.
+            None => fresh::run(ns, setup, f),
+        }
     }
 }
 

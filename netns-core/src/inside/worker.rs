@@ -239,7 +239,7 @@ impl Shared {
         served::join(self.served.take_thread());
         // The replacement is born from this thread, and has its security context: it must be
         // the Worker's.
-        if Context::current() != self.target.context() {
+        if !self.target.admits(&Context::current()) {
             caller.vacate();
             return Err(Error::WorkerContext {
                 namespace: self.target.described.to_string(),

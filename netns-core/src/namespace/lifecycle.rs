@@ -56,11 +56,15 @@ impl NetNs {
     /// It lives while a handle to it (or a thread or socket in it) does. The calling thread does
     /// not move: a throwaway thread unshares its namespace and ends.
     pub fn new() -> Result<NetNs> {
-        let ns = on_scoped_thread(None, || {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
-            NetNs::open_at(Path::new(THREAD_SELF_NET), None)
-        })?;
+        let ns = on_scoped_thread(
+            None,
+            || String::from("a new namespace"),
+            || {
+                unshare(CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+                NetNs::open_at(Path::new(THREAD_SELF_NET), None)
+            },
+        )?;
         report::debug!("created the anonymous namespace {ns}");
         Ok(ns)
     }
@@ -80,11 +84,15 @@ impl NetNs {
     /// [`NetNs::create`] in `registry`'s directory.
     fn create_in(registry: &Registry, name: &str) -> Result<NetNs> {
         let ns = bind_name(registry, name, |path| {
-            on_scoped_thread(None, || {
-                unshare(CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
-                bind_mount(Path::new(THREAD_SELF_NET), path)
-            })
+            on_scoped_thread(
+                None,
+                || String::from("a new namespace"),
+                || {
+                    unshare(CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| Error::from_errno("unshare(CLONE_NEWNET)", None, e))?;
+                    bind_mount(Path::new(THREAD_SELF_NET), path)
+                },
+            )
         })?;
         report::debug!("created the namespace {ns} ({})", ns.id());
         Ok(ns)
