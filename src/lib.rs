@@ -5,12 +5,12 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, NetNs, NetnsCommand, NsId, Options, RUN_DIR, Registry, Result,
-    Watch, WatchEvent, Worker, rootless, socket2,
+    ETC_DIR, Error, NetNs, NetnsCommand, NetnsCommandExt, NsId, Options, RUN_DIR, Registry, Result,
+    Setup, Watch, WatchEvent, Worker, rootless, socket2,
 };
 
 #[cfg(feature = "tokio")]
-pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
+pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 
 /// Runs the function's body inside a network namespace, on a dedicated thread that entered it
 /// (one of the handle's warm threads, or a fresh one).
@@ -98,11 +98,11 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 /// # Async functions (feature `tokio`)
 ///
 /// An `async fn` runs its body as a task on a tokio runtime whose every thread is inside the
-/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::Runtime`
+/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::NetnsRuntime`
 /// given as the target. Everything the body hands to tokio (spawned tasks, `spawn_blocking`,
 /// `tokio::fs`, DNS lookups, child processes) stays inside; the caller's runtime is never entered
 /// and awaiting the call only registers a waker. Arguments, the body and the result must be
-/// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<Runtime>` or
+/// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<NetnsRuntime>` or
 /// `self: Arc<Self>` rather than references. Dropping the future aborts the body at its next
 /// `.await`.
 ///

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, TempRegistry, bad_names, gettid, require_privilege, unique_name};
-use in_netns::{CommandExt, Error, NetNs, Options, Registry, Watch, WatchEvent};
+use in_netns::{Error, NetNs, NetnsCommandExt, Options, Registry, Watch, WatchEvent};
 
 /// How long a test waits for an event before it fails (a hang made a failure, not a measure).
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -75,11 +75,14 @@ fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     let ns = &anonymous();
     let asked = 32 << 20;
     let options = Options::default().stack_size(asked);
-    assert_eq!(options.thread_stack_size(), asked);
+    assert_eq!(options.setup().thread_stack_size(), asked);
     let sizes = [
         ns.run_with(&options, stack_size).unwrap(),
         ns.spawn_with(&options, stack_size).unwrap().join().unwrap(),
-        ns.worker_with(&options).unwrap().run(stack_size).unwrap(),
+        ns.worker_with(options.setup())
+            .unwrap()
+            .run(stack_size)
+            .unwrap(),
         with_a_big_stack(ns).unwrap(),
     ];
     for size in sizes {

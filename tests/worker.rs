@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TempNs, child_status, current_id, gettid as tid, in_forked_child, within};
-use in_netns::{Error, NetNs, NsId, Options, Worker, in_netns};
+use in_netns::{Error, NetNs, NsId, Options, Setup, Worker, in_netns};
 
 /// User plus system CPU ticks a thread has used (`/proc/self/task/TID/stat`, fields 14 and 15).
 fn cpu_ticks(tid: u32) -> u64 {
@@ -143,9 +143,9 @@ fn an_idle_worker_uses_no_cpu() {
 #[in_netns::test]
 fn entry_failures_are_errors_of_new() {
     let anonymous = NetNs::new().unwrap();
-    let options = Options::default().etc(true);
+    let setup = Setup::default().etc(true);
     assert!(matches!(
-        anonymous.worker_with(&options),
+        anonymous.worker_with(&setup),
         Err(Error::Unnamed { .. })
     ));
 }
@@ -285,36 +285,14 @@ fn a_child_forked_inside_a_call_runs_the_workers_calls_inline() {
     assert_eq!(worker.run(current_id).unwrap(), id);
 }
 
-/// Settings of how a call finds its thread do not apply to a worker's one thread: any of them,
-/// also one set to its default value, is refused by name rather than ignored.
+/// A worker takes a `Setup` only (how a call finds its thread does not apply to its one thread),
+/// and reports it back.
 #[in_netns::test]
-fn a_worker_refuses_settings_of_how_a_call_finds_its_thread() {
+fn a_worker_reports_the_setup_it_was_made_with() {
     let ns = NetNs::new().unwrap();
-    let refused = [
-        ("fresh_thread", Options::default().fresh_thread(true)),
-        (
-            "idle_timeout",
-            Options::default().idle_timeout(Duration::from_millis(5)),
-        ),
-        (
-            "idle_timeout",
-            Options::default().idle_timeout(Options::DEFAULT_IDLE_TIMEOUT),
-        ),
-    ];
-    for (name, options) in refused {
-        match ns.worker_with(&options) {
-            Err(Error::NotApplicable { option, to }) => {
-                assert_eq!((option, to), (name, "a Worker"));
-            }
-            other => panic!("{name}: expected NotApplicable, got {other:?}"),
-        }
-    }
-    let accepted = Options::default()
-        .sysfs(true)
-        .stack_size(1 << 20)
-        .fresh_thread(false);
-    assert_eq!(
-        ns.worker_with(&accepted).unwrap().run(current_id).unwrap(),
-        ns.id()
-    );
+    let setup = Setup::default().sysfs(true).stack_size(1 << 20);
+    let worker = ns.worker_with(&setup).unwrap();
+    assert_eq!(worker.run(current_id).unwrap(), ns.id());
+    assert_eq!(worker.setup(), setup);
+    assert_eq!(Options::from(setup).setup(), &setup);
 }

@@ -14,7 +14,7 @@ pub fn rootless_in_child(command: &mut std::process::Command) -> Result<()> {
 }
 
 /// For `#[in_netns(runtime)] async fn`: spawns `future` on `handle`, which must be the handle
-/// of a namespace [`Runtime`](crate::Runtime) (the only runtimes whose tasks run inside);
+/// of a namespace [`NetnsRuntime`](crate::NetnsRuntime) (the only runtimes whose tasks run inside);
 /// `namespace` names it in errors.
 #[cfg(feature = "tokio")]
 pub fn spawn_on_runtime<T, F>(

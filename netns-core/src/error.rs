@@ -106,17 +106,6 @@ pub enum Error {
         /// The process that made the worker.
         pid: u32,
     },
-    /// An option of how a call finds its thread
-    /// ([`Options::fresh_thread`](crate::Options::fresh_thread),
-    /// [`Options::idle_timeout`](crate::Options::idle_timeout)) was given where no call looks for
-    /// a thread: to make a [`Worker`](crate::Worker) (one thread, which never idles out) or to
-    /// start a command ([`CommandExt`](crate::CommandExt)).
-    NotApplicable {
-        /// The option, by its builder method's name.
-        option: &'static str,
-        /// What it was given to: `"a Worker"`, `"a command"`.
-        to: &'static str,
-    },
     /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
     /// refuses a new user namespace to a multithreaded process.
     NotSingleThreaded {
@@ -246,7 +235,6 @@ impl Error {
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
-            Error::NotApplicable { .. } => io::ErrorKind::InvalidInput,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -323,10 +311,6 @@ impl fmt::Display for Error {
                 f,
                 "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (ns.worker()), or use NetNs::run"
             ),
-            Error::NotApplicable { option, to } => write!(
-                f,
-                "`{option}` says how a call finds its thread, which does not apply to {to}; leave it out there (only `sysfs`, `etc` and `stack_size` apply), and pass it to NetNs::run_with or #[in_netns] instead"
-            ),
             Error::NotSingleThreaded { threads } => write!(
                 f,
                 "rootless::enter() must run before any thread starts (the kernel refuses a user namespace to a multithreaded process), but the process has {threads} threads: call it first thing in main"
@@ -359,7 +343,7 @@ impl fmt::Display for Error {
             ),
             Error::RuntimeShutDown { namespace } => write!(
                 f,
-                "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::Runtime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
+                "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::NetnsRuntime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
             ),
             Error::Os {
                 operation,

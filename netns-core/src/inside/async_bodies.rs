@@ -67,10 +67,10 @@ impl NetNs {
 }
 
 impl Worker {
-    /// Runs an async body inside the worker's namespace, with the worker's options.
+    /// Runs an async body inside the worker's namespace, with the worker's setup.
     ///
     /// The body runs as a task on the namespace runtime of the handle the worker was made from
-    /// (as [`NetNs::run_async_with`] with the worker's options), not on the worker's own
+    /// (as [`NetNs::run_async_with`] with the worker's setup), not on the worker's own
     /// thread, so it never waits for, or blocks, the worker's blocking calls; and the caller
     /// waits on a waker, never on a thread.
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
@@ -79,6 +79,7 @@ impl Worker {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.namespace().run_async_with(&self.options(), f)
+        self.namespace()
+            .run_async_with(&Options::from(self.setup()), f)
     }
 }

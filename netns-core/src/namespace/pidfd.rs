@@ -84,7 +84,7 @@ impl NetNs {
     /// child's `try_wait` first, which is why it takes `&mut`: a status it finds stays with
     /// the `Child`, for `wait` to return later. Until then the child's pid cannot change hands,
     /// so the pidfd taken next is the child's. For a child of
-    /// [`CommandExt::netns`](crate::CommandExt::netns) this is the namespace it entered.
+    /// [`NetnsCommandExt::netns`](crate::NetnsCommandExt::netns) this is the namespace it entered.
     ///
     /// ```no_run
     /// # use netns_core as in_netns;
