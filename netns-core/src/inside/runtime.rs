@@ -246,7 +246,7 @@ impl NetNs {
                 // Running the thread's tasks outside would break the promise this runtime
                 // makes, and tokio offers no way to refuse a thread: stop here.
                 eprintln!(
-                    "in-netns: a thread of the runtime of {} could not enter it: {err}; \
+                    "in-netns: a thread of the runtime of {} could not enter it: {err:?}; \
                      aborting rather than run tasks outside the namespace",
                     entering.describe()
                 );

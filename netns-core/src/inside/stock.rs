@@ -256,7 +256,7 @@ impl Stock {
             match fresh::spawn(ns, &Setup::DEFAULT, move || stock.make()) {
                 Ok(thread) => *lock(&self.thread) = Some(thread),
                 Err(err) => {
-                    crate::report::debug!("no thread to make sockets ahead: {err}");
+                    crate::report::debug!("no thread to make sockets ahead: {err:?}");
                     self.started.store(false, Ordering::Release);
                 }
             }
