@@ -228,7 +228,7 @@ impl<N: AsRef<str>> Target for Name<N> {
 
 impl Target for Pid {
     fn resolve(self) -> Result<Resolved> {
-        NetNs::from_pid(self.0).map(Resolved::Namespace)
+        NetNs::of_pid(self.0).map(Resolved::Namespace)
     }
 }
 

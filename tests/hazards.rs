@@ -398,7 +398,7 @@ fn bad_input_catalog_gives_typed_errors_naming_the_input() {
     child.wait().unwrap();
     for pid in [exited, u32::MAX, 0] {
         assert!(
-            matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })),
+            matches!(NetNs::of_pid(pid), Err(Error::NotFound { .. })),
             "pid {pid}"
         );
     }

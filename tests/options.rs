@@ -257,7 +257,7 @@ fn etc_without_a_name_is_an_error_not_a_no_op() {
         Err(Error::Unnamed { namespace }) => assert_eq!(namespace, anonymous.id().to_string()),
         other => panic!("expected Unnamed, got {other:?}"),
     }
-    let by_pid = NetNs::from_pid(std::process::id()).unwrap();
+    let by_pid = NetNs::of_pid(std::process::id()).unwrap();
     assert!(matches!(
         by_pid.spawn_with(&Options::default().etc(true), || ()),
         Err(Error::Unnamed { .. })

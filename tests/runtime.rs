@@ -624,7 +624,7 @@ fn descriptors_of(id: NsId) -> usize {
     let fds = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
     fds.flatten()
         .filter_map(|fd| std::fs::metadata(fd.path()).ok())
-        .filter(|meta| meta.dev() == id.dev && meta.ino() == id.ino)
+        .filter(|meta| meta.dev() == id.dev() && meta.ino() == id.ino())
         .count()
 }
 

@@ -83,6 +83,21 @@ impl<T: Send + 'static> RunAsync<T> {
     }
 }
 
+/// Where the body is: running (inside which namespace), failed to start (with the error), or
+/// done.
+impl<T> std::fmt::Debug for RunAsync<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            State::Running { namespace, .. } => f
+                .debug_struct("RunAsync::Running")
+                .field("namespace", namespace)
+                .finish_non_exhaustive(),
+            State::Failed(err) => f.debug_tuple("RunAsync::Failed").field(err).finish(),
+            State::Done => f.write_str("RunAsync::Done"),
+        }
+    }
+}
+
 impl<T> Future for RunAsync<T> {
     type Output = Result<T>;
 

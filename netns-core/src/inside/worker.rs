@@ -66,8 +66,7 @@ struct Shared {
     served: Arc<Served>,
     target: Arc<Target>,
     id: NsId,
-    /// The handle the worker was made from: its async bodies run on its namespace runtime.
-    #[cfg(feature = "tokio")]
+    /// The handle the worker was made from (its async bodies run on its namespace runtime).
     ns: NetNs,
     /// The process that made the worker: in a forked child the thread does not exist.
     born: Born,
@@ -103,7 +102,6 @@ impl NetNs {
                 OnContextChange::Follow,
             )?),
             id: ns.id(),
-            #[cfg(feature = "tokio")]
             ns: ns.clone(),
             born: Born::here()?,
             pid: std::process::id(),
@@ -154,9 +152,8 @@ impl Worker {
         *self.shared.target.setup()
     }
 
-    /// The handle the worker was made from.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn namespace(&self) -> &NetNs {
+    /// A handle to the namespace the worker runs in: the one it was made from.
+    pub fn namespace(&self) -> &NetNs {
         &self.shared.ns
     }
 }

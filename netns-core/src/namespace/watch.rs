@@ -222,6 +222,10 @@ impl Iterator for Watch {
     }
 }
 
+/// Once `next` returned `None` (the directory is gone, and every event before that was handed
+/// out), nothing refills the events: it returns `None` for good.
+impl std::iter::FusedIterator for Watch {}
+
 impl Sources {
     /// Waits up to `timeout` for a source to be ready; how many are.
     fn wait(&self, timeout: EpollTimeout) -> Result<usize> {
