@@ -10,6 +10,7 @@ pub use netns_core::{
 };
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 
 /// Runs the function's body inside a network namespace, on a dedicated thread that entered it

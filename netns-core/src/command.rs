@@ -265,6 +265,7 @@ impl NetnsCommandExt for std::process::Command {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl NetnsCommandExt for tokio::process::Command {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
         let user = enter_in_child(self.as_std_mut(), ns, None);

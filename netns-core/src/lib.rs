@@ -56,7 +56,9 @@ pub use entry::{Options, Setup};
 pub use error::{Error, Result};
 pub use inside::Worker;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use inside::{NetnsRuntime, RunAsync, RuntimeHooks};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use namespace::AsyncWatch;
 pub use namespace::{ETC_DIR, NetNs, NsId, RUN_DIR, Registry, Watch, WatchEvent};

@@ -39,6 +39,7 @@ impl NetNs {
     ///     .await??; // entering, then binding
     /// # Ok(()) }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -50,6 +51,7 @@ impl NetNs {
 
     /// [`NetNs::run_async`] with [`Options`]: the body's runtime has the `/sys` and `/etc`
     /// view of `options` on every thread (one runtime per set of options).
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async_with<F, Fut, T>(&self, options: &Options, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -73,6 +75,7 @@ impl Worker {
     /// (as [`NetNs::run_async_with`] with the worker's setup), not on the worker's own
     /// thread, so it never waits for, or blocks, the worker's blocking calls; and the caller
     /// waits on a waker, never on a thread.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 /// that kept it from running. A panic in the body is resumed in the task that polls this
 /// future. Dropping it aborts the body's task (at its next `.await`, inside the namespace).
 #[must_use = "dropping this future aborts the body; await it for its result"]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RunAsync<T> {
     state: State<T>,
 }

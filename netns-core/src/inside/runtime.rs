@@ -70,6 +70,7 @@ type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>)>;
 /// })?;
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct NetnsRuntime {
     /// `None` only while dropping.
     runtime: Option<Arc<tokio::runtime::Runtime>>,
@@ -116,6 +117,7 @@ pub struct NetnsRuntime {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RuntimeHooks {
     start: Option<Hook>,
     stop: Option<Hook>,
@@ -207,6 +209,7 @@ impl NetNs {
     ///
     /// Build the runtime with the features your tasks need (`enable_all`); this crate's own
     /// `tokio` dependency enables only what it uses.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn runtime(&self, builder: &mut Builder) -> Result<NetnsRuntime> {
         self.runtime_with(&Setup::DEFAULT, builder)
     }
@@ -214,6 +217,7 @@ impl NetNs {
     /// [`NetNs::runtime`] with a [`Setup`]: every thread of the runtime also has the `/sys`
     /// and `/etc` view of `setup`. (Hooks set on `builder` never run: see
     /// [`NetNs::runtime_with_hooks`].)
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn runtime_with(&self, setup: &Setup, builder: &mut Builder) -> Result<NetnsRuntime> {
         self.runtime_with_hooks(setup, RuntimeHooks::new(), builder)
     }
@@ -222,6 +226,7 @@ impl NetNs {
     /// `tokio` starts for the runtime, after the crate's own (a start hook inside the
     /// namespace). Once the runtime is built from it (or fails to build), `builder`'s hooks
     /// are `hooks`, as if you had set them there, and none of the crate's.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn runtime_with_hooks(
         &self,
         setup: &Setup,

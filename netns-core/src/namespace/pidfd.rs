@@ -81,8 +81,10 @@ impl NetNs {
     ///
     /// A child that has exited is [`Error::ProcessExited`], and so is one already waited for
     /// (whose pid may be another process's by now, even another child's). The call asks the
-    /// child's `try_wait` first, which is why it takes `&mut`: a status it finds stays with
-    /// the `Child`, for `wait` to return later. Until then the child's pid cannot change hands,
+    /// child's `try_wait` first, which is why it takes `&mut`: std's `Child` tells whether it
+    /// was reaped only through `try_wait` (its `id` stays the same after `wait`), and a status
+    /// it finds stays with the `Child`, for `wait` to return later. (A tokio `Child` says so
+    /// with a shared borrow, so [`NetNs::of_tokio_child`] takes `&Child`.) Until then the child's pid cannot change hands,
     /// so the pidfd taken next is the child's. For a child of
     /// [`NetnsCommandExt::netns`](crate::NetnsCommandExt::netns) this is the namespace it entered.
     ///
@@ -112,6 +114,7 @@ impl NetNs {
     /// completion (`wait`, `try_wait` returning its status) is [`Error::ProcessExited`]; until
     /// then tokio has not reaped it (its `id` is still `Some`), so a shared borrow will do.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn of_tokio_child(child: &tokio::process::Child) -> Result<NetNs> {
         match child.id() {
             Some(pid) => of_unwaited_child(pid),
