@@ -29,6 +29,17 @@
 //!   signal);
 //! - waiting: [`poll_ready`] (one descriptor, no wait), and the hand-off's futex,
 //!   `futex_wait` and `futex_wake` (not built under loom, whose waits are spins).
+//!
+//! Why `libc` (through `nix`) and not `rustix`: rustix would give safe, allocation-free
+//! wrappers fit for between `fork` and `exec`, and take most `unsafe` out of this file, but it
+//! covers only part of what is here. rustix 1.1 lists `set_mempolicy` and the scheduler calls
+//! as not implemented, and has no `sched_setattr`, `get_mempolicy`, `kcmp`, `keyctl`,
+//! `ioprio_get`/`ioprio_set`, `SIOCGSKNS` or `pthread_atfork` (a C library function, not a
+//! system call), so switching would leave two backends for one job rather than one. The
+//! wrappers here already are the same shape (Rust types in, `Errno` out, nothing allocated),
+//! and `nix`, which the crate uses anyway, brings `libc`. Decided for the first release: stay;
+//! revisit when rustix covers the calls above, and move then one call at a time, behind the
+//! same functions, so no caller changes.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
