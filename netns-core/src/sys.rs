@@ -32,10 +32,11 @@
 //!
 //! Why `libc` (through `nix`) and not `rustix`: rustix would give safe, allocation-free
 //! wrappers fit for between `fork` and `exec`, and take most `unsafe` out of this file, but it
-//! covers only part of what is here. rustix 1.1 lists `set_mempolicy` and the scheduler calls
-//! as not implemented, and has no `sched_setattr`, `get_mempolicy`, `kcmp`, `keyctl`,
-//! `ioprio_get`/`ioprio_set`, `SIOCGSKNS` or `pthread_atfork` (a C library function, not a
-//! system call), so switching would leave two backends for one job rather than one. The
+//! covers only part of what is here. rustix 1.1 lists `get_mempolicy` and `set_mempolicy` as
+//! not yet implemented and the scheduler calls as out of its scope (so no `sched_setattr`),
+//! we found no wrapper of its for `kcmp`, `keyctl`, `ioprio_get`/`ioprio_set` or
+//! `SIOCGSKNS`, and `pthread_atfork` is a C library function, not a system call: switching
+//! would leave two backends for one job rather than one. The
 //! wrappers here already are the same shape (Rust types in, `Errno` out, nothing allocated),
 //! and `nix`, which the crate uses anyway, brings `libc`. Decided for the first release: stay;
 //! revisit when rustix covers the calls above, and move then one call at a time, behind the
