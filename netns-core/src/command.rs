@@ -33,7 +33,7 @@ use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 /// Starts processes inside a network namespace: `std::process::Command` and, with the `tokio`
 /// feature, `tokio::process::Command`.
 ///
-/// The child enters the namespace between `fork` and `exec` (and, with [`Options`], gets the
+/// The child enters the namespace between `fork` and `exec` (and, with a [`Setup`], gets the
 /// `/sys` and `/etc` views `ip netns exec` gives its command, in a mount namespace of its own),
 /// so no thread of the parent ever moves: it works from any thread, and from an async task
 /// without blocking the runtime. The child is the caller's, forked from the calling thread as
@@ -72,7 +72,7 @@ pub trait NetnsCommandExt: sealed::Sealed + Sized {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self>;
 
     /// Runs the child inside `ns`, with the `/sys` and `/etc` view of `setup`. Fails, before
-    /// anything is spawned, when the setup cannot apply to `ns` ([`Error::Unnamed`] for `etc`
+    /// anything is spawned, when the setup cannot apply to `ns` ([`Error::Unnamed`](crate::Error::Unnamed) for `etc`
     /// on a namespace without a name).
     ///
     /// The views are prepared here, once, and every child of the command gets the same: the
