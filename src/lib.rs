@@ -78,7 +78,8 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 /// }
 /// ```
 ///
-/// See [`Options`] for what they do to the thread's mounts (nothing to the host's).
+/// See [`Setup`] for what they do to the thread's mounts (nothing to the host's), and
+/// [`Options`] for the rest.
 ///
 /// A project that renames the dependency, or a crate that re-exports this one, says where it is:
 ///

@@ -79,7 +79,7 @@ fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     let sizes = [
         ns.run_with(&options, stack_size).unwrap(),
         ns.spawn_with(&options, stack_size).unwrap().join().unwrap(),
-        ns.worker_with(options.setup())
+        ns.worker_with(&options.setup())
             .unwrap()
             .run(stack_size)
             .unwrap(),

@@ -334,5 +334,5 @@ fn a_worker_reports_the_setup_it_was_made_with() {
     let worker = ns.worker_with(&setup).unwrap();
     assert_eq!(worker.run(current_id).unwrap(), ns.id());
     assert_eq!(worker.setup(), setup);
-    assert_eq!(Options::from(setup).setup(), &setup);
+    assert_eq!(Options::from(setup).setup(), setup);
 }

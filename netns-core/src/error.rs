@@ -324,7 +324,7 @@ impl fmt::Display for Error {
             }
             Error::AlreadyExists { name } => write!(
                 f,
-                "network namespace {name:?} already exists (it was left untouched; open it with NetNs::named or remove it first)"
+                "network namespace {name:?} already exists (it was left untouched; open it by its name with `NetNs::named`, or `Registry::named` for a registry of your own, or remove the name first)"
             ),
             Error::ProcessExited { process } => write!(
                 f,

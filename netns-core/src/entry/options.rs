@@ -195,8 +195,8 @@ impl Options {
     }
 
     /// How the call's thread is set up.
-    pub fn setup(&self) -> &Setup {
-        &self.setup
+    pub fn setup(&self) -> Setup {
+        self.setup
     }
 
     /// Whether each call gets a thread of its own ([`Options::fresh_thread`]).
@@ -303,7 +303,7 @@ mod tests {
         let setup = Setup::default().sysfs(true).etc(true).stack_size(1 << 20);
         let options = Options::default().sysfs(true).etc(true).stack_size(1 << 20);
         assert_eq!(Options::from(setup), options);
-        assert_eq!(options.setup(), &setup);
+        assert_eq!(options.setup(), setup);
         assert_ne!(options, options.fresh_thread(true));
     }
 }

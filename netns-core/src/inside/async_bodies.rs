@@ -50,7 +50,8 @@ impl NetNs {
     }
 
     /// [`NetNs::run_async`] with [`Options`]: the body's runtime has the `/sys` and `/etc`
-    /// view of `options` on every thread (one runtime per set of options).
+    /// view of `options` on every thread (one runtime per [`Setup`](crate::Setup): options
+    /// that differ only in how a call finds its thread share it).
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async_with<F, Fut, T>(&self, options: &Options, f: F) -> RunAsync<T>
     where
@@ -58,7 +59,7 @@ impl NetNs {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        match State::of(self).body_runtimes.get(self, options.setup()) {
+        match State::of(self).body_runtimes.get(self, &options.setup()) {
             Ok(runtime) => {
                 let handle = runtime.handle().clone();
                 RunAsync::on_runtime(&handle, runtime, self.describe(), span::carried_async(f))

@@ -201,7 +201,7 @@ impl NetNs {
     /// The runtime's hooks enter the namespace before the thread runs anything, and mark the
     /// thread as ending when it stops (what its thread-locals drop then joins no thread of this
     /// crate, which could be waiting for it). The namespace is entered once first, so a
-    /// failure to enter (privilege, options) is this call's `Err`. Should a later thread fail
+    /// failure to enter (privilege, setup) is this call's `Err`. Should a later thread fail
     /// to enter it all the same (the kernel out of memory), the process aborts with a message
     /// on stderr, rather than let a task run outside. A runtime `tokio` cannot build (its
     /// driver's descriptors: the descriptor limit, `EMFILE`) is [`Error::Os`], with `tokio`'s
