@@ -66,7 +66,7 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 /// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of one
 ///   of the handle's warm threads (see [`Options::fresh_thread`]).
 /// - `stack_size = BYTES`: the stack of the body's thread (default
-///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
+///   [`Setup::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///

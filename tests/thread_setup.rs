@@ -6,7 +6,7 @@
 
 mod common;
 
-use in_netns::{NetNs, Options, Worker, in_netns};
+use in_netns::{NetNs, Options, Setup, Worker, in_netns};
 
 /// A namespace of its own, which ends with its last handle (or with the process).
 fn anonymous() -> NetNs {
@@ -59,7 +59,7 @@ fn a_body_recursing_3000_frames_works_with_the_default_stack() {
     assert_eq!(ns.spawn(|| recurse(3000)).unwrap().join().unwrap(), 3000);
     let worker = ns.worker().unwrap();
     assert_eq!(worker.run(|| recurse(3000)).unwrap(), 3000);
-    let default = Options::DEFAULT_STACK_SIZE;
+    let default = Setup::DEFAULT_STACK_SIZE;
     assert_eq!(default, 8 << 20);
     for size in [
         ns.run(stack_size).unwrap(),

@@ -144,9 +144,6 @@ impl Default for Setup {
 }
 
 impl Options {
-    /// [`Setup::DEFAULT_STACK_SIZE`]: 8 MiB.
-    pub const DEFAULT_STACK_SIZE: usize = Setup::DEFAULT_STACK_SIZE;
-
     /// How long a warm thread waits for its next call before it ends, unless
     /// [`Options::idle_timeout`] says otherwise: 10 s (as tokio's blocking pool keeps its
     /// threads). An idle warm thread uses no CPU, only its memory.
