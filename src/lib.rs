@@ -124,7 +124,9 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 /// # Rules
 ///
 /// - The function returns `Result<_, E>` with `E: From<in_netns::Error>`; failing to open or enter
-///   the namespace becomes `Err(E::from(err))` and the body does not run.
+///   the namespace becomes `Err(E::from(err))` and the body does not run. With `io::Error`,
+///   that is the OS error (its errno and kind, see [`Error`]); `in_netns::Error`,
+///   `Box<dyn Error>` or an error type of yours that wraps it keep the message too.
 /// - Arguments, `self` and the returned value must be `Send` (`&T` needs `T: Sync`); borrowed
 ///   arguments and returned borrows are fine, because the thread is scoped to the call.
 /// - `const fn` is refused, and so is `async fn` without the `tokio` feature, each with an error
