@@ -10,7 +10,7 @@ mod support;
 
 use std::process::{Command, ExitCode};
 
-use in_netns::{CommandExt, Options};
+use in_netns::{NetnsCommandExt, Setup};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -33,7 +33,7 @@ fn run() -> Result<(), BoxError> {
     }
 
     let runtime = temp.ns.runtime_with(
-        &Options::default().etc(true),
+        &Setup::default().etc(true),
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all(),

@@ -5,12 +5,13 @@
 #![cfg(target_os = "linux")]
 
 pub use netns_core::{
-    CommandExt, ETC_DIR, Error, NetNs, NetnsCommand, NsId, Options, RUN_DIR, Registry, Result,
-    Watch, WatchEvent, Worker, rootless, socket2,
+    ETC_DIR, Error, NetNs, NetnsCommand, NetnsCommandExt, NsId, Options, RUN_DIR, Registry, Result,
+    Setup, Watch, WatchEvent, Worker, rootless, socket2,
 };
 
 #[cfg(feature = "tokio")]
-pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 
 /// Runs the function's body inside a network namespace, on a dedicated thread that entered it
 /// (one of the handle's warm threads, or a fresh one).
@@ -65,7 +66,7 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 /// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of one
 ///   of the handle's warm threads (see [`Options::fresh_thread`]).
 /// - `stack_size = BYTES`: the stack of the body's thread (default
-///   [`Options::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
+///   [`Setup::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed
 ///   dependency or a re-export. The expansion calls helpers under that path.
 ///
@@ -77,7 +78,8 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 /// }
 /// ```
 ///
-/// See [`Options`] for what they do to the thread's mounts (nothing to the host's).
+/// See [`Setup`] for what they do to the thread's mounts (nothing to the host's), and
+/// [`Options`] for the rest.
 ///
 /// A project that renames the dependency, or a crate that re-exports this one, says where it is:
 ///
@@ -98,11 +100,11 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 /// # Async functions (feature `tokio`)
 ///
 /// An `async fn` runs its body as a task on a tokio runtime whose every thread is inside the
-/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::Runtime`
+/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::NetnsRuntime`
 /// given as the target. Everything the body hands to tokio (spawned tasks, `spawn_blocking`,
 /// `tokio::fs`, DNS lookups, child processes) stays inside; the caller's runtime is never entered
 /// and awaiting the call only registers a waker. Arguments, the body and the result must be
-/// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<Runtime>` or
+/// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<NetnsRuntime>` or
 /// `self: Arc<Self>` rather than references. Dropping the future aborts the body at its next
 /// `.await`.
 ///
@@ -122,7 +124,9 @@ pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 /// # Rules
 ///
 /// - The function returns `Result<_, E>` with `E: From<in_netns::Error>`; failing to open or enter
-///   the namespace becomes `Err(E::from(err))` and the body does not run.
+///   the namespace becomes `Err(E::from(err))` and the body does not run. With `io::Error`,
+///   that is the OS error (its errno and kind, see [`Error`]); `in_netns::Error`,
+///   `Box<dyn Error>` or an error type of yours that wraps it keep the message too.
 /// - Arguments, `self` and the returned value must be `Send` (`&T` needs `T: Sync`); borrowed
 ///   arguments and returned borrows are fine, because the thread is scoped to the call.
 /// - `const fn` is refused, and so is `async fn` without the `tokio` feature, each with an error

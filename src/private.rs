@@ -21,9 +21,9 @@ pub mod test;
 /// Something `#[in_netns(TARGET)]` can run in.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace target for `#[in_netns]`",
-    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs`, a `Worker` or an `in_netns::Runtime` (owned, borrowed or in an `Arc`)",
+    label = "expected a path (`&str`, `String`, `&Path`, `PathBuf`), a `NetNs`, a `Worker` or an `in_netns::NetnsRuntime` (owned, borrowed or in an `Arc`)",
     note = "name a namespace with `#[in_netns(name = \"NAME\")]` or a process with `#[in_netns(pid = PID)]`",
-    note = "a tokio runtime is a target only when every thread of it is inside a namespace: make it with `ns.runtime(&mut tokio::runtime::Builder::new_multi_thread())` (an `in_netns::Runtime`, feature `tokio`)"
+    note = "a tokio runtime is a target only when every thread of it is inside a namespace: make it with `ns.runtime(&mut tokio::runtime::Builder::new_multi_thread())` (an `in_netns::NetnsRuntime`, feature `tokio`)"
 )]
 pub trait Target {
     /// Opens or duplicates the namespace on the calling thread, into an owned value that
@@ -45,7 +45,7 @@ pub enum Resolved {
     Runtime(RuntimeTarget),
 }
 
-/// What a [`Runtime`](netns_core::Runtime) target resolves to: enough to reach it without
+/// What a [`NetnsRuntime`](netns_core::NetnsRuntime) target resolves to: enough to reach it without
 /// borrowing it, and the runtime itself when the function was given it by value.
 #[cfg(feature = "tokio")]
 pub struct RuntimeTarget {
@@ -101,8 +101,8 @@ impl Resolved {
 /// Targets that take per-call options; a long-lived worker is configured when it is made.
 #[diagnostic::on_unimplemented(
     message = "`sysfs`, `etc`, `fresh_thread` and `stack_size` cannot be set per call on `{Self}`",
-    label = "a worker's or a runtime's options are set when it is made",
-    note = "make it with `ns.worker_with(&options)` or `ns.runtime_with(&options, &mut builder)`, and remove the flags here"
+    label = "a worker's or a runtime's setup is set when it is made",
+    note = "make it with `ns.worker_with(&setup)` or `ns.runtime_with(&setup, &mut builder)` (an `in_netns::Setup`), and remove the flags here"
 )]
 pub trait AcceptsOptions {}
 
@@ -186,7 +186,7 @@ where
 }
 
 #[cfg(feature = "tokio")]
-impl Target for netns_core::Runtime {
+impl Target for netns_core::NetnsRuntime {
     fn resolve(self) -> Result<Resolved> {
         Ok((&self).resolve()?.keep_alive(self))
     }
@@ -194,12 +194,12 @@ impl Target for netns_core::Runtime {
 
 /// A borrowed runtime: its tasks run while the caller keeps it.
 #[cfg(feature = "tokio")]
-impl Target for &netns_core::Runtime {
+impl Target for &netns_core::NetnsRuntime {
     fn resolve(self) -> Result<Resolved> {
         Ok(Resolved::Runtime(RuntimeTarget {
             handle: self.handle().clone(),
             ns: self.namespace().clone(),
-            options: self.options(),
+            options: Options::from(self.setup()),
             _owner: None,
         }))
     }
@@ -228,7 +228,7 @@ impl<N: AsRef<str>> Target for Name<N> {
 
 impl Target for Pid {
     fn resolve(self) -> Result<Resolved> {
-        NetNs::from_pid(self.0).map(Resolved::Namespace)
+        NetNs::of_pid(self.0).map(Resolved::Namespace)
     }
 }
 

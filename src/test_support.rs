@@ -56,7 +56,7 @@ where
     }
     let ns = fresh_namespace(path);
     ns.run(|| body().check()).unwrap_or_else(|err| {
-        panic!("#[in_netns::test] {path}: could not enter its namespace: {err}")
+        panic!("#[in_netns::test] {path}: could not enter its namespace: {err:?}")
     });
     R::passed()
 }
@@ -77,12 +77,12 @@ where
     let runtime = ns
         .runtime(tokio::runtime::Builder::new_current_thread().enable_all())
         .unwrap_or_else(|err| {
-            panic!("#[in_netns::test] {path}: could not start its runtime: {err}")
+            panic!("#[in_netns::test] {path}: could not start its runtime: {err:?}")
         });
     // The runtime's driver thread drives I/O and timers; the body is polled on a thread inside.
     ns.run(|| runtime.handle().block_on(body()).check())
         .unwrap_or_else(|err| {
-            panic!("#[in_netns::test] {path}: could not enter its namespace: {err}")
+            panic!("#[in_netns::test] {path}: could not enter its namespace: {err:?}")
         });
     R::passed()
 }
@@ -96,10 +96,10 @@ fn rerun_here(own_process: bool) -> bool {
 
 fn fresh_namespace(path: &str) -> NetNs {
     let ns = NetNs::new().unwrap_or_else(|err| {
-        panic!("#[in_netns::test] {path}: could not make a network namespace: {err}")
+        panic!("#[in_netns::test] {path}: could not make a network namespace: {err:?}")
     });
     ns.set_loopback_up()
-        .unwrap_or_else(|err| panic!("#[in_netns::test] {path}: could not bring lo up: {err}"));
+        .unwrap_or_else(|err| panic!("#[in_netns::test] {path}: could not bring lo up: {err:?}"));
     ns
 }
 
@@ -148,7 +148,7 @@ fn run_child(path: &str) -> Result<String, String> {
         ])
         .env(RERUN, "1");
     netns_core::__private::rootless_in_child(&mut command)
-        .map_err(|err| format!("#[in_netns::test] {name}: {err}"))?;
+        .map_err(|err| format!("#[in_netns::test] {name}: {err:?}"))?;
     let output = command.output().map_err(|err| {
         let reason = match rootless::forbidding_setting() {
             Some(setting) => {

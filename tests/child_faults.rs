@@ -82,9 +82,9 @@ fn child_unprivileged(fixture: &str) -> ExitCode {
 fn child_without_ptrace(process: &str) -> ExitCode {
     let mut checks = Checks::default();
     let pid: u32 = process.parse().expect("a pid");
-    let open = NetNs::from_pid(pid);
+    let open = NetNs::of_pid(pid);
     checks.check(
-        "from_pid() of a process with more capabilities is AccessDenied",
+        "of_pid() of a process with more capabilities is AccessDenied",
         matches!(
             open,
             Err(Error::AccessDenied {

@@ -1,4 +1,4 @@
-//! `CommandExt`: children that start inside a namespace, with `ip netns exec`'s views, while no
+//! `NetnsCommandExt`: children that start inside a namespace, with `ip netns exec`'s views, while no
 //! thread of the parent moves.
 
 mod common;
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, current_id};
-use in_netns::{CommandExt, Error, NetNs, Options};
+use in_netns::{Error, NetNs, NetnsCommandExt, Setup};
 
 /// The interface names a `/proc/.../net/dev` text lists.
 fn links_in(dev: &str) -> Vec<String> {
@@ -67,11 +67,11 @@ fn with_etc_and_sysfs_a_child_sees_the_namespaces_files_and_the_host_mounts_stay
     };
     let mounts_before = mounts();
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap();
-    let options = Options::default().etc(true).sysfs(true);
+    let setup = Setup::default().etc(true).sysfs(true);
     let seen = output_of(
         &mut Command::new("sh")
             .args(["-c", "cat /etc/resolv.conf; ls /sys/class/net"])
-            .netns_with(&target.ns, &options)
+            .netns_with(&target.ns, &setup)
             .unwrap(),
     );
     assert_eq!(seen, "nameserver 192.0.2.53\nlo\n");
@@ -100,7 +100,7 @@ fn a_child_that_runs_as_another_user_starts_inside() {
     let mut with_views = Command::new("sh");
     with_views
         .args(["-c", "id -u; ls /sys/class/net"])
-        .netns_with(&target.ns, &Options::default().sysfs(true))
+        .netns_with(&target.ns, &Setup::default().sysfs(true))
         .unwrap()
         .uid(uid)
         .gid(gid);
@@ -212,7 +212,7 @@ fn a_child_spawned_by_the_commands_own_methods_enters_after_the_fork() {
 fn options_that_cannot_apply_fail_before_anything_is_spawned() {
     let anonymous = NetNs::new().unwrap();
     let mut command = Command::new("true");
-    let result = command.netns_with(&anonymous, &Options::default().etc(true));
+    let result = command.netns_with(&anonymous, &Setup::default().etc(true));
     assert!(matches!(result, Err(Error::Unnamed { .. })));
 }
 
@@ -279,7 +279,7 @@ fn a_child_with_a_parent_death_signal_outlives_the_call_that_spawned_it() {
         });
     }
     let mut child = command
-        .netns_with(&target.ns, &Options::default().sysfs(true))
+        .netns_with(&target.ns, &Setup::default().sysfs(true))
         .unwrap()
         .spawn()
         .unwrap();
@@ -290,24 +290,6 @@ fn a_child_with_a_parent_death_signal_outlives_the_call_that_spawned_it() {
     assert!(
         still_running,
         "the child was killed when a thread of the crate ended"
-    );
-}
-
-/// Options about how a call finds its thread mean nothing to a child: refused by name.
-#[in_netns::test]
-fn a_command_refuses_settings_of_how_a_call_finds_its_thread() {
-    let target = TempNs::new("cmd-dispatch");
-    let mut command = Command::new("true");
-    let result = command.netns_with(&target.ns, &Options::default().fresh_thread(true));
-    assert!(
-        matches!(
-            result,
-            Err(Error::NotApplicable {
-                option: "fresh_thread",
-                to: "a command"
-            })
-        ),
-        "{result:?}"
     );
 }
 
@@ -609,12 +591,12 @@ fn a_caller_with_cap_sys_admin_permitted_not_effective_gives_the_child_its_capab
 fn a_commands_etc_view_is_the_one_listed_at_netns_with() {
     let target = TempNs::new("cmd-etc-listed");
     let etc = EtcDir::new(&target.name, &[("hosts", "192.0.2.1 listed\n")]);
-    let options = Options::default().etc(true);
+    let setup = Setup::default().etc(true);
     let script = "cat /etc/hosts; grep -c 192.0.2.53 /etc/resolv.conf || true";
     let mut command = Command::new("sh");
     command
         .args(["-c", script])
-        .netns_with(&target.ns, &options)
+        .netns_with(&target.ns, &setup)
         .unwrap();
     assert_eq!(output_of(&mut command), "192.0.2.1 listed\n0\n");
     // An entry added after `netns_with`: not bound for that command's later children ...
@@ -624,7 +606,7 @@ fn a_commands_etc_view_is_the_one_listed_at_netns_with() {
     let mut again = Command::new("sh");
     again
         .args(["-c", script])
-        .netns_with(&target.ns, &options)
+        .netns_with(&target.ns, &setup)
         .unwrap();
     assert_eq!(output_of(&mut again), "192.0.2.1 listed\n1\n");
 }

@@ -86,7 +86,7 @@ fn distinct_namespaces_have_distinct_nonzero_ids() {
     let b = NetNs::new().unwrap();
     assert_ne!(a.id(), b.id());
     assert_ne!(a, b);
-    assert!(a.id().ino != 0 && b.id().ino != 0);
+    assert!(a.id().ino() != 0 && b.id().ino() != 0);
     assert_eq!(a, a.try_clone().unwrap());
     let set: HashSet<_> = [a.try_clone().unwrap(), a, b].into_iter().collect();
     assert_eq!(set.len(), 2, "Hash and Eq go by namespace identity");
@@ -137,7 +137,7 @@ fn a_namespace_path_is_accepted() {
     let task = format!("/proc/{pid}/task/{pid}/ns/net");
     assert_eq!(
         NetNs::open(&task).unwrap().id(),
-        NetNs::from_pid(pid).unwrap().id()
+        NetNs::of_pid(pid).unwrap().id()
     );
 }
 
@@ -329,10 +329,32 @@ fn handles_and_errors_have_the_promised_traits() {
     fn error<T: std::error::Error + Send + Sync + 'static + Into<std::io::Error>>() {}
     fn id<T: Copy + Eq + Hash + Ord + Debug + std::fmt::Display>() {}
     fn worker<T: Send + Sync + Clone + UnwindSafe + RefUnwindSafe + Debug>() {}
+    fn value<T: Send + Sync + Copy + Debug + Default + Eq + Hash>() {}
+    fn registry<T: Send + Sync + Clone + Debug + Default + Eq + Hash>() {}
+    fn event<T: Send + Sync + Clone + Debug + Eq + Hash>() {}
+    fn watch<T: Send + Sync + Debug + std::iter::FusedIterator>() {}
+    fn command<T: Send + Sync + Debug>() {}
     handle::<NetNs>();
     error::<Error>();
     id::<in_netns::NsId>();
     worker::<in_netns::Worker>();
+    value::<in_netns::Options>();
+    value::<in_netns::Setup>();
+    registry::<in_netns::Registry>();
+    event::<in_netns::WatchEvent>();
+    watch::<in_netns::Watch>();
+    command::<in_netns::NetnsCommand<'static, Command>>();
+    #[cfg(feature = "tokio")]
+    {
+        fn runtime<T: Send + Sync + Debug>() {}
+        fn hooks<T: Send + Sync + Clone + Debug + Default>() {}
+        fn future<T: Send + Sync + Debug + std::future::Future + Unpin>() {}
+        fn stream<T: Send + Sync + Debug + futures_util::stream::FusedStream>() {}
+        runtime::<in_netns::NetnsRuntime>();
+        hooks::<in_netns::RuntimeHooks>();
+        future::<in_netns::RunAsync<u32>>();
+        stream::<in_netns::AsyncWatch>();
+    }
 }
 
 // --- lifecycle and interoperation with ip netns ---------------------------------------------
@@ -456,7 +478,7 @@ fn a_pid_that_exited_is_not_found() {
     let mut child = Command::new("true").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
-    assert!(matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })));
+    assert!(matches!(NetNs::of_pid(pid), Err(Error::NotFound { .. })));
 }
 
 #[in_netns::test]

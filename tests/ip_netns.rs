@@ -1,5 +1,5 @@
 //! `ip netns` parity, checked against `ip netns` itself: `attach`, `identify` (`names`), `pids`,
-//! `monitor` (`watch`); pidfds (`from_pidfd`, `of_child`, a race-free `from_pid`) with a pid
+//! `monitor` (`watch`); pidfds (`of_pidfd`, `of_child`, a race-free `of_pid`) with a pid
 //! really reused; registries other than `/run/netns`.
 
 mod common;
@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, TempRegistry, bad_names, gettid, require_privilege, unique_name};
-use in_netns::{CommandExt, Error, NetNs, Options, Registry, Watch, WatchEvent};
+use in_netns::{Error, NetNs, NetnsCommandExt, Options, Registry, Watch, WatchEvent};
 
 /// How long a test waits for an event before it fails (a hang made a failure, not a measure).
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -335,10 +335,10 @@ fn a_pidfd_a_child_and_a_pid_each_name_exactly_that_processs_namespace() {
     let mut child = Sleeper::inside(&ns);
     let pidfd = pidfd_of(child.pid());
     for (how, opened) in [
-        ("from_pidfd", NetNs::from_pidfd(&pidfd)),
+        ("of_pidfd", NetNs::of_pidfd(&pidfd)),
         (
             "through procfs",
-            netns_core::__private::from_pidfd_through_procfs(&pidfd),
+            netns_core::__private::of_pidfd_through_procfs(&pidfd),
         ),
         ("of_child", NetNs::of_child(&mut child.0)),
     ] {
@@ -346,7 +346,7 @@ fn a_pidfd_a_child_and_a_pid_each_name_exactly_that_processs_namespace() {
         assert_eq!(opened, ns, "{how}");
         assert_eq!(opened.run(common::current_id).unwrap(), ns.id(), "{how}");
     }
-    let by_pid = NetNs::from_pid(child.pid()).unwrap();
+    let by_pid = NetNs::of_pid(child.pid()).unwrap();
     let path = PathBuf::from(format!("/proc/{}/ns/net", child.pid()));
     assert_eq!(
         (by_pid.id(), by_pid.path()),
@@ -363,8 +363,8 @@ fn a_pidfd_a_child_and_a_pid_each_name_exactly_that_processs_namespace() {
         })
         .unwrap();
     let tid = tid.recv().unwrap();
-    assert_eq!(NetNs::from_pid(tid).unwrap(), ns);
-    assert_ne!(NetNs::from_pid(std::process::id()).unwrap(), ns);
+    assert_eq!(NetNs::of_pid(tid).unwrap(), ns);
+    assert_ne!(NetNs::of_pid(std::process::id()).unwrap(), ns);
     drop(release);
     inside.join().unwrap();
 }
@@ -386,7 +386,7 @@ async fn a_tokio_child_names_its_namespace_until_it_is_awaited() {
         NetNs::of_tokio_child(&child),
         "a tokio child that was already waited for",
     );
-    assert!(matches!(NetNs::from_pid(pid), Err(Error::NotFound { .. })));
+    assert!(matches!(NetNs::of_pid(pid), Err(Error::NotFound { .. })));
 }
 
 #[in_netns::test]
@@ -402,21 +402,21 @@ fn a_pidfd_or_child_of_an_exited_process_is_process_exited_naming_it() {
 
     // A zombie: the pid is still its own, the namespace is gone.
     let zombie = format!("pidfd {fd} (pid {pid})");
-    expect_exited(NetNs::from_pidfd(&pidfd), &zombie);
+    expect_exited(NetNs::of_pidfd(&pidfd), &zombie);
     expect_exited(
-        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        netns_core::__private::of_pidfd_through_procfs(&pidfd),
         &zombie,
     );
-    let by_pid = NetNs::from_pid(pid);
+    let by_pid = NetNs::of_pid(pid);
     assert!(matches!(by_pid, Err(Error::NotFound { .. })), "{by_pid:?}");
 
     // Reaped (here by of_child's try_wait): the pid is free for anyone.
     expect_exited(NetNs::of_child(&mut child.0), &format!("child pid {pid}"));
     expect_exited(NetNs::of_child(&mut child.0), &format!("child pid {pid}"));
     let reaped = format!("pidfd {fd}");
-    expect_exited(NetNs::from_pidfd(&pidfd), &reaped);
+    expect_exited(NetNs::of_pidfd(&pidfd), &reaped);
     expect_exited(
-        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        netns_core::__private::of_pidfd_through_procfs(&pidfd),
         &reaped,
     );
 }
@@ -446,12 +446,12 @@ fn a_descriptor_that_is_no_pidfd_is_not_pidfd_naming_it() {
         other => panic!("descriptor {fd}: expected NotPidfd, got {other:?}"),
     };
     not_pidfd(
-        NetNs::from_pidfd(&file),
+        NetNs::of_pidfd(&file),
         file.as_raw_fd(),
         "it is a regular file",
     );
     not_pidfd(
-        NetNs::from_pidfd(&socket),
+        NetNs::of_pidfd(&socket),
         socket.as_raw_fd(),
         "it is a socket",
     );
@@ -460,7 +460,7 @@ fn a_descriptor_that_is_no_pidfd_is_not_pidfd_naming_it() {
     // SAFETY: the number is never open, so the call can only see EBADF; no descriptor anything
     // owns is touched.
     let never_open = unsafe { std::os::fd::BorrowedFd::borrow_raw(closed) };
-    not_pidfd(NetNs::from_pidfd(never_open), closed, "it is not open");
+    not_pidfd(NetNs::of_pidfd(never_open), closed, "it is not open");
 }
 
 /// Set in the environment of this test's second run, as PID 1 of a pid namespace of its own.
@@ -538,7 +538,7 @@ fn reuse_a_pid_as_init() {
     let mut victim = Sleeper::inside(&home);
     let pid = victim.pid();
     let pidfd = pidfd_of(pid);
-    assert_eq!(NetNs::from_pidfd(&pidfd).unwrap(), home);
+    assert_eq!(NetNs::of_pidfd(&pidfd).unwrap(), home);
     victim.0.kill().unwrap();
     victim.0.wait().unwrap();
 
@@ -551,14 +551,14 @@ fn reuse_a_pid_as_init() {
         })
         .expect("a process that takes the reaped child's pid");
     assert_eq!(
-        NetNs::from_pid(pid).unwrap(),
+        NetNs::of_pid(pid).unwrap(),
         elsewhere,
         "the pid names the newcomer"
     );
     let reaped = format!("pidfd {}", pidfd.as_raw_fd());
-    expect_exited(NetNs::from_pidfd(&pidfd), &reaped);
+    expect_exited(NetNs::of_pidfd(&pidfd), &reaped);
     expect_exited(
-        netns_core::__private::from_pidfd_through_procfs(&pidfd),
+        netns_core::__private::of_pidfd_through_procfs(&pidfd),
         &reaped,
     );
     expect_exited(NetNs::of_child(&mut victim.0), &format!("child pid {pid}"));

@@ -139,7 +139,7 @@ fn sysfs_makes_proc_net_the_namespaces_and_the_hosts_stays() {
         proc_net_view()
     });
     assert_eq!(spawned.unwrap().join().unwrap(), inside());
-    let worker = target.ns.worker_with(&options).unwrap();
+    let worker = target.ns.worker_with(&options.setup()).unwrap();
     worker.run(|| wait_alone_in(id)).unwrap();
     assert_eq!(worker.run(proc_net_view).unwrap(), inside());
     drop(worker);
@@ -257,7 +257,7 @@ fn etc_without_a_name_is_an_error_not_a_no_op() {
         Err(Error::Unnamed { namespace }) => assert_eq!(namespace, anonymous.id().to_string()),
         other => panic!("expected Unnamed, got {other:?}"),
     }
-    let by_pid = NetNs::from_pid(std::process::id()).unwrap();
+    let by_pid = NetNs::of_pid(std::process::id()).unwrap();
     assert!(matches!(
         by_pid.spawn_with(&Options::default().etc(true), || ()),
         Err(Error::Unnamed { .. })
@@ -289,8 +289,8 @@ fn spawned_threads_and_workers_keep_their_view() {
     let options = Options::default().sysfs(true);
     let spawned = target.ns.spawn_with(&options, links_in_sys).unwrap();
     assert_eq!(spawned.join().unwrap(), ["lo", "nsopt0"]);
-    let worker = target.ns.worker_with(&options).unwrap();
-    assert_eq!(worker.options(), options);
+    let worker = target.ns.worker_with(&options.setup()).unwrap();
+    assert_eq!(worker.setup(), options.setup());
     assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);
     assert_eq!(worker.run(links_in_sys).unwrap(), ["lo", "nsopt0"]);
 }

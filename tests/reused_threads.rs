@@ -316,7 +316,7 @@ impl Drop for HostMount {
 fn a_sysfs_view_has_the_hosts_mounts_as_they_are_when_the_call_starts() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
-    let worker = ns.worker_with(&sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs.setup()).unwrap();
     warm(&ns, &sysfs);
     let home = std::env::current_dir().unwrap();
     let mount = HostMount::new();
@@ -348,7 +348,7 @@ fn views_work_in_a_removed_working_directory_as_on_a_fresh_thread() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
     let etc_free = Options::default().sysfs(true).fresh_thread(true);
-    let worker = ns.worker_with(&sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs.setup()).unwrap();
     warm(&ns, &sysfs);
     let home = std::env::current_dir().unwrap();
     let removed = std::env::temp_dir().join(common::unique_name("cwd-removed"));
@@ -375,7 +375,7 @@ fn views_work_in_a_removed_working_directory_as_on_a_fresh_thread() {
 fn mounts_a_body_makes_in_its_view_reach_no_later_call() {
     let ns = NetNs::new().unwrap();
     let sysfs = Options::default().sysfs(true);
-    let worker = ns.worker_with(&sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs.setup()).unwrap();
     warm(&ns, &sysfs);
     let secret = Path::new("/mnt").join(common::unique_name("view-secret"));
     let change_the_view = || {
@@ -480,7 +480,7 @@ fn a_view_thread_retired_for_a_file_table_of_its_own_leaves_no_descriptor_open()
         ns.run_with(&sysfs, || unshare(CloneFlags::CLONE_FILES).unwrap())
             .unwrap();
         ns.run_with(&sysfs, || ()).unwrap();
-        let worker = ns.worker_with(&sysfs).unwrap();
+        let worker = ns.worker_with(&sysfs.setup()).unwrap();
         worker
             .run(|| unshare(CloneFlags::CLONE_FILES).unwrap())
             .unwrap();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{EtcDir, TempNs, current_id, id_of_path, thread_namespaces};
-use in_netns::{Error, NetNs, NsId, Options, Runtime, RuntimeHooks, Worker, in_netns};
+use in_netns::{Error, NetNs, NetnsRuntime, NsId, Options, RuntimeHooks, Setup, Worker, in_netns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Generous bound that turns a hang into a failure.
@@ -238,7 +238,7 @@ fn a_namespace_runtime_serves_its_loopback_lookups_and_children_inside() {
     let runtime = target
         .ns
         .runtime_with(
-            &Options::default().etc(true),
+            &Setup::default().etc(true),
             tokio::runtime::Builder::new_current_thread().enable_all(),
         )
         .unwrap();
@@ -302,7 +302,7 @@ fn a_namespace_runtime_serves_its_loopback_lookups_and_children_inside() {
 }
 
 struct Agent {
-    runtime: Arc<Runtime>,
+    runtime: Arc<NetnsRuntime>,
 }
 
 impl Agent {
@@ -314,12 +314,12 @@ impl Agent {
 }
 
 #[in_netns(runtime)]
-async fn on_owned_runtime(runtime: Runtime) -> in_netns::Result<NsId> {
+async fn on_owned_runtime(runtime: NetnsRuntime) -> in_netns::Result<NsId> {
     Ok(current_id())
 }
 
 #[in_netns(&runtime)]
-fn blocking_body_with_the_runtime_entered(runtime: &Runtime) -> in_netns::Result<NsId> {
+fn blocking_body_with_the_runtime_entered(runtime: &NetnsRuntime) -> in_netns::Result<NsId> {
     let handle = tokio::runtime::Handle::current();
     Ok(handle
         .block_on(tokio::spawn(async { current_id() }))
@@ -402,7 +402,7 @@ fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller()
 fn a_runtime_that_cannot_enter_is_an_error_of_runtime() {
     let anonymous = NetNs::new().unwrap();
     let result = anonymous.runtime_with(
-        &Options::default().etc(true),
+        &Setup::default().etc(true),
         tokio::runtime::Builder::new_current_thread().enable_all(),
     );
     assert!(matches!(result, Err(Error::Unnamed { .. })), "{result:?}");
@@ -439,7 +439,7 @@ fn the_last_handle_dropped_on_a_blocking_thread_of_its_own_runtime_ends_it() {
     }
 }
 
-fn multi_thread(ns: &NetNs) -> Runtime {
+fn multi_thread(ns: &NetNs) -> NetnsRuntime {
     ns.runtime(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -505,7 +505,7 @@ fn block_on_from_a_task_of_the_same_runtime_panics_instead_of_hanging() {
 }
 
 #[in_netns(runtime)]
-async fn on_the_last_arc(runtime: Arc<Runtime>) -> in_netns::Result<NsId> {
+async fn on_the_last_arc(runtime: Arc<NetnsRuntime>) -> in_netns::Result<NsId> {
     Ok(current_id())
 }
 
@@ -624,7 +624,7 @@ fn descriptors_of(id: NsId) -> usize {
     let fds = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
     fds.flatten()
         .filter_map(|fd| std::fs::metadata(fd.path()).ok())
-        .filter(|meta| meta.dev() == id.dev && meta.ino() == id.ino)
+        .filter(|meta| meta.dev() == id.dev() && meta.ino() == id.ino())
         .count()
 }
 
@@ -678,7 +678,7 @@ fn the_users_thread_hooks_run_on_every_thread_of_the_runtime_and_stay_on_the_bui
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2);
     let runtime = ns
-        .runtime_with_hooks(&Options::default(), hooks, &mut builder)
+        .runtime_with_hooks(&Setup::default(), hooks, &mut builder)
         .unwrap();
     let blocking = runtime.block_on(async { tokio::task::spawn_blocking(current_id).await });
     assert_eq!(blocking.unwrap().unwrap(), ns.id());

@@ -6,7 +6,7 @@
 
 mod common;
 
-use in_netns::{NetNs, Options, Worker, in_netns};
+use in_netns::{NetNs, Options, Setup, Worker, in_netns};
 
 /// A namespace of its own, which ends with its last handle (or with the process).
 fn anonymous() -> NetNs {
@@ -59,7 +59,7 @@ fn a_body_recursing_3000_frames_works_with_the_default_stack() {
     assert_eq!(ns.spawn(|| recurse(3000)).unwrap().join().unwrap(), 3000);
     let worker = ns.worker().unwrap();
     assert_eq!(worker.run(|| recurse(3000)).unwrap(), 3000);
-    let default = Options::DEFAULT_STACK_SIZE;
+    let default = Setup::DEFAULT_STACK_SIZE;
     assert_eq!(default, 8 << 20);
     for size in [
         ns.run(stack_size).unwrap(),
@@ -75,11 +75,14 @@ fn stack_size_sets_the_stack_of_every_kind_of_body_thread() {
     let ns = &anonymous();
     let asked = 32 << 20;
     let options = Options::default().stack_size(asked);
-    assert_eq!(options.thread_stack_size(), asked);
+    assert_eq!(options.setup().thread_stack_size(), asked);
     let sizes = [
         ns.run_with(&options, stack_size).unwrap(),
         ns.spawn_with(&options, stack_size).unwrap().join().unwrap(),
-        ns.worker_with(&options).unwrap().run(stack_size).unwrap(),
+        ns.worker_with(&options.setup())
+            .unwrap()
+            .run(stack_size)
+            .unwrap(),
         with_a_big_stack(ns).unwrap(),
     ];
     for size in sizes {

@@ -7,7 +7,7 @@ mod common;
 use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
-use in_netns::{NetNs, Options, Runtime, in_netns};
+use in_netns::{NetNs, NetnsRuntime, Options, in_netns};
 use tracing::Span;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -151,7 +151,7 @@ fn a_thread_scoped_subscriber_is_the_bodys_too() {
 }
 
 #[in_netns(runtime)]
-async fn event_on_a_runtime(runtime: &Runtime) -> in_netns::Result<()> {
+async fn event_on_a_runtime(runtime: &NetnsRuntime) -> in_netns::Result<()> {
     tokio::task::yield_now().await;
     tracing::info!(target: "local-test", "in an async fn");
     Ok(())

@@ -81,8 +81,8 @@ fn relative_paths_resolve_against_the_callers_directory_at_the_call() {
     std::env::set_current_dir(&first).unwrap();
     // Made while the process is in `first`.
     let plain_worker = ns.worker().unwrap();
-    let sysfs_worker = ns.worker_with(&sysfs).unwrap();
-    let etc_worker = ns.worker_with(&etc).unwrap();
+    let sysfs_worker = ns.worker_with(&sysfs.setup()).unwrap();
+    let etc_worker = ns.worker_with(&etc.setup()).unwrap();
     assert_eq!(sysfs_worker.run(read_relative).unwrap(), "first");
 
     std::env::set_current_dir(&second).unwrap();
@@ -119,7 +119,7 @@ fn set_current_dir_in_a_body_with_options_moves_only_the_body() {
     assert_eq!(moved.unwrap(), (elsewhere.clone(), "elsewhere".to_owned()));
     assert_eq!(cwd(), home, "the process did not move");
 
-    let worker = ns.worker_with(&sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs.setup()).unwrap();
     worker
         .run(|| std::env::set_current_dir(&elsewhere).unwrap())
         .unwrap();
@@ -151,7 +151,7 @@ fn the_umask_is_the_callers_at_the_call_and_a_workers_with_options_from_its_maki
     let dir = state.dir("umask");
     let sysfs = Options::default().sysfs(true);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let worker = ns.worker_with(&sysfs).unwrap();
+    let worker = ns.worker_with(&sysfs.setup()).unwrap();
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     assert_eq!(ns.run(|| created_mode(&dir, "plain")).unwrap(), 0o600);

@@ -14,7 +14,7 @@ pub fn rootless_in_child(command: &mut std::process::Command) -> Result<()> {
 }
 
 /// For `#[in_netns(runtime)] async fn`: spawns `future` on `handle`, which must be the handle
-/// of a namespace [`Runtime`](crate::Runtime) (the only runtimes whose tasks run inside);
+/// of a namespace [`NetnsRuntime`](crate::NetnsRuntime) (the only runtimes whose tasks run inside);
 /// `namespace` names it in errors.
 #[cfg(feature = "tokio")]
 pub fn spawn_on_runtime<T, F>(
@@ -29,8 +29,8 @@ where
     crate::inside::RunAsync::on_handle(handle, namespace, future)
 }
 
-/// For tests: [`NetNs::from_pidfd`] as kernels before 6.11 run it (procfs, then the liveness
+/// For tests: [`NetNs::of_pidfd`] as kernels before 6.11 run it (procfs, then the liveness
 /// check), so that tests on newer kernels can show it refuses a reused pid.
-pub fn from_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
-    NetNs::from_pidfd_through_procfs(pidfd)
+pub fn of_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
+    NetNs::of_pidfd_through_procfs(pidfd)
 }

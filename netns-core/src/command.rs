@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::entry::Options;
+use crate::entry::Setup;
 use crate::entry::views::{For, Views};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::namespace::NetNs;
 use crate::sync::lock;
 use crate::sys::{self, CAP_SYS_ADMIN, CapData};
@@ -33,7 +33,7 @@ use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 /// Starts processes inside a network namespace: `std::process::Command` and, with the `tokio`
 /// feature, `tokio::process::Command`.
 ///
-/// The child enters the namespace between `fork` and `exec` (and, with [`Options`], gets the
+/// The child enters the namespace between `fork` and `exec` (and, with a [`Setup`], gets the
 /// `/sys` and `/etc` views `ip netns exec` gives its command, in a mount namespace of its own),
 /// so no thread of the parent ever moves: it works from any thread, and from an async task
 /// without blocking the runtime. The child is the caller's, forked from the calling thread as
@@ -42,7 +42,7 @@ use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 /// after. Everything the child needs is prepared before the fork; the child only makes system
 /// calls.
 ///
-/// [`netns`](CommandExt::netns) returns the command as a [`NetnsCommand`], which dereferences to
+/// [`netns`](NetnsCommandExt::netns) returns the command as a [`NetnsCommand`], which dereferences to
 /// it: configure and spawn it as usual, with the command's own methods. To run the child as
 /// another user, set the user on the `NetnsCommand` ([`NetnsCommand::uid`], `gid`, `groups`),
 /// not with std's `CommandExt::uid`/`gid`: the child switches once inside, because std's switch
@@ -51,7 +51,7 @@ use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 ///
 /// ```no_run
 /// # use netns_core as in_netns;
-/// use in_netns::CommandExt;
+/// use in_netns::NetnsCommandExt;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let ns = in_netns::NetNs::named("blue")?;
 /// let links = std::process::Command::new("ip").arg("link").netns(&ns).output()?;
@@ -67,21 +67,20 @@ use crate::sys::{self, CAP_SYS_ADMIN, CapData};
 /// A failure in the child makes the spawn fail with that errno; since the standard library
 /// carries only the errno back, the child also writes the failed operation to its standard
 /// error first (`in-netns: setns failed: ...`).
-pub trait CommandExt: sealed::Sealed + Sized {
+pub trait NetnsCommandExt: sealed::Sealed + Sized {
     /// Runs the child inside `ns`.
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self>;
 
-    /// Runs the child inside `ns`, with the `/sys` and `/etc` view of `options`. Fails, before
-    /// anything is spawned, when the options cannot apply to `ns` ([`Error::Unnamed`] for
-    /// `etc` on a namespace without a name), or are about how a call finds its thread
-    /// (`fresh_thread`, `idle_timeout`: [`Error::NotApplicable`]).
+    /// Runs the child inside `ns`, with the `/sys` and `/etc` view of `setup`. Fails, before
+    /// anything is spawned, when the setup cannot apply to `ns` ([`Error::Unnamed`](crate::Error::Unnamed) for `etc`
+    /// on a namespace without a name).
     ///
     /// The views are prepared here, once, and every child of the command gets the same: the
     /// entries of `/etc/netns/NAME` are listed now (an entry added later is not bound, one
     /// removed later is skipped), and whether `/sys` is read-only is read now. `ip netns exec`
     /// lists them as its command starts; to do the same, call `netns_with` on a new command for
     /// each spawn.
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>>;
+    fn netns_with(&mut self, ns: &NetNs, setup: &Setup) -> Result<NetnsCommand<'_, Self>>;
 }
 
 mod sealed {
@@ -91,7 +90,7 @@ mod sealed {
     impl Sealed for tokio::process::Command {}
 }
 
-/// A command whose child starts inside a namespace ([`CommandExt::netns`]). Dereferences to the
+/// A command whose child starts inside a namespace ([`NetnsCommandExt::netns`]). Dereferences to the
 /// command, to configure and spawn it with its own methods (`arg`, `output`, `spawn`, ...).
 ///
 /// Its [`uid`](NetnsCommand::uid), [`gid`](NetnsCommand::gid) and
@@ -246,7 +245,7 @@ impl Drop for User {
     }
 }
 
-impl CommandExt for std::process::Command {
+impl NetnsCommandExt for std::process::Command {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
         let user = enter_in_child(self, ns, None);
         NetnsCommand {
@@ -255,8 +254,8 @@ impl CommandExt for std::process::Command {
         }
     }
 
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
-        let views = prepare(ns, options)?;
+    fn netns_with(&mut self, ns: &NetNs, setup: &Setup) -> Result<NetnsCommand<'_, Self>> {
+        let views = prepare(ns, setup)?;
         let user = enter_in_child(self, ns, views);
         Ok(NetnsCommand {
             command: self,
@@ -266,7 +265,8 @@ impl CommandExt for std::process::Command {
 }
 
 #[cfg(feature = "tokio")]
-impl CommandExt for tokio::process::Command {
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl NetnsCommandExt for tokio::process::Command {
     fn netns(&mut self, ns: &NetNs) -> NetnsCommand<'_, Self> {
         let user = enter_in_child(self.as_std_mut(), ns, None);
         NetnsCommand {
@@ -275,8 +275,8 @@ impl CommandExt for tokio::process::Command {
         }
     }
 
-    fn netns_with(&mut self, ns: &NetNs, options: &Options) -> Result<NetnsCommand<'_, Self>> {
-        let views = prepare(ns, options)?;
+    fn netns_with(&mut self, ns: &NetNs, setup: &Setup) -> Result<NetnsCommand<'_, Self>> {
+        let views = prepare(ns, setup)?;
         let user = enter_in_child(self.as_std_mut(), ns, views);
         Ok(NetnsCommand {
             command: self,
@@ -285,16 +285,10 @@ impl CommandExt for tokio::process::Command {
     }
 }
 
-/// The views of `options` for a child of `ns`, once they are known to apply.
-fn prepare(ns: &NetNs, options: &Options) -> Result<Option<Views>> {
-    if let Some(option) = options.dispatch_setting() {
-        return Err(Error::NotApplicable {
-            option,
-            to: "a command",
-        });
-    }
-    options.setup().check(ns)?;
-    Ok(Views::prepare(options.setup(), ns.name(), For::Child))
+/// The views of `setup` for a child of `ns`, once they are known to apply.
+fn prepare(ns: &NetNs, setup: &Setup) -> Result<Option<Views>> {
+    setup.check(ns)?;
+    Ok(Views::prepare(setup, ns.name(), For::Child))
 }
 
 /// Makes `command`'s child enter `ns` (and `views`) between `fork` and `exec`, then switch to

@@ -12,13 +12,38 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Why an operation on a network namespace failed.
 ///
 /// Every variant says what it is about (a path, a name, an operation) and its message tells the
-/// user what to do. Converts into [`std::io::Error`] keeping the kind, so functions returning
-/// `io::Result` can use `?` on it.
-#[derive(Debug)]
+/// user what to do.
+///
+/// # The cause, said once
+///
+/// A variant that wraps an underlying error (the `source` of [`Error::Os`],
+/// [`Error::ThreadSpawn`] and [`Error::Rootless`]) does not repeat it in its message: the
+/// message stops before the cause, and [`source`](std::error::Error::source) returns it, as
+/// `std::error::Error`'s docs ask, so a report that walks the chain (`anyhow`, `eyre`, a
+/// logger) prints each cause once: `mkdir /run/netns failed`, caused by `Permission denied (os
+/// error 13)`. The cause stays a value a program can inspect (its `raw_os_error`).
+///
+/// # `Debug` is the message
+///
+/// `{:?}` prints the message and its causes on one line (`mkdir /run/netns failed: Permission
+/// denied (os error 13)`), not the variant's fields: `fn main() -> Result<(), in_netns::Error>`
+/// and `unwrap()` print an error with `Debug`, and should show what the user is to read, as
+/// `Display` does. Match on the variant (it is public) to see its fields.
+///
+/// # Into `io::Error`
+///
+/// Converts into [`std::io::Error`] (so functions returning `io::Result` can use `?` on it),
+/// keeping what programs match on: an error with an errno ([`Error::raw_os_error`]) becomes
+/// that OS error, `io::Error::from_raw_os_error(errno)`, whose `raw_os_error()` and `kind()`
+/// are the errno's. An `io::Error` cannot hold both an errno and a message of its own, so the
+/// message (the path, the operation, the advice) stays with this `Error`: report it before
+/// converting, or return `in_netns::Result` (or `Box<dyn Error>`, `anyhow::Error`) to keep it.
+/// An error with no errno becomes `io::Error::new(err.kind(), err)`: its message is this one,
+/// and `get_ref()` downcasts to this `Error`.
 #[non_exhaustive]
 pub enum Error {
-    /// The namespace file (a path, the run-dir entry of a name, or a process's `ns/net`) does
-    /// not exist.
+    /// The namespace file (a path, the entry of a name in its registry's directory, or a
+    /// process's `ns/net`) does not exist.
     NotFound {
         /// The path that was looked up.
         path: PathBuf,
@@ -105,17 +130,6 @@ pub enum Error {
     ForkedWorker {
         /// The process that made the worker.
         pid: u32,
-    },
-    /// An option of how a call finds its thread
-    /// ([`Options::fresh_thread`](crate::Options::fresh_thread),
-    /// [`Options::idle_timeout`](crate::Options::idle_timeout)) was given where no call looks for
-    /// a thread: to make a [`Worker`](crate::Worker) (one thread, which never idles out) or to
-    /// start a command ([`CommandExt`](crate::CommandExt)).
-    NotApplicable {
-        /// The option, by its builder method's name.
-        option: &'static str,
-        /// What it was given to: `"a Worker"`, `"a command"`.
-        to: &'static str,
     },
     /// [`rootless::enter`](crate::rootless::enter) was called after a thread started: the kernel
     /// refuses a new user namespace to a multithreaded process.
@@ -246,7 +260,6 @@ impl Error {
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
-            Error::NotApplicable { .. } => io::ErrorKind::InvalidInput,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -267,11 +280,21 @@ impl fmt::Display for OptionalPath<'_> {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotFound { path } => write!(
-                f,
-                "network namespace {} does not exist (check the name with `ip netns list`, or that the process is alive)",
-                path.display()
-            ),
+            Error::NotFound { path } => {
+                write!(f, "network namespace {} does not exist", path.display())?;
+                let dir = path.parent().unwrap_or(Path::new("/"));
+                if dir == Path::new(crate::RUN_DIR) {
+                    write!(f, " (check the name with `ip netns list`)")
+                } else if path.starts_with("/proc") {
+                    write!(f, " (check that the process is alive)")
+                } else {
+                    write!(
+                        f,
+                        " (check the path, or the name among the entries of {})",
+                        dir.display()
+                    )
+                }
+            }
             Error::NotNetns { path, found } => write!(
                 f,
                 "{} is not a network namespace but {found}; pass /run/netns/NAME, /proc/PID/ns/net or a bind mount of one",
@@ -301,7 +324,7 @@ impl fmt::Display for Error {
             }
             Error::AlreadyExists { name } => write!(
                 f,
-                "network namespace {name:?} already exists (it was left untouched; open it with NetNs::named or remove it first)"
+                "network namespace {name:?} already exists (it was left untouched; open it by its name with `NetNs::named`, or `Registry::named` for a registry of your own, or remove the name first)"
             ),
             Error::ProcessExited { process } => write!(
                 f,
@@ -315,17 +338,13 @@ impl fmt::Display for Error {
                 f,
                 "the `etc` option needs a named namespace (opened by its name in /run/netns or a Registry) but {namespace} has no name; open it with NetNs::named, give it one with NetNs::attach, or drop the option"
             ),
-            Error::ThreadSpawn { source } => write!(
+            Error::ThreadSpawn { .. } => write!(
                 f,
-                "could not start a thread to enter the namespace: {source} (check RLIMIT_NPROC and available memory)"
+                "could not start a thread to enter the namespace (check RLIMIT_NPROC and available memory)"
             ),
             Error::ForkedWorker { pid } => write!(
                 f,
                 "this Worker's thread lives in process {pid}, and a forked child has none; make a new Worker in the child (ns.worker()), or use NetNs::run"
-            ),
-            Error::NotApplicable { option, to } => write!(
-                f,
-                "`{option}` says how a call finds its thread, which does not apply to {to}; leave it out there (only `sysfs`, `etc` and `stack_size` apply), and pass it to NetNs::run_with or #[in_netns] instead"
             ),
             Error::NotSingleThreaded { threads } => write!(
                 f,
@@ -333,11 +352,11 @@ impl fmt::Display for Error {
             ),
             Error::Rootless {
                 step,
-                source,
                 forbidden_by,
                 hint,
+                ..
             } => {
-                write!(f, "without root, {step} failed: {source}")?;
+                write!(f, "without root, {step} failed")?;
                 if let Some(setting) = forbidden_by {
                     write!(
                         f,
@@ -359,13 +378,11 @@ impl fmt::Display for Error {
             ),
             Error::RuntimeShutDown { namespace } => write!(
                 f,
-                "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::Runtime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
+                "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::NetnsRuntime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
             ),
             Error::Os {
-                operation,
-                path,
-                source,
-            } => write!(f, "{operation}{} failed: {source}", OptionalPath(path)),
+                operation, path, ..
+            } => write!(f, "{operation}{} failed", OptionalPath(path)),
         }
     }
 }
@@ -381,9 +398,29 @@ impl std::error::Error for Error {
     }
 }
 
+/// The message, then each cause (`: CAUSE`), on one line: what `fn main` and `unwrap` print
+/// (see [`Error`]'s docs).
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+/// The OS error itself when there is an errno (its `raw_os_error` and kind kept; the message
+/// stays with the `Error`), else an `io::Error` of this error's kind that carries it (see
+/// [`Error`]'s docs).
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
-        io::Error::new(err.kind(), err)
+        match err.raw_os_error() {
+            Some(errno) => io::Error::from_raw_os_error(errno),
+            None => io::Error::new(err.kind(), err),
+        }
     }
 }
 
@@ -427,10 +464,7 @@ mod tests {
             }
             other => panic!("expected Os, got {other:?}"),
         }
-        assert!(
-            mount.to_string().starts_with("mount sysfs /sys failed: "),
-            "{mount}"
-        );
+        assert_eq!(mount.to_string(), "mount sysfs /sys failed");
         let open = Error::from_errno_on_namespace("open", Path::new("/run/netns/x"), Errno::ENOENT);
         assert!(matches!(open, Error::NotFound { .. }), "{open:?}");
         let refused =
@@ -452,5 +486,169 @@ mod tests {
                 && message.contains("/run/netns/blue"),
             "{message}"
         );
+    }
+
+    /// One of each variant, with an OS error as the source where there is one. The match makes
+    /// a new variant a compile error here until it is added.
+    fn one_of_each() -> Vec<Error> {
+        let os = || io::Error::from_raw_os_error(Errno::ENOENT as i32);
+        let all = vec![
+            Error::NotFound {
+                path: PathBuf::from("/run/netns/blue"),
+            },
+            Error::NameAsPath {
+                path: PathBuf::from("blue"),
+                name: "blue".to_owned(),
+            },
+            Error::NotNetns {
+                path: PathBuf::from("/etc/hosts"),
+                found: "a regular file".to_owned(),
+            },
+            Error::PermissionDenied {
+                operation: "setns",
+                path: Some(PathBuf::from("/run/netns/blue")),
+            },
+            Error::AccessDenied {
+                operation: "open",
+                path: Some(PathBuf::from("/proc/1/ns/net")),
+            },
+            Error::InvalidPath {
+                path: PathBuf::from("a\0b"),
+                reason: "contains a NUL byte",
+            },
+            Error::InvalidName {
+                name: "a/b".to_owned(),
+                reason: "contains a slash",
+            },
+            Error::AlreadyExists {
+                name: "blue".to_owned(),
+            },
+            Error::ProcessExited {
+                process: "child pid 1234".to_owned(),
+            },
+            Error::NotPidfd {
+                fd: 7,
+                found: "it is a regular file".to_owned(),
+            },
+            Error::Unnamed {
+                namespace: "net:[4026531840]".to_owned(),
+            },
+            Error::ThreadSpawn {
+                source: io::Error::from_raw_os_error(Errno::EAGAIN as i32),
+            },
+            Error::ForkedWorker { pid: 1234 },
+            Error::NotSingleThreaded { threads: 3 },
+            Error::Rootless {
+                step: "unshare(CLONE_NEWUSER | CLONE_NEWNS)".to_owned(),
+                source: io::Error::from_raw_os_error(Errno::EPERM as i32),
+                forbidden_by: Some("kernel.unprivileged_userns_clone = 0".to_owned()),
+                hint: Some("allow them"),
+            },
+            Error::ThreadEnded {
+                namespace: "net:[1]".to_owned(),
+            },
+            Error::WorkerContext {
+                namespace: "net:[1]".to_owned(),
+            },
+            Error::RuntimeShutDown {
+                namespace: "net:[1]".to_owned(),
+            },
+            Error::Os {
+                operation: "mkdir",
+                path: Some(PathBuf::from("/run/netns")),
+                source: os(),
+            },
+        ];
+        for err in &all {
+            match err {
+                Error::NotFound { .. }
+                | Error::NameAsPath { .. }
+                | Error::NotNetns { .. }
+                | Error::PermissionDenied { .. }
+                | Error::AccessDenied { .. }
+                | Error::InvalidPath { .. }
+                | Error::InvalidName { .. }
+                | Error::AlreadyExists { .. }
+                | Error::ProcessExited { .. }
+                | Error::NotPidfd { .. }
+                | Error::Unnamed { .. }
+                | Error::ThreadSpawn { .. }
+                | Error::ForkedWorker { .. }
+                | Error::NotSingleThreaded { .. }
+                | Error::Rootless { .. }
+                | Error::ThreadEnded { .. }
+                | Error::WorkerContext { .. }
+                | Error::RuntimeShutDown { .. }
+                | Error::Os { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_report_that_walks_the_source_chain_says_each_cause_once() {
+        for err in one_of_each() {
+            let mut messages = vec![err.to_string()];
+            let mut cause = std::error::Error::source(&err);
+            while let Some(next) = cause {
+                messages.push(next.to_string());
+                cause = next.source();
+            }
+            for (at, message) in messages.iter().enumerate() {
+                for later in &messages[at + 1..] {
+                    assert!(
+                        !message.contains(later.as_str()),
+                        "{message:?} repeats its cause {later:?}"
+                    );
+                }
+            }
+            let report = messages.join(": ");
+            assert_eq!(format!("{err:?}"), report, "Debug is the report");
+        }
+    }
+
+    #[test]
+    fn os_errors_keep_their_errno_through_io_error() {
+        for err in one_of_each() {
+            let (errno, kind, message) = (err.raw_os_error(), err.kind(), err.to_string());
+            let io = io::Error::from(err);
+            assert_eq!(io.raw_os_error(), errno, "{message}");
+            match errno {
+                Some(errno) => assert_eq!(io.kind(), io::Error::from_raw_os_error(errno).kind()),
+                None => {
+                    assert_eq!(io.kind(), kind, "{message}");
+                    assert_eq!(io.to_string(), message);
+                    assert!(io.get_ref().is_some_and(|inner| inner.is::<Error>()));
+                }
+            }
+        }
+        let mkdir = Error::from_errno("mkdir", Some(Path::new("/run/netns")), Errno::ENOSPC);
+        assert_eq!(mkdir.to_string(), "mkdir /run/netns failed");
+        assert_eq!(
+            io::Error::from(mkdir).raw_os_error(),
+            Some(Errno::ENOSPC as i32)
+        );
+    }
+
+    #[test]
+    fn not_found_names_where_to_look_for_the_namespace() {
+        let message = |path: &str| Error::NotFound { path: path.into() }.to_string();
+        assert!(message("/run/netns/blue").contains("ip netns list"));
+        let custom = message("/var/run/pods/blue");
+        assert!(
+            !custom.contains("ip netns") && custom.contains("the entries of /var/run/pods"),
+            "{custom}"
+        );
+        let process = message("/proc/1234/ns/net");
+        assert!(process.contains("the process is alive"), "{process}");
+    }
+
+    #[test]
+    fn debug_prints_the_message_not_the_fields() {
+        let err = Error::AlreadyExists {
+            name: "blue".to_owned(),
+        };
+        assert_eq!(format!("{err:?}"), err.to_string());
+        assert!(!format!("{err:?}").contains("AlreadyExists {"));
     }
 }

@@ -51,12 +51,14 @@ pub mod __private;
 /// and returns (re-exported so that the versions match).
 pub use socket2;
 
-pub use command::{CommandExt, NetnsCommand};
-pub use entry::Options;
+pub use command::{NetnsCommand, NetnsCommandExt};
+pub use entry::{Options, Setup};
 pub use error::{Error, Result};
 pub use inside::Worker;
 #[cfg(feature = "tokio")]
-pub use inside::{RunAsync, Runtime, RuntimeHooks};
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use inside::{NetnsRuntime, RunAsync, RuntimeHooks};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use namespace::AsyncWatch;
 pub use namespace::{ETC_DIR, NetNs, NsId, RUN_DIR, Registry, Watch, WatchEvent};

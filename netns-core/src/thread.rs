@@ -14,7 +14,7 @@ use crate::sys;
 pub(crate) const THREAD_NAME: &str = "in-netns";
 
 /// The stack of a thread unless its setup says otherwise: 8 MiB, the usual limit of a Linux
-/// main thread (see `Options::DEFAULT_STACK_SIZE`).
+/// main thread (see `Setup::DEFAULT_STACK_SIZE`).
 pub(crate) const DEFAULT_STACK_SIZE: usize = 8 << 20;
 
 /// How every thread this crate starts is made: named [`THREAD_NAME`], with a stack of

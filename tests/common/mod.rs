@@ -72,17 +72,12 @@ pub fn current_id() -> NsId {
 }
 
 pub fn id_of_path(path: &str) -> NsId {
-    use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(path).unwrap_or_else(|e| panic!("stat {path}: {e}"));
-    NsId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    }
+    NsId::from_metadata(&meta)
 }
 
 /// The namespace of every thread of this process, as (tid, namespace).
 pub fn thread_namespaces() -> Vec<(u32, NsId)> {
-    use std::os::unix::fs::MetadataExt;
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc/self/task")
         .expect("read /proc/self/task")
@@ -91,13 +86,7 @@ pub fn thread_namespaces() -> Vec<(u32, NsId)> {
         let tid: u32 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
         // A thread may end between the listing and the stat.
         if let Ok(meta) = fs::metadata(entry.path().join("ns/net")) {
-            found.push((
-                tid,
-                NsId {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                },
-            ));
+            found.push((tid, NsId::from_metadata(&meta)));
         }
     }
     found

@@ -13,8 +13,8 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::libc;
 
-pub use options::Options;
-pub(crate) use options::{CallerDir, Setup};
+pub(crate) use options::CallerDir;
+pub use options::{Options, Setup};
 
 use crate::error::{Error, Result};
 use crate::sys;

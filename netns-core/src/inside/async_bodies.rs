@@ -39,6 +39,7 @@ impl NetNs {
     ///     .await??; // entering, then binding
     /// # Ok(()) }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -49,14 +50,16 @@ impl NetNs {
     }
 
     /// [`NetNs::run_async`] with [`Options`]: the body's runtime has the `/sys` and `/etc`
-    /// view of `options` on every thread (one runtime per set of options).
+    /// view of `options` on every thread (one runtime per [`Setup`](crate::Setup): options
+    /// that differ only in how a call finds its thread share it).
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async_with<F, Fut, T>(&self, options: &Options, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        match State::of(self).body_runtimes.get(self, options.setup()) {
+        match State::of(self).body_runtimes.get(self, &options.setup()) {
             Ok(runtime) => {
                 let handle = runtime.handle().clone();
                 RunAsync::on_runtime(&handle, runtime, self.describe(), span::carried_async(f))
@@ -67,18 +70,20 @@ impl NetNs {
 }
 
 impl Worker {
-    /// Runs an async body inside the worker's namespace, with the worker's options.
+    /// Runs an async body inside the worker's namespace, with the worker's setup.
     ///
     /// The body runs as a task on the namespace runtime of the handle the worker was made from
-    /// (as [`NetNs::run_async_with`] with the worker's options), not on the worker's own
+    /// (as [`NetNs::run_async_with`] with the worker's setup), not on the worker's own
     /// thread, so it never waits for, or blocks, the worker's blocking calls; and the caller
     /// waits on a waker, never on a thread.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.namespace().run_async_with(&self.options(), f)
+        self.namespace()
+            .run_async_with(&Options::from(self.setup()), f)
     }
 }

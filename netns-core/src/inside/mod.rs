@@ -34,5 +34,5 @@ mod worker;
 #[cfg(feature = "tokio")]
 pub use run_async::RunAsync;
 #[cfg(feature = "tokio")]
-pub use runtime::{Runtime, RuntimeHooks};
+pub use runtime::{NetnsRuntime, RuntimeHooks};
 pub use worker::Worker;

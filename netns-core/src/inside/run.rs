@@ -61,7 +61,7 @@ impl NetNs {
         options.setup().check(self)?;
         let f = span::carried(f);
         if options.has_fresh_thread() {
-            return fresh::run(self, options.setup(), f);
+            return fresh::run(self, &options.setup(), f);
         }
         State::of(self).warm.run(self, options, f)
     }
@@ -86,6 +86,6 @@ impl NetNs {
         T: Send + 'static,
     {
         // On a thread of its own, not a warm one: a spawn is rare, and leaves no thread behind.
-        fresh::spawn(self, options.setup(), span::carried(f))
+        fresh::spawn(self, &options.setup(), span::carried(f))
     }
 }

@@ -1,5 +1,5 @@
 //! The future of an async body inside a namespace: the body runs as a task on a tokio runtime
-//! whose every thread is inside (a [`Runtime`](super::runtime::Runtime)), and the caller awaits
+//! whose every thread is inside (a [`NetnsRuntime`](super::runtime::NetnsRuntime)), and the caller awaits
 //! its result through a waker, from any runtime or none, without ever blocking a thread.
 
 use std::any::Any;
@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 
 /// The future of an async body running inside a namespace ([`NetNs::run_async`](crate::NetNs::run_async),
-/// [`Worker::run_async`](crate::Worker::run_async), [`Runtime::spawn`](crate::Runtime::spawn)): resolves to the body's output, or to the error
+/// [`Worker::run_async`](crate::Worker::run_async), [`NetnsRuntime::spawn`](crate::NetnsRuntime::spawn)): resolves to the body's output, or to the error
 /// that kept it from running. A panic in the body is resumed in the task that polls this
 /// future. Dropping it aborts the body's task (at its next `.await`, inside the namespace).
 #[must_use = "dropping this future aborts the body; await it for its result"]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RunAsync<T> {
     state: State<T>,
 }
@@ -38,7 +39,7 @@ enum State<T> {
 
 impl<T: Send + 'static> RunAsync<T> {
     /// Spawns `future` on `handle`, which must be the handle of a namespace
-    /// [`Runtime`](super::runtime::Runtime) (the only runtimes whose tasks run inside).
+    /// [`NetnsRuntime`](super::runtime::NetnsRuntime) (the only runtimes whose tasks run inside).
     /// `namespace` names it in errors.
     pub(crate) fn on_handle<F>(handle: &Handle, namespace: String, future: F) -> RunAsync<T>
     where
@@ -79,6 +80,21 @@ impl<T: Send + 'static> RunAsync<T> {
     pub(crate) fn failed(err: Error) -> RunAsync<T> {
         RunAsync {
             state: State::Failed(err),
+        }
+    }
+}
+
+/// Where the body is: running (inside which namespace), failed to start (with the error), or
+/// done.
+impl<T> std::fmt::Debug for RunAsync<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            State::Running { namespace, .. } => f
+                .debug_struct("RunAsync::Running")
+                .field("namespace", namespace)
+                .finish_non_exhaustive(),
+            State::Failed(err) => f.debug_tuple("RunAsync::Failed").field(err).finish(),
+            State::Done => f.write_str("RunAsync::Done"),
         }
     }
 }

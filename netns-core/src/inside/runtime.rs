@@ -1,8 +1,8 @@
 //! Tokio runtimes whose every thread lives inside one network namespace.
 //!
-//! A [`Runtime`] is a tokio runtime built from the user's `Builder` with one addition: every
+//! A [`NetnsRuntime`] is a tokio runtime built from the user's `Builder` with one addition: every
 //! thread it starts (workers, the blocking pool, threads started later on demand, whoever asked
-//! for them) enters the namespace, and the `/sys` and `/etc` views of its [`Options`], in
+//! for them) enters the namespace, and the `/sys` and `/etc` views of its [`Setup`], in
 //! `on_thread_start`, before it runs anything. A current-thread runtime also gets one driver
 //! thread inside, so that its tasks, sockets and timers make progress without anyone calling
 //! `block_on`. Nothing the runtime runs ever runs outside, and no thread of any other runtime
@@ -35,7 +35,7 @@ use crate::namespace::{NetNs, NsId};
 use crate::security::Context;
 use crate::sync::lock;
 
-/// How long dropping a [`Runtime`] waits for its blocking tasks before leaving them to finish
+/// How long dropping a [`NetnsRuntime`] waits for its blocking tasks before leaving them to finish
 /// on their own (their threads stay inside the namespace until then).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -50,7 +50,7 @@ type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>, Arc<AtomicI32>)>;
 /// itself: give yours as [`RuntimeHooks`]. Tasks spawned onto it, from any thread or any other
 /// runtime, run inside; so do their `spawn_blocking` calls, `tokio::fs`, DNS lookups
 /// (`lookup_host`, `connect("name:port")`, through the namespace's `/etc` view with
-/// [`Options::etc`]), `tokio::process` children and timers.
+/// [`Setup::etc`]), `tokio::process` children and timers.
 ///
 /// A current-thread runtime gets one dedicated driver thread inside the namespace, so its tasks
 /// run in the background just as on a multi-thread runtime.
@@ -66,12 +66,13 @@ type Driver = Option<(oneshot::Sender<()>, JoinHandle<()>, Arc<AtomicI32>)>;
 /// let ns = in_netns::NetNs::named("blue")?;
 /// let runtime = ns.runtime(tokio::runtime::Builder::new_multi_thread().enable_all())?;
 /// let addrs = runtime.block_on(async {
-///     // Resolved by a thread inside `blue`, with its own view of `/etc` under `Options::etc`.
+///     // Resolved by a thread inside `blue`, with its own view of `/etc` under `Setup::etc`.
 ///     tokio::net::lookup_host("localhost:80").await.map(|a| a.count())
 /// })?;
 /// # Ok(()) }
 /// ```
-pub struct Runtime {
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct NetnsRuntime {
     /// `None` only while dropping.
     runtime: Option<Arc<tokio::runtime::Runtime>>,
     /// The current-thread flavor's driver: its stop signal and thread.
@@ -79,9 +80,9 @@ pub struct Runtime {
     /// A handle with a descriptor of its own, so the runtime never keeps its creator's lazily
     /// made runtimes alive (which would be a cycle).
     ns: NetNs,
-    options: Options,
-    /// The threads that poll [`Runtime::block_on`]'s futures: warm threads of the runtime's
-    /// own, inside the namespace with its options.
+    setup: Setup,
+    /// The threads that poll [`NetnsRuntime::block_on`]'s futures: warm threads of the runtime's
+    /// own, inside the namespace with its setup.
     block_on_threads: WarmThreads,
     /// Marks the runtime's threads, so that one of them never waits for the runtime.
     owner: Owner,
@@ -89,7 +90,7 @@ pub struct Runtime {
     born: Born,
 }
 
-/// Your hooks for the threads of a namespace [`Runtime`]: what you would give `tokio`'s
+/// Your hooks for the threads of a namespace [`NetnsRuntime`]: what you would give `tokio`'s
 /// `Builder::on_thread_start` and `on_thread_stop`, given to [`NetNs::runtime_with_hooks`]
 /// instead.
 ///
@@ -99,7 +100,7 @@ pub struct Runtime {
 /// and never run. Hooks given here run on every thread `tokio` starts for the runtime (its
 /// workers and blocking threads), after the crate's: a start hook inside the namespace, before
 /// the thread runs anything else; a stop hook as the thread ends. (Not on the thread that
-/// drives a current-thread runtime, nor on those that poll [`Runtime::block_on`]'s futures:
+/// drives a current-thread runtime, nor on those that poll [`NetnsRuntime::block_on`]'s futures:
 /// the crate starts those, as `tokio` runs no hook on a thread that calls its `block_on`.)
 /// When the runtime is built they are also put back on the builder, so that it builds what you
 /// meant afterwards.
@@ -107,16 +108,17 @@ pub struct Runtime {
 /// ```no_run
 /// # use netns_core as in_netns;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use in_netns::{NetNs, Options, RuntimeHooks};
+/// use in_netns::{NetNs, RuntimeHooks, Setup};
 /// let ns = NetNs::named("blue")?;
 /// let hooks = RuntimeHooks::new()
 ///     .on_thread_start(|| println!("a thread starts, inside blue"))
 ///     .on_thread_stop(|| println!("a thread stops"));
 /// let mut builder = tokio::runtime::Builder::new_current_thread();
-/// let runtime = ns.runtime_with_hooks(&Options::default(), hooks, builder.enable_all())?;
+/// let runtime = ns.runtime_with_hooks(&Setup::default(), hooks, builder.enable_all())?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RuntimeHooks {
     start: Option<Hook>,
     stop: Option<Hook>,
@@ -200,7 +202,7 @@ impl NetNs {
     /// The runtime's hooks enter the namespace before the thread runs anything, and mark the
     /// thread as ending when it stops (what its thread-locals drop then joins no thread of this
     /// crate, which could be waiting for it). The namespace is entered once first, so a
-    /// failure to enter (privilege, options) is this call's `Err`. Should a later thread fail
+    /// failure to enter (privilege, setup) is this call's `Err`. Should a later thread fail
     /// to enter it all the same (the kernel out of memory), the process aborts with a message
     /// on stderr, rather than let a task run outside. A runtime `tokio` cannot build (its
     /// driver's descriptors: the descriptor limit, `EMFILE`) is [`Error::Os`], with `tokio`'s
@@ -208,28 +210,31 @@ impl NetNs {
     ///
     /// Build the runtime with the features your tasks need (`enable_all`); this crate's own
     /// `tokio` dependency enables only what it uses.
-    pub fn runtime(&self, builder: &mut Builder) -> Result<Runtime> {
-        self.runtime_with(&Options::DEFAULT, builder)
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn runtime(&self, builder: &mut Builder) -> Result<NetnsRuntime> {
+        self.runtime_with(&Setup::DEFAULT, builder)
     }
 
-    /// [`NetNs::runtime`] with [`Options`]: every thread of the runtime also has the `/sys`
-    /// and `/etc` view of `options`. (Hooks set on `builder` never run: see
+    /// [`NetNs::runtime`] with a [`Setup`]: every thread of the runtime also has the `/sys`
+    /// and `/etc` view of `setup`. (Hooks set on `builder` never run: see
     /// [`NetNs::runtime_with_hooks`].)
-    pub fn runtime_with(&self, options: &Options, builder: &mut Builder) -> Result<Runtime> {
-        self.runtime_with_hooks(options, RuntimeHooks::new(), builder)
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn runtime_with(&self, setup: &Setup, builder: &mut Builder) -> Result<NetnsRuntime> {
+        self.runtime_with_hooks(setup, RuntimeHooks::new(), builder)
     }
 
     /// [`NetNs::runtime_with`] that also runs your thread hooks, `hooks`, on every thread
     /// `tokio` starts for the runtime, after the crate's own (a start hook inside the
     /// namespace). Once the runtime is built from it (or fails to build), `builder`'s hooks
     /// are `hooks`, as if you had set them there, and none of the crate's.
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn runtime_with_hooks(
         &self,
-        options: &Options,
+        setup: &Setup,
         hooks: RuntimeHooks,
         builder: &mut Builder,
-    ) -> Result<Runtime> {
-        let setup = *options.setup();
+    ) -> Result<NetnsRuntime> {
+        let setup = *setup;
         setup.check(self)?;
         let born = Born::here()?;
         // Enter once, so that anything that keeps threads out is an `Err` here.
@@ -247,7 +252,7 @@ impl NetNs {
                 // Running the thread's tasks outside would break the promise this runtime
                 // makes, and tokio offers no way to refuse a thread: stop here.
                 eprintln!(
-                    "in-netns: a thread of the runtime of {} could not enter it: {err}; \
+                    "in-netns: a thread of the runtime of {} could not enter it: {err:?}; \
                      aborting rather than run tasks outside the namespace",
                     entering.describe()
                 );
@@ -272,11 +277,11 @@ impl NetNs {
             RuntimeFlavor::CurrentThread => Some(start_driver(&ns, &setup, &runtime, owner)?),
             _ => None,
         };
-        Ok(Runtime {
+        Ok(NetnsRuntime {
             runtime: Some(runtime),
             driver,
             ns,
-            options: *options,
+            setup,
             block_on_threads: WarmThreads::new(),
             owner,
             born,
@@ -306,13 +311,13 @@ fn start_driver(
     Ok((stop, thread, tid))
 }
 
-impl Runtime {
+impl NetnsRuntime {
     /// Runs `future` to completion on a thread inside the namespace and returns its output.
     ///
     /// The calling thread only waits: the future is polled by a dedicated thread that entered
-    /// the namespace (with the runtime's options) and has the runtime entered. Like tokio's
+    /// the namespace (with the runtime's setup) and has the runtime entered. Like tokio's
     /// `block_on`, it must not be called from within an async context; `.await` a
-    /// [`Runtime::spawn`]ed task there instead.
+    /// [`NetnsRuntime::spawn`]ed task there instead.
     ///
     /// # Panics
     ///
@@ -325,12 +330,13 @@ impl Runtime {
     {
         assert!(
             !self.owner.owns_current_thread(),
-            "Runtime::block_on called from one of the runtime's own threads, which would wait \
-             for itself: `.await` the future (or `Runtime::spawn` it) instead"
+            "NetnsRuntime::block_on called from one of the runtime's own threads, which would wait \
+             for itself: `.await` the future (or `NetnsRuntime::spawn` it) instead"
         );
         let runtime = self.tokio();
         let block_on = span::carried(|| runtime.block_on(future));
-        self.block_on_threads.run(&self.ns, &self.options, block_on)
+        self.block_on_threads
+            .run(&self.ns, &Options::from(self.setup), block_on)
     }
 
     /// Spawns `future` as a task of this runtime, inside the namespace, and returns a future of
@@ -348,7 +354,7 @@ impl Runtime {
 
     /// A handle to the runtime, to spawn tasks onto it (`Handle::spawn`, `spawn_blocking`) from
     /// anywhere: what it spawns runs inside. (`Handle::block_on` is the exception: it polls its
-    /// future on the calling thread, wherever that is; use [`Runtime::block_on`].)
+    /// future on the calling thread, wherever that is; use [`NetnsRuntime::block_on`].)
     pub fn handle(&self) -> &Handle {
         self.tokio().handle()
     }
@@ -363,9 +369,9 @@ impl Runtime {
         &self.ns
     }
 
-    /// The views of `/sys` and `/etc` the runtime's threads have.
-    pub fn options(&self) -> Options {
-        self.options
+    /// How the runtime's threads are set up (their views of `/sys` and `/etc`).
+    pub fn setup(&self) -> Setup {
+        self.setup
     }
 
     /// Shuts the runtime down, waiting up to `timeout` for its blocking tasks (as tokio's
@@ -437,7 +443,7 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
+impl Drop for NetnsRuntime {
     fn drop(&mut self) {
         // Wait for the threads to end, except in an async context, whose thread must not block.
         let in_async_context = Handle::try_current().is_ok();
@@ -445,11 +451,11 @@ impl Drop for Runtime {
     }
 }
 
-impl fmt::Debug for Runtime {
+impl fmt::Debug for NetnsRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime")
+        f.debug_struct("NetnsRuntime")
             .field("id", &self.ns.id())
-            .field("options", &self.options)
+            .field("setup", &self.setup)
             .field("flavor", &self.handle().runtime_flavor())
             .finish()
     }
@@ -465,7 +471,7 @@ const MAX_CONTEXTS: usize = 8;
 pub(crate) struct BodyRuntimes {
     /// Per setup and security context: a runtime's threads have their maker's context, and a
     /// body runs with its caller's.
-    made: Mutex<Vec<(Setup, Context, Arc<Runtime>)>>,
+    made: Mutex<Vec<(Setup, Context, Arc<NetnsRuntime>)>>,
     /// The process the handle's state was made in (`None`: forks cannot be counted): in a
     /// forked child the runtimes' threads do not exist, and the lock may be held forever.
     born: Option<Born>,
@@ -483,7 +489,7 @@ impl BodyRuntimes {
     /// with I/O and timers, driven by its own thread inside, made on first use. In a forked
     /// child, where the parent's runtimes have no threads, each body gets a runtime of its own
     /// (as each blocking call gets a fresh thread there).
-    pub(crate) fn get(&self, ns: &NetNs, setup: &Setup) -> Result<Arc<Runtime>> {
+    pub(crate) fn get(&self, ns: &NetNs, setup: &Setup) -> Result<Arc<NetnsRuntime>> {
         let born = match self.born {
             Some(born) => born,
             None => Born::here()?,
@@ -497,7 +503,7 @@ impl BodyRuntimes {
         if !context.is_known() {
             return make_body_runtime(ns, setup);
         }
-        let find = |made: &[(Setup, Context, Arc<Runtime>)]| {
+        let find = |made: &[(Setup, Context, Arc<NetnsRuntime>)]| {
             made.iter()
                 .find(|(made_for, made_in, _)| made_for == setup && *made_in == context)
                 .map(|(_, _, runtime)| Arc::clone(runtime))
@@ -530,9 +536,8 @@ impl Drop for BodyRuntimes {
 }
 
 /// A runtime for async bodies: current-thread, with I/O and timers.
-fn make_body_runtime(ns: &NetNs, setup: &Setup) -> Result<Arc<Runtime>> {
-    let options = Options::DEFAULT.with_setup(*setup);
+fn make_body_runtime(ns: &NetNs, setup: &Setup) -> Result<Arc<NetnsRuntime>> {
     let mut builder = Builder::new_current_thread();
     builder.enable_all().thread_name(crate::thread::THREAD_NAME);
-    ns.runtime_with(&options, &mut builder).map(Arc::new)
+    ns.runtime_with(setup, &mut builder).map(Arc::new)
 }

@@ -205,7 +205,7 @@ impl<E: Fn() -> bool> Keeper for Kept<'_, E> {
             Err(err) => {
                 // The call is refused, and runs on a thread that builds its view from scratch
                 // (and reports the error should it fail there too).
-                self.left = Some(format!("its view could not be built again: {err}").into());
+                self.left = Some(format!("its view could not be built again: {err:?}").into());
                 false
             }
         }

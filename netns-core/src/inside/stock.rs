@@ -279,7 +279,7 @@ impl Stock {
                 // A handle of an earlier thread (ended) is dropped: nothing to wait for.
                 Ok(thread) => *lock(&self.thread) = Some(thread),
                 Err(err) => {
-                    crate::report::debug!("no thread to make sockets ahead: {err}");
+                    crate::report::debug!("no thread to make sockets ahead: {err:?}");
                     // A later caller (one that can enter, maybe) tries again.
                     self.started.store(false, Ordering::Release);
                     self.asked.store(false, Ordering::Release);

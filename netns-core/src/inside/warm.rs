@@ -101,7 +101,7 @@ impl WarmThreads {
             // The fork counter could not be registered: its error.
             None => Born::here()?,
         };
-        let setup = options.setup();
+        let setup = &options.setup();
         if !born.is_here() {
             // A forked child, whose warm threads were not copied into it: a thread of its own,
             // and no lock a parent thread may have held.

@@ -9,7 +9,7 @@ use super::handoff::{Caller, Outcome};
 use super::home::{OnContextChange, Target};
 use super::served::{self, Served};
 use super::span;
-use crate::entry::{CallerDir, Options};
+use crate::entry::{CallerDir, Setup};
 use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::{NetNs, NsId};
@@ -66,8 +66,7 @@ struct Shared {
     served: Arc<Served>,
     target: Arc<Target>,
     id: NsId,
-    /// The handle the worker was made from: its async bodies run on its namespace runtime.
-    #[cfg(feature = "tokio")]
+    /// The handle the worker was made from (its async bodies run on its namespace runtime).
     ns: NetNs,
     /// The process that made the worker: in a forked child the thread does not exist.
     born: Born,
@@ -79,39 +78,30 @@ impl NetNs {
     /// Starts a [`Worker`] inside this namespace. Failing to start the thread or to enter is
     /// this call's `Err`. (Named as the namespace's runtimes are made: `NetNs::runtime`.)
     pub fn worker(&self) -> Result<Worker> {
-        self.worker_with(&Options::DEFAULT)
+        self.worker_with(&Setup::DEFAULT)
     }
 
-    /// Starts a [`Worker`] inside this namespace whose thread is made as `options` says: its
-    /// stack, and the `/sys` and `/etc` view. Settings of how a call finds its thread
-    /// ([`Options::fresh_thread`], [`Options::idle_timeout`]) do not apply to a worker, whose
-    /// one thread serves every call until the last handle drops: they are
-    /// [`Error::NotApplicable`], rather than silently ignored.
+    /// Starts a [`Worker`] inside this namespace whose thread is made as `setup` says: its
+    /// stack, and the `/sys` and `/etc` view. (A worker's one thread serves every call until
+    /// the last handle drops: nothing of how a call finds a thread applies to it.)
     ///
     /// With a view the thread has a working directory of its own: each call first moves it to
     /// the caller's (a `getcwd` on each side, and a `chdir` when they differ: about 1 µs more
     /// per call here), so relative paths mean what they mean to the caller, and a body's
     /// `set_current_dir` lasts only for its call.
     /// Its umask stays the one the process had when the worker was made.
-    pub fn worker_with(&self, options: &Options) -> Result<Worker> {
+    pub fn worker_with(&self, setup: &Setup) -> Result<Worker> {
         let ns = self;
-        if let Some(option) = options.dispatch_setting() {
-            return Err(Error::NotApplicable {
-                option,
-                to: "a Worker",
-            });
-        }
-        options.setup().check(ns)?;
+        setup.check(ns)?;
         let shared = Shared {
             served: Served::new(SPIN_CAP),
             target: Arc::new(Target::new(
                 ns,
-                options.setup(),
+                setup,
                 Context::current(),
                 OnContextChange::Follow,
             )?),
             id: ns.id(),
-            #[cfg(feature = "tokio")]
             ns: ns.clone(),
             born: Born::here()?,
             pid: std::process::id(),
@@ -124,19 +114,6 @@ impl NetNs {
 }
 
 impl Worker {
-    /// Starts a worker inside `ns`: [`NetNs::worker`], the name that matches the namespace's
-    /// other constructors.
-    #[deprecated(since = "0.2.0", note = "use `ns.worker()`")]
-    pub fn new(ns: &NetNs) -> Result<Worker> {
-        ns.worker()
-    }
-
-    /// Starts a worker inside `ns` set up as `options` say: [`NetNs::worker_with`].
-    #[deprecated(since = "0.2.0", note = "use `ns.worker_with(&options)`")]
-    pub fn with_options(ns: &NetNs, options: &Options) -> Result<Worker> {
-        ns.worker_with(options)
-    }
-
     /// Runs `f` on the worker thread, inside the namespace, and returns its result.
     ///
     /// Blocks until `f` is done, so `f` may borrow from the caller (no `'static` bound).
@@ -170,14 +147,13 @@ impl Worker {
         self.shared.id
     }
 
-    /// The options the worker's thread was set up with.
-    pub fn options(&self) -> Options {
-        Options::DEFAULT.with_setup(*self.shared.target.setup())
+    /// How the worker's thread was set up.
+    pub fn setup(&self) -> Setup {
+        *self.shared.target.setup()
     }
 
-    /// The handle the worker was made from.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn namespace(&self) -> &NetNs {
+    /// A handle to the namespace the worker runs in: the one it was made from.
+    pub fn namespace(&self) -> &NetNs {
         &self.shared.ns
     }
 }
@@ -329,7 +305,7 @@ impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
             .field("id", &self.shared.id)
-            .field("options", &self.options())
+            .field("setup", &self.setup())
             .finish()
     }
 }

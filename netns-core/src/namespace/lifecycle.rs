@@ -315,7 +315,7 @@ impl Registry {
         for name in self.list()? {
             // A name removed, or not yet bound, since the listing is not one of the namespace's.
             let bound = fs::metadata(self.dir().join(&name))
-                .is_ok_and(|metadata| NsId::of_metadata(&metadata) == ns.id());
+                .is_ok_and(|metadata| NsId::from_metadata(&metadata) == ns.id());
             if bound {
                 names.push(name);
             }
@@ -358,7 +358,7 @@ impl NetNs {
     /// ```no_run
     /// # use netns_core as in_netns;
     /// # fn main() -> in_netns::Result<()> {
-    /// let ns = in_netns::NetNs::from_pid(1234)?;
+    /// let ns = in_netns::NetNs::of_pid(1234)?;
     /// println!("process 1234 is in {:?}", ns.names()?);
     /// # Ok(()) }
     /// ```

@@ -6,16 +6,26 @@ use std::fmt;
 /// ids are equal. Displays like the kernel's `readlink /proc/self/ns/net`: `net:[4026531840]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NsId {
-    /// The device of the nsfs file (`st_dev`).
-    pub dev: u64,
-    /// The inode of the nsfs file (`st_ino`), the number the kernel prints.
-    pub ino: u64,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
 }
 
 impl NsId {
+    /// The device of the nsfs file (`st_dev`).
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// The inode of the nsfs file (`st_ino`), the number the kernel prints.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
     /// The identity of the namespace file `metadata` describes (of a path followed through its
-    /// bind mount or `/proc` link, as `ip netns identify` and `ip netns pids` compare them).
-    pub(crate) fn of_metadata(metadata: &std::fs::Metadata) -> NsId {
+    /// bind mount or `/proc` link, as `ip netns identify` and `ip netns pids` compare them):
+    /// `fs::metadata("/proc/1234/task/1234/ns/net")` gives that thread's namespace without
+    /// opening it. The metadata of a file that is no namespace gives an id no namespace has.
+    pub fn from_metadata(metadata: &std::fs::Metadata) -> NsId {
         use std::os::unix::fs::MetadataExt;
         NsId {
             dev: metadata.dev(),

@@ -33,17 +33,17 @@ impl NetNs {
     /// through it, so a process that exits and whose pid is reused while the call runs is an
     /// error, never the namespace of the process that took the pid over. A pid learnt earlier
     /// may already be stale, though: to hold on to exactly one process, use
-    /// [`NetNs::of_child`] or [`NetNs::from_pidfd`]. A pid with no process (or only a zombie)
+    /// [`NetNs::of_child`] or [`NetNs::of_pidfd`]. A pid with no process (or only a zombie)
     /// is [`Error::NotFound`].
     ///
     /// ```no_run
     /// # use netns_core as in_netns;
     /// # fn main() -> in_netns::Result<()> {
-    /// let init = in_netns::NetNs::from_pid(1)?; // the host's namespace, seen from PID 1
+    /// let init = in_netns::NetNs::of_pid(1)?; // the host's namespace, seen from PID 1
     /// # Ok(()) }
     /// ```
-    pub fn from_pid(pid: u32) -> Result<NetNs> {
-        from_pid(pid)
+    pub fn of_pid(pid: u32) -> Result<NetNs> {
+        of_pid(pid)
     }
 
     /// Opens the network namespace of the process a pidfd refers to: exactly that process,
@@ -62,18 +62,18 @@ impl NetNs {
     /// # fn main() -> in_netns::Result<()> {
     /// # let pidfd = std::fs::File::open("/dev/null").unwrap();
     /// // `pidfd` from pidfd_open(2), clone3(CLONE_PIDFD) or a socket's SO_PEERPIDFD:
-    /// let ns = in_netns::NetNs::from_pidfd(&pidfd)?;
+    /// let ns = in_netns::NetNs::of_pidfd(&pidfd)?;
     /// # Ok(()) }
     /// ```
-    pub fn from_pidfd(pidfd: impl AsFd) -> Result<NetNs> {
-        from_pidfd_via(pidfd.as_fd(), Via::Kernel)
+    pub fn of_pidfd(pidfd: impl AsFd) -> Result<NetNs> {
+        of_pidfd_via(pidfd.as_fd(), Via::Kernel)
     }
 
-    /// [`NetNs::from_pidfd`] as kernels before 6.11 run it (procfs, then the liveness check),
+    /// [`NetNs::of_pidfd`] as kernels before 6.11 run it (procfs, then the liveness check),
     /// so that tests on newer kernels can show it refuses a reused pid
-    /// (`__private::from_pidfd_through_procfs`).
-    pub(crate) fn from_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
-        from_pidfd_via(pidfd.as_fd(), Via::Procfs)
+    /// (`__private::of_pidfd_through_procfs`).
+    pub(crate) fn of_pidfd_through_procfs(pidfd: impl AsFd) -> Result<NetNs> {
+        of_pidfd_via(pidfd.as_fd(), Via::Procfs)
     }
 
     /// Opens the network namespace of a child process: exactly that child, never a process
@@ -81,10 +81,12 @@ impl NetNs {
     ///
     /// A child that has exited is [`Error::ProcessExited`], and so is one already waited for
     /// (whose pid may be another process's by now, even another child's). The call asks the
-    /// child's `try_wait` first, which is why it takes `&mut`: a status it finds stays with
-    /// the `Child`, for `wait` to return later. Until then the child's pid cannot change hands,
+    /// child's `try_wait` first, which is why it takes `&mut`: std's `Child` tells whether it
+    /// was reaped only through `try_wait` (its `id` stays the same after `wait`), and a status
+    /// it finds stays with the `Child`, for `wait` to return later. (A tokio `Child` says so
+    /// with a shared borrow, so [`NetNs::of_tokio_child`] takes `&Child`.) Until then the child's pid cannot change hands,
     /// so the pidfd taken next is the child's. For a child of
-    /// [`CommandExt::netns`](crate::CommandExt::netns) this is the namespace it entered.
+    /// [`NetnsCommandExt::netns`](crate::NetnsCommandExt::netns) this is the namespace it entered.
     ///
     /// ```no_run
     /// # use netns_core as in_netns;
@@ -112,6 +114,7 @@ impl NetNs {
     /// completion (`wait`, `try_wait` returning its status) is [`Error::ProcessExited`]; until
     /// then tokio has not reaped it (its `id` is still `Some`), so a shared borrow will do.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn of_tokio_child(child: &tokio::process::Child) -> Result<NetNs> {
         match child.id() {
             Some(pid) => of_unwaited_child(pid),
@@ -130,7 +133,7 @@ impl NetNs {
     /// the ptrace access check), as `ip netns pids` leaves them out. Threads this crate runs
     /// inside ([`NetNs::run`], [`Worker`](crate::Worker)) belong to processes whose main thread
     /// is elsewhere, so they do not make their process count. To hold on to one process, use a
-    /// pidfd ([`NetNs::from_pidfd`]).
+    /// pidfd ([`NetNs::of_pidfd`]).
     ///
     /// ```no_run
     /// # use netns_core as in_netns;
@@ -150,7 +153,7 @@ impl NetNs {
                 continue;
             };
             let inside = fs::metadata(proc_net_path(pid))
-                .is_ok_and(|metadata| NsId::of_metadata(&metadata) == self.id());
+                .is_ok_and(|metadata| NsId::from_metadata(&metadata) == self.id());
             if inside {
                 pids.push(pid);
             }
@@ -160,9 +163,9 @@ impl NetNs {
     }
 }
 
-/// [`NetNs::from_pid`]: through a pidfd taken first, so the namespace is the one of the
+/// [`NetNs::of_pid`]: through a pidfd taken first, so the namespace is the one of the
 /// process that had the pid when the call began.
-pub(crate) fn from_pid(pid: u32) -> Result<NetNs> {
+pub(crate) fn of_pid(pid: u32) -> Result<NetNs> {
     let path = proc_net_path(pid);
     let not_found = || Error::NotFound { path: path.clone() };
     let Some(raw) = i32::try_from(pid).ok().filter(|raw| *raw > 0) else {
@@ -189,8 +192,8 @@ pub(crate) fn from_pid(pid: u32) -> Result<NetNs> {
     }
 }
 
-/// [`NetNs::from_pidfd`], errors naming the descriptor (and its pid, when known).
-fn from_pidfd_via(pidfd: BorrowedFd<'_>, via: Via) -> Result<NetNs> {
+/// [`NetNs::of_pidfd`], errors naming the descriptor (and its pid, when known).
+fn of_pidfd_via(pidfd: BorrowedFd<'_>, via: Via) -> Result<NetNs> {
     let fd = pidfd.as_raw_fd();
     if fcntl(pidfd, FcntlArg::F_GETFD) == Err(Errno::EBADF) {
         return Err(Error::NotPidfd {

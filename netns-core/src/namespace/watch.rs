@@ -172,6 +172,7 @@ impl Watch {
     /// reactor without blocking a thread. Outside a tokio runtime, or in one without I/O
     /// enabled, it is [`Error::Os`] saying so.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn into_async(self) -> Result<AsyncWatch> {
         const OPERATION: &str =
             "register the watch with tokio (call into_async in a runtime with I/O enabled)";
@@ -221,6 +222,10 @@ impl Iterator for Watch {
         }
     }
 }
+
+/// Once `next` returned `None` (the directory is gone, and every event before that was handed
+/// out), nothing refills the events: it returns `None` for good.
+impl std::iter::FusedIterator for Watch {}
 
 impl Sources {
     /// Waits up to `timeout` for a source to be ready; how many are.
@@ -353,6 +358,7 @@ impl Names {
 /// ```
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncWatch {
     sources: tokio::io::unix::AsyncFd<Sources>,
     names: Names,
@@ -411,6 +417,7 @@ impl AsyncWatch {
 /// The watch's events as a stream: [`AsyncWatch::poll_next`], so ending (`None`) once the
 /// directory is gone, and cancel-safe.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl futures_core::Stream for AsyncWatch {
     type Item = Result<WatchEvent>;
 
@@ -425,6 +432,7 @@ impl futures_core::Stream for AsyncWatch {
 
 /// Once the directory is gone the watch keeps answering `None`.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl futures_core::FusedStream for AsyncWatch {
     fn is_terminated(&self) -> bool {
         self.names.ended && self.names.ready.is_empty()
