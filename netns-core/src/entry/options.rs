@@ -177,8 +177,11 @@ impl Options {
 
     /// Run each call on a thread of its own, started for it and ended after it, instead of a
     /// warm thread of the handle: for a body that needs fresh thread-locals, or changes thread
-    /// state that a warm thread does not put back after a call (see the README's "What a reused
-    /// thread carries from one call to the next"). Costs a thread start per call.
+    /// state that a warm thread does not put back after a call (see "What a reused thread
+    /// carries from one call to the next" in
+    /// [GUARANTEES.md](https://docs.rs/crate/in-netns/latest/source/GUARANTEES.md)), or a caller
+    /// whose sandbox the crate cannot compare (Landlock): a thread born from the caller has
+    /// exactly its rights. Costs a thread start per call.
     pub fn fresh_thread(mut self, enabled: bool) -> Options {
         self.fresh_thread = enabled;
         self

@@ -1,13 +1,10 @@
 //! The example from the CNI `pkg/ns` README, in Rust: create a namespace, add a `dummy0` link
 //! inside it over rtnetlink, list the links inside, and show that the host has no `dummy0`.
 //!
-//! Run it (as root or not): `cargo run --example dummy_link`.
-
-#[path = "support/mod.rs"]
-mod support;
+//! Run it, as root or not: `cargo run -p in-netns-netlink-examples --example dummy_link`. It
+//! needs `in-netns`, `netlink-sys`, `netlink-packet-core`, `netlink-packet-route` and `libc`.
 
 use std::io;
-use std::process::ExitCode;
 
 use in_netns::{NetNs, in_netns};
 use netlink_packet_core::{
@@ -119,7 +116,7 @@ impl Rtnl {
 fn add_dummy_and_list(ns: &NetNs) -> io::Result<Vec<String>> {
     let mut rtnl = Rtnl::new()?;
     match rtnl.add_link("dummy0", InfoKind::Dummy) {
-        Err(err) if err.raw_os_error() == Some(nix::libc::EOPNOTSUPP) => {
+        Err(err) if err.raw_os_error() == Some(libc::EOPNOTSUPP) => {
             println!("this kernel has no dummy driver; adding dummy0 as a bridge link instead");
             rtnl.add_link("dummy0", InfoKind::Bridge)?;
         }
@@ -128,24 +125,23 @@ fn add_dummy_and_list(ns: &NetNs) -> io::Result<Vec<String>> {
     rtnl.link_names()
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let temp = support::TempNamespace::create("dummy-link")?;
-    let inside = add_dummy_and_list(&temp.ns)?;
-    println!("links inside {}: {inside:?}", temp.name);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // First thing, before any thread starts (as root it does nothing).
+    if !in_netns::rootless::privileged() {
+        in_netns::rootless::enter()?;
+        println!("running without root: rootless::enter() gave this process a user namespace");
+    }
+    let ns = NetNs::new()?; // anonymous: it and its links go away with the last handle
+    println!("opened a new namespace, {}", ns.id());
+    let inside = add_dummy_and_list(&ns)?;
+    println!("links inside: {inside:?}");
     let on_host = Rtnl::new()?.link_names()?;
-    let host_has_dummy = on_host.iter().any(|name| name == "dummy0");
     println!("links on the host: {on_host:?}");
-    println!(
-        "dummy0 inside: {}, on the host: {host_has_dummy}",
-        inside.iter().any(|n| n == "dummy0")
-    );
-    if !inside.iter().any(|n| n == "dummy0") || host_has_dummy {
+    let inside_has = inside.iter().any(|n| n == "dummy0");
+    let host_has = on_host.iter().any(|n| n == "dummy0");
+    println!("dummy0 inside: {inside_has}; dummy0 on the host: {host_has}");
+    if !inside_has || host_has {
         return Err("dummy0 should exist inside the namespace only".into());
     }
     Ok(())
-}
-
-fn main() -> ExitCode {
-    support::init("dummy_link");
-    support::finish("dummy_link", run())
 }

@@ -2,21 +2,16 @@
 //! namespace, one end is moved into the second by that namespace's fd, each end gets an address,
 //! and a TCP client in the first talks to a listener in the second, a line each way. Each side's
 //! links and addresses are printed as read over netlink from inside it (what `ip -n NAME addr`
-//! shows). At the end, on an error and on Ctrl-C, drop guards delete the pair and remove both
-//! namespaces: nothing is left on the host.
+//! shows). Both namespaces are anonymous: when the program ends, however it ends, the kernel
+//! removes them and the pair with them, so nothing is left on the host.
 //!
-//! Run it (as root or not): `cargo run --example veth_pair`. With `VETH_PAIR_PAUSE=SECONDS` it
-//! waits that long (or until Ctrl-C) before cleaning up, to look around from outside, as root:
-//! `ip -n veth-pair-a-PID addr`.
-
-#[path = "support/mod.rs"]
-mod support;
+//! Run it, as root or not: `cargo run -p in-netns-netlink-examples --example veth_pair`. It
+//! needs `in-netns`, tokio, `rtnetlink`, `netlink-packet-route` and `futures-util`.
 
 use std::future::Future;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::TryStreamExt;
@@ -24,7 +19,6 @@ use in_netns::{NetNs, in_netns};
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo};
 use rtnetlink::{LinkUnspec, LinkVeth};
-use support::{TempNamespace, check_interrupt};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -109,16 +103,6 @@ fn configure(ns: &NetNs, link: &str, address: Ipv4Addr) -> Result<(), BoxError> 
     })
 }
 
-/// Deletes the link `name` inside `ns` (for a veth, its peer goes too, wherever it is).
-#[in_netns(ns)]
-fn delete_link(ns: &NetNs, name: &str) -> Result<(), BoxError> {
-    with_netlink(|handle| async move {
-        let index = link_index(&handle, name).await?;
-        handle.link().del(index).execute().await?;
-        Ok(())
-    })
-}
-
 /// The links and addresses inside `ns`, one line each, in the manner of `ip addr`.
 #[in_netns(ns)]
 fn describe(ns: &NetNs) -> Result<Vec<String>, BoxError> {
@@ -185,12 +169,6 @@ fn describe(ns: &NetNs) -> Result<Vec<String>, BoxError> {
     })
 }
 
-/// A listener bound inside `ns`: its socket belongs there for life, whichever thread accepts.
-#[in_netns(ns)]
-fn listen(ns: &NetNs, at: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(at)
-}
-
 /// A connection made from inside `ns`.
 #[in_netns(ns)]
 fn connect(ns: &NetNs, to: SocketAddr) -> io::Result<TcpStream> {
@@ -227,11 +205,25 @@ fn hear(reader: &mut BufReader<TcpStream>) -> io::Result<String> {
     Ok(line.trim_end().to_owned())
 }
 
+/// One of the two namespaces, with the label the output gives it.
+struct Side {
+    label: &'static str,
+    ns: NetNs,
+}
+
+impl Side {
+    fn new(label: &'static str) -> Result<Side, BoxError> {
+        let ns = NetNs::new()?; // anonymous: gone, with its links, with the last handle
+        println!("[{label}] opened a new namespace, {}", ns.id());
+        Ok(Side { label, ns })
+    }
+}
+
 /// A listener in `b` on `ADDRESS_B`, a client in `a`: a line each way across the pair.
-fn exchange(a: &TempNamespace, b: &TempNamespace) -> Result<(), BoxError> {
+fn exchange(a: &Side, b: &Side) -> Result<(), BoxError> {
     let at = SocketAddr::from((ADDRESS_B, PORT));
-    let listener = listen(&b.ns, at)?;
-    println!("[{}] listening on {at}", b.name);
+    let listener = b.ns.tcp_listen(at)?; // a socket made inside b, bound there
+    println!("[{}] listening on {at}", b.label);
     let mut client = connect(&a.ns, at)?;
     let mut server = accept(&listener)?;
     for stream in [&client, &server] {
@@ -239,105 +231,53 @@ fn exchange(a: &TempNamespace, b: &TempNamespace) -> Result<(), BoxError> {
     }
     println!(
         "[{}] connected from {} to {at}",
-        a.name,
+        a.label,
         client.local_addr()?
     );
     let mut client_reader = BufReader::new(client.try_clone()?);
     let mut server_reader = BufReader::new(server.try_clone()?);
 
-    let hello = format!("hello from {}", a.name);
+    let hello = format!("hello from {}", a.label);
     say(&mut client, &hello)?;
-    println!("[{}] client sent:     {hello:?}", a.name);
+    println!("[{}] client sent:     {hello:?}", a.label);
     let heard = hear(&mut server_reader)?;
-    println!("[{}] server received: {heard:?}", b.name);
-    let reply = format!("hello back from {}", b.name);
+    println!("[{}] server received: {heard:?}", b.label);
+    let reply = format!("hello back from {}", b.label);
     say(&mut server, &reply)?;
-    println!("[{}] server sent:     {reply:?}", b.name);
+    println!("[{}] server sent:     {reply:?}", b.label);
     let answer = hear(&mut client_reader)?;
-    println!("[{}] client received: {answer:?}", a.name);
+    println!("[{}] client received: {answer:?}", a.label);
     if heard != hello || answer != reply {
         return Err("the lines did not arrive as sent".into());
     }
     Ok(())
 }
 
-/// Deletes the veth pair on drop (both ends: deleting one deletes its peer).
-struct VethPair<'a> {
-    ns: &'a TempNamespace,
-    end: &'static str,
-    peer: &'static str,
-}
-
-impl Drop for VethPair<'_> {
-    fn drop(&mut self) {
-        match delete_link(&self.ns.ns, self.end) {
-            Ok(()) => println!("deleted veth pair {}/{}", self.end, self.peer),
-            Err(err) => eprintln!("could not delete veth pair {}: {err}", self.end),
-        }
+fn main() -> Result<(), BoxError> {
+    // First thing, before any thread starts (as root it does nothing).
+    if !in_netns::rootless::privileged() {
+        in_netns::rootless::enter()?;
+        println!("running without root: rootless::enter() gave this process a user namespace");
     }
-}
-
-/// With `VETH_PAIR_PAUSE=SECONDS`, waits that long or until Ctrl-C.
-fn pause(a: &TempNamespace, b: &TempNamespace) -> Result<(), BoxError> {
-    let Ok(value) = std::env::var("VETH_PAIR_PAUSE") else {
-        return Ok(());
-    };
-    let seconds: u64 = value
-        .parse()
-        .map_err(|_| format!("VETH_PAIR_PAUSE={value}: expected a number of seconds"))?;
-    println!(
-        "pausing {seconds} s (Ctrl-C to clean up now); as root, look with `ip -n {} addr`, `ip -n {} addr`",
-        a.name, b.name
-    );
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        check_interrupt()?;
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-fn run() -> Result<(), BoxError> {
-    // Dropped in reverse: the pair first, then `b`, then `a`; on an error or Ctrl-C as well.
-    let a = TempNamespace::create("veth-pair-a")?;
-    let b = TempNamespace::create("veth-pair-b")?;
-    check_interrupt()?;
+    let a = Side::new("a")?;
+    let b = Side::new("b")?;
 
     add_veth(&a.ns, END_A, END_B)?;
-    let _pair = VethPair {
-        ns: &a,
-        end: END_A,
-        peer: END_B,
-    };
-    println!("[{}] created veth pair {END_A} <-> {END_B}", a.name);
+    println!("[{}] created veth pair {END_A} <-> {END_B}", a.label);
     move_link(&a.ns, END_B, &b.ns)?;
-    println!("[{}] moved {END_B} into {} by its fd", a.name, b.name);
+    println!("[{}] moved {END_B} into {} by its fd", a.label, b.label);
     configure(&a.ns, END_A, ADDRESS_A)?;
     configure(&b.ns, END_B, ADDRESS_B)?;
     println!(
         "{END_A} {ADDRESS_A}/{PREFIX} in {}, {END_B} {ADDRESS_B}/{PREFIX} in {}, both and lo up",
-        a.name, b.name
+        a.label, b.label
     );
-    check_interrupt()?;
 
     for side in [&a, &b] {
-        println!("[{}] links and addresses:", side.name);
+        println!("[{}] links and addresses:", side.label);
         for line in describe(&side.ns)? {
             println!("  {line}");
         }
     }
-    check_interrupt()?;
-
-    exchange(&a, &b)?;
-    check_interrupt()?;
-    pause(&a, &b)
-}
-
-fn main() -> ExitCode {
-    support::init("veth_pair");
-    support::catch_interrupt();
-    support::finish(
-        "veth_pair",
-        run().map_err(|e| -> Box<dyn std::error::Error> { e }),
-    )
+    exchange(&a, &b)
 }

@@ -3,12 +3,9 @@
 //! task on the namespace's own runtime, so the connection's task (`tokio::spawn`) runs there
 //! too, inside; the caller's runtime only awaits the result, and none of its threads moves.
 //!
-//! Run it (as root or not): `cargo run --features tokio --example async_netlink`.
-
-#[path = "support/mod.rs"]
-mod support;
-
-use std::process::ExitCode;
+//! Run it, as root or not: `cargo run -p in-netns-netlink-examples --example async_netlink`. It
+//! needs `in-netns` with its `tokio` feature, tokio, `rtnetlink`, `netlink-packet-route`,
+//! `futures-util` and `libc`.
 
 use futures_util::stream::TryStreamExt;
 use in_netns::{NetNs, in_netns};
@@ -43,7 +40,7 @@ async fn add_link_inside(ns: NetNs) -> Result<Vec<String>, BoxError> {
         .execute()
         .await;
     if let Err(rtnetlink::Error::NetlinkError(error)) = &added {
-        if error.raw_code() == -nix::libc::EOPNOTSUPP {
+        if error.raw_code() == -libc::EOPNOTSUPP {
             // Kernels built without the dummy driver: a bridge shows the same isolation.
             println!("this kernel has no dummy driver; adding dummy0 as a bridge link instead");
             handle
@@ -58,10 +55,9 @@ async fn add_link_inside(ns: NetNs) -> Result<Vec<String>, BoxError> {
     link_names(&handle).await
 }
 
-async fn run() -> Result<(), BoxError> {
-    let temp = support::TempNamespace::create("async-netlink")?;
-    let inside = add_link_inside(temp.ns.try_clone()?).await?;
-    println!("links inside {}: {inside:?}", temp.name);
+async fn run(ns: NetNs) -> Result<(), BoxError> {
+    let inside = add_link_inside(ns).await?;
+    println!("links inside, listed by the async body: {inside:?}");
 
     let (connection, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(connection);
@@ -69,21 +65,23 @@ async fn run() -> Result<(), BoxError> {
     println!("links on the host: {on_host:?}");
     let inside_has = inside.iter().any(|n| n == "dummy0");
     let host_has = on_host.iter().any(|n| n == "dummy0");
-    println!("dummy0 inside: {inside_has}, on the host: {host_has}");
+    println!("dummy0 inside: {inside_has}; dummy0 on the host: {host_has}");
     if !inside_has || host_has {
         return Err("dummy0 should exist inside the namespace only".into());
     }
     Ok(())
 }
 
-fn main() -> ExitCode {
-    support::init("async_netlink");
+fn main() -> Result<(), BoxError> {
+    // First thing, before any thread starts (as root it does nothing): the runtime comes after.
+    if !in_netns::rootless::privileged() {
+        in_netns::rootless::enter()?;
+        println!("running without root: rootless::enter() gave this process a user namespace");
+    }
+    let ns = NetNs::new()?; // anonymous: it and its links go away with the last handle
+    println!("opened a new namespace, {}", ns.id());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .expect("start tokio");
-    let outcome = runtime
-        .block_on(run())
-        .map_err(|e| -> Box<dyn std::error::Error> { e });
-    support::finish("async_netlink", outcome)
+        .build()?;
+    runtime.block_on(run(ns))
 }
