@@ -151,7 +151,6 @@ only registers a waker.
 
 ```
 # in_netns::rootless::enter()?;
-# // api-branch names: none here, but `ns.runtime` returns a NetnsRuntime
 let ns = in_netns::NetNs::new()?;
 let caller = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 let listener = caller.block_on(async {
@@ -185,7 +184,6 @@ such a runtime (`NetnsRuntime`) from your own builder, and `NetNs::tokio_tcp_con
 //!
 //! ```
 //! # in_netns::rootless::enter()?;
-//! # // api-branch names: NetnsCommandExt
 //! use in_netns::NetnsCommandExt;
 //!
 //! let ns = in_netns::NetNs::new()?;
@@ -209,7 +207,6 @@ such a runtime (`NetnsRuntime`) from your own builder, and `NetNs::tokio_tcp_con
 //!
 //! ```
 //! # in_netns::rootless::enter()?;
-//! # // api-branch names: Setup, worker_with(&Setup)
 //! use in_netns::{Options, Setup};
 //!
 //! let ns = in_netns::NetNs::new()?;

@@ -3,8 +3,8 @@
 //! brought up to date before every call.
 //!
 //! A body may change its own thread: `setns`, `unshare`, `chroot` or `chdir` in a private
-//! `fs`, its signal mask, affinity, name, scheduling, capabilities. A thread that serves the
-//! next call must not carry that into it. After each call, once the caller has its result (so
+//! `fs`, its signal mask, affinity, name, scheduling, its security context. A thread that
+//! serves the next call must not carry that into it. After each call, once the caller has its result (so
 //! none of this is on the caller's path), the thread:
 //!
 //! - re-enters its network namespace (`setns` with the target's descriptor: cheaper than
@@ -14,8 +14,12 @@
 //!   `unshare(CLONE_NEWNS)` both leave it with one of its own), since neither can be shared
 //!   again once left; a thread with a view re-enters its view's mount namespace instead, which
 //!   also puts back its root;
-//! - puts back its signal mask, name, affinity, scheduling policy and nice value, and
-//!   capabilities, where they changed (a view thread also its umask).
+//! - checks that its security context ([`Context`]) is still its target's (a change the whole
+//!   process made is taken on by a `Worker`'s thread);
+//! - discards signals a body left pending for it, and puts back its signal mask, name,
+//!   affinity, scheduling policy and nice value, I/O priority, personality, timer slack and a
+//!   default memory policy, where they changed (a view thread also its umask); checks its
+//!   keyrings and restartable sequences.
 //!
 //! What cannot be put back retires the thread (see [`Home::restore`]): it runs no more calls.
 
@@ -252,7 +256,8 @@ pub(crate) struct Home {
     state: ThreadState,
 }
 
-/// What a thread's signal mask, affinity, scheduling and capabilities are.
+/// What a thread's signal mask, affinity, scheduling, I/O priority, personality, timer slack,
+/// memory policy, keyrings and restartable sequences are.
 struct ThreadState {
     signals: libc::sigset_t,
     affinity: Option<CpuSet>,

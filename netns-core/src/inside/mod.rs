@@ -8,7 +8,8 @@
 //!   order);
 //! - `run_async` (the future of an async body) < `runtime` (tokio runtimes whose threads are
 //!   all inside, and a handle's runtimes for async bodies);
-//! - `stock` (sockets made ahead, per handle) < `state`: a handle's warm threads, body runtimes and socket stocks, in its slot;
+//! - `stock` (sockets made ahead, per handle) < `state`: a handle's warm threads, body
+//!   runtimes and socket stocks, in its slot;
 //! - `run` and `async_bodies`: the `NetNs` and `Worker` methods that run code inside;
 //! - `sockets`: the `NetNs` methods that take sockets made ahead.
 

@@ -21,13 +21,16 @@ impl NetNs {
     /// done. Threads that `f` starts begin in the namespace, and sockets made in `f` belong to
     /// it for life, wherever they are used afterwards.
     ///
-    /// After each call a warm thread puts itself back as it entered (off the caller's path:
-    /// the caller already has its result): it re-enters the namespace, and puts back its signal
-    /// mask, name, affinity, scheduling and capabilities; one that a body gave a file table,
-    /// directory or mount namespace of its own (`unshare`) is retired instead, so every call
-    /// runs inside, in the process's file table and directory. Warm threads keep their
-    /// thread-locals between calls into the same namespace (use [`Options::fresh_thread`] for
-    /// fresh ones), end after [`Options::idle_timeout`] without a call, and end with the last
+    /// The body runs with the caller's security context (credentials, capabilities,
+    /// `no_new_privs`, seccomp filters): a warm thread serves only callers whose context is
+    /// that of the caller that started it, compared at each call. After each call a warm
+    /// thread puts itself back as it entered (off the caller's path: the caller already has its
+    /// result): it re-enters the namespace, and puts back its signal mask, name, affinity,
+    /// scheduling and the like; one whose security context a body changed, or that a body gave
+    /// a file table, directory or mount namespace of its own (`unshare`), is retired instead,
+    /// so every call runs inside, in the process's file table and directory. Warm threads keep
+    /// their thread-locals between calls into the same namespace (use
+    /// [`Options::fresh_thread`] for fresh ones), end after [`Options::idle_timeout`] without a call, and end with the last
     /// clone of the handle, before its drop returns. A path target
     /// (`#[in_netns("/run/netns/blue")]`) opens a handle per call: hold a `NetNs` on hot paths.
     ///

@@ -33,11 +33,12 @@ impl NetNs {
     /// ahead goes only to a caller that would have made the same one (its filesystem ids and
     /// groups, no seccomp filter); others get one made with their whole security context.
     ///
-    /// What the stock costs: at most 256 descriptors of each kind per handle, and a quarter of
-    /// the process's soft descriptor limit across all handles, each keeping the namespace
-    /// alive as the handle does; one thread inside per handle once a socket was taken (until
-    /// the handle's last clone drops). It grows with demand and shrinks, to nothing, when not
-    /// used.
+    /// What the stock costs: at most 256 descriptors of each kind per handle and owner (up
+    /// to 4 owners), and an eighth of the process's soft descriptor limit across all handles,
+    /// each keeping the namespace alive as the handle does; one thread inside per stock while
+    /// it holds sockets. It grows with demand and shrinks, to nothing, when not used. A socket
+    /// made ahead has the namespace's defaults (sysctls such as `net.ipv6.bindv6only`) as they
+    /// were when it was made.
     ///
     /// ```no_run
     /// # use netns_core as in_netns;

@@ -1,6 +1,6 @@
-//! What lives inside a namespace on a handle's behalf, in one place: its warm threads and its
-//! runtimes for async bodies and its stocks of sockets made ahead, kept in the handle's slot (all its clones share it) and ended
-//! with the last clone. Both follow the one fork policy ([`Born`](crate::fork::Born)): in a
+//! What lives inside a namespace on a handle's behalf, in one place: its warm threads, its
+//! runtimes for async bodies and its stocks of sockets made ahead, kept in the handle's slot
+//! (all its clones share it) and ended with the last clone. All follow the one fork policy ([`Born`](crate::fork::Born)): in a
 //! forked child, where their threads do not exist, calls get threads (and runtimes) of their
 //! own, and nothing here is locked or joined.
 
