@@ -7,7 +7,7 @@
 //! most a quarter of the soft descriptor limit.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -151,11 +151,11 @@ struct Stock {
     shelves: [Shelf; KINDS.len()],
     /// Bumped by a caller that wants the stock made again (and by `stop`): the thread's futex
     /// word.
-    wanted: AtomicU32,
+    wanted: sync::AtomicU32,
     /// Whether a caller asked for more since the thread last started making them: only the
     /// first caller to find a shelf low wakes the thread.
     asked: AtomicBool,
-    sleeping: AtomicBool,
+    sleeping: sync::AtomicBool,
     stopping: AtomicBool,
     /// The thread that makes the sockets, started by a caller that wants one, and its id.
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -204,9 +204,9 @@ impl Stock {
                 empty: Mutex::new(()),
                 filled: std::sync::Condvar::new(),
             }),
-            wanted: AtomicU32::new(0),
+            wanted: sync::AtomicU32::new(0),
             asked: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
+            sleeping: sync::AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             thread: Mutex::new(None),
             tid: Arc::new(AtomicI32::new(0)),
