@@ -9,6 +9,12 @@ pub use netns_core::{
     Watch, WatchEvent, Worker, rootless, socket2,
 };
 
+/// Networks of namespaces for tests (feature `lab`): hosts, routers and switches joined by
+/// links, with addresses, routes, link state and impairments set by the lab.
+#[cfg(feature = "lab")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lab")))]
+pub use netns_core::lab;
+
 #[cfg(feature = "tokio")]
 pub use netns_core::{AsyncWatch, RunAsync, Runtime, RuntimeHooks};
 

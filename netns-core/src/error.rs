@@ -155,6 +155,14 @@ pub enum Error {
         /// The namespace, as its path or its id.
         namespace: String,
     },
+    /// The running kernel lacks a part an operation needs (a queueing discipline, a
+    /// classifier) and cannot load it: `config` names the kernel option that provides it.
+    KernelLacks {
+        /// What is missing, e.g. `"the netem qdisc (delay and jitter)"`.
+        what: &'static str,
+        /// The kernel configuration option that provides it, e.g. `"CONFIG_NET_SCH_NETEM"`.
+        config: &'static str,
+    },
     /// Any other operating-system error, with the operation and the path it was about.
     Os {
         /// The failed operation, e.g. `"mount"`.
@@ -247,6 +255,7 @@ impl Error {
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
             Error::NotApplicable { .. } => io::ErrorKind::InvalidInput,
+            Error::KernelLacks { .. } => io::ErrorKind::Unsupported,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -360,6 +369,10 @@ impl fmt::Display for Error {
             Error::RuntimeShutDown { namespace } => write!(
                 f,
                 "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::Runtime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
+            ),
+            Error::KernelLacks { what, config } => write!(
+                f,
+                "this kernel has no {what} and cannot load it: use a kernel built with {config} (=y, or =m with module loading), or leave out what needs it"
             ),
             Error::Os {
                 operation,
