@@ -96,6 +96,8 @@ fn main() {
     drop(build());
 
     let mut dropped = Vec::with_capacity(ROUNDS);
+    let mut ip_dropped = Vec::with_capacity(ROUNDS);
+    let mut round = 0;
     let mut samples: Vec<Sample<'_>> = vec![(
         "lab: build (3 nodes, 2 links, addresses, routes)",
         Box::new(|| {
@@ -112,8 +114,6 @@ fn main() {
     let root = nix::unistd::geteuid().is_root()
         && std::fs::read_to_string("/proc/self/uid_map")
             .is_ok_and(|map| map.split_whitespace().nth(2) == Some("4294967295"));
-    let mut ip_dropped = Vec::with_capacity(ROUNDS);
-    let mut round = 0;
     if ip_there && root {
         samples.push((
             "ip commands: build (a process each)",
