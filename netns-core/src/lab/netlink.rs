@@ -114,7 +114,7 @@ impl Netlink {
         let opened = ns
             .socket(
                 Domain::from(libc::AF_NETLINK),
-                Type::RAW,
+                Type::from(libc::SOCK_RAW),
                 Some(Protocol::from(protocol)),
             )
             .and_then(|socket| {
