@@ -1038,8 +1038,12 @@ impl Link {
     }
 
     /// Takes the link down, as if its cable were pulled: both ends administratively down, so
-    /// the routes through it go and senders get "network unreachable" (or, past a router,
-    /// "no route to host") instead of waiting.
+    /// the routes through it go and a connection toward it fails with "network unreachable"
+    /// instead of waiting: at once from an end's own node, and from farther away when the
+    /// router before the link answers with an ICMP error (a namespace's first ICMP error may
+    /// wait for the kernel's rate limit: about a second, one retransmission of the SYN).
+    /// While the link is down its ends' IPv6 addresses are gone, as the kernel does for a
+    /// downed interface; [`Link::up`] puts them back.
     pub fn down(&self) -> Result<()> {
         set_links(&self.lab, &[self.index], false)
     }
