@@ -411,8 +411,18 @@ impl Lab {
             "RTM_NEWLINK (a veth pair, one end moved by its namespace's fd)",
         );
         state.nodes[made.node].route.send(batch)?;
-        state.add_addresses(&ends[maker], false)?;
-        state.add_addresses(&ends[other], true)?;
+        let configured = state
+            .add_addresses(&ends[maker], false)
+            .and_then(|()| state.add_addresses(&ends[other], true));
+        if let Err(err) = configured {
+            // Deleting one end deletes the pair: no half-made link stays behind.
+            let mut batch = Batch::new();
+            let mut message = LinkMessage::default();
+            message.header.index = ends[maker].ifindex;
+            batch.route(RouteNetlinkMessage::DelLink(message), 0, "RTM_DELLINK");
+            let _ = state.nodes[ends[maker].node].route.send(batch);
+            return Err(err);
+        }
         for end in &ends {
             if let Some((v4, v6)) = end.address {
                 state.subnets[subnet].members.push(Member {
