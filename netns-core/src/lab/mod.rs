@@ -786,6 +786,11 @@ impl State {
     /// Puts `conditions` on the direction of `link` from end `from`: the sender's qdiscs (rate,
     /// delay) and the receiver's loss chain.
     fn set_conditions(&mut self, link: usize, from: usize, conditions: Conditions) -> Result<()> {
+        assert!(
+            (0.0..=1.0).contains(&conditions.loss),
+            "a loss share is within 0..=1, got {}",
+            conditions.loss
+        );
         let old = self.links[link].conditions[from];
         let sender = self.links[link].ends[from].clone();
         let receiver = self.links[link].ends[1 - from].clone();
@@ -1077,13 +1082,17 @@ impl Link {
     ///
     /// # Panics
     ///
-    /// If `from` is not an end of this link.
+    /// If `from` is not an end of this link, or the loss is not within 0..=1.
     pub fn set_conditions(&self, from: &Node, conditions: Conditions) -> Result<()> {
         let side = self.side(from);
         lock(&self.lab.state).set_conditions(self.index, side, conditions)
     }
 
     /// Sets the same conditions in both directions.
+    ///
+    /// # Panics
+    ///
+    /// If the loss is not within 0..=1.
     pub fn set_conditions_both(&self, conditions: Conditions) -> Result<()> {
         let mut state = lock(&self.lab.state);
         state.set_conditions(self.index, 0, conditions)?;
