@@ -314,6 +314,12 @@ pub use netns_core::{
     Setup, Watch, WatchEvent, Worker, rootless, socket2,
 };
 
+/// Networks of namespaces for tests (feature `lab`): hosts, routers and switches joined by
+/// links, with addresses, routes, link state and impairments set by the lab.
+#[cfg(feature = "lab")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lab")))]
+pub use netns_core::lab;
+
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("command", 5),
     ("loopback", 5),
     ("rootless", 5),
+    ("lab", 5),
     ("__private", 5),
 ];
 

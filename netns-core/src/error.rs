@@ -169,6 +169,14 @@ pub enum Error {
         /// The namespace, as its path or its id.
         namespace: String,
     },
+    /// The running kernel lacks a part an operation needs (a queueing discipline, a
+    /// classifier) and cannot load it: `config` names the kernel option that provides it.
+    KernelLacks {
+        /// What is missing, e.g. `"the netem qdisc (delay and jitter)"`.
+        what: &'static str,
+        /// The kernel configuration option that provides it, e.g. `"CONFIG_NET_SCH_NETEM"`.
+        config: &'static str,
+    },
     /// Any other operating-system error, with the operation and the path it was about.
     Os {
         /// The failed operation, e.g. `"mount"`.
@@ -260,6 +268,7 @@ impl Error {
             Error::NotSingleThreaded { .. } => io::ErrorKind::Unsupported,
             Error::Rootless { source, .. } => source.kind(),
             Error::ForkedWorker { .. } => io::ErrorKind::Other,
+            Error::KernelLacks { .. } => io::ErrorKind::Unsupported,
             Error::ThreadSpawn { source } | Error::Os { source, .. } => source.kind(),
         }
     }
@@ -379,6 +388,10 @@ impl fmt::Display for Error {
             Error::RuntimeShutDown { namespace } => write!(
                 f,
                 "the runtime inside {namespace} shut down before the async body finished: it shuts down with its last handle (an `in_netns::NetnsRuntime`, or for a body run on a `NetNs`, the last clone of that `NetNs`), so keep one until the call is done"
+            ),
+            Error::KernelLacks { what, config } => write!(
+                f,
+                "this kernel has no {what} and cannot load it: use a kernel built with {config} (=y, or =m with module loading), or leave out what needs it"
             ),
             Error::Os {
                 operation, path, ..
@@ -553,6 +566,10 @@ mod tests {
             Error::RuntimeShutDown {
                 namespace: "net:[1]".to_owned(),
             },
+            Error::KernelLacks {
+                what: "the netem qdisc (delay and jitter)",
+                config: "CONFIG_NET_SCH_NETEM",
+            },
             Error::Os {
                 operation: "mkdir",
                 path: Some(PathBuf::from("/run/netns")),
@@ -579,6 +596,7 @@ mod tests {
                 | Error::ThreadEnded { .. }
                 | Error::WorkerContext { .. }
                 | Error::RuntimeShutDown { .. }
+                | Error::KernelLacks { .. }
                 | Error::Os { .. } => {}
             }
         }

@@ -15,7 +15,8 @@
 //!    child between `fork` and `exec`, applies;
 //! 4. `inside`: everything that runs inside (namespace threads, warm pools, the `Worker`,
 //!    runtimes and async bodies, and the per-handle state that holds them);
-//! 5. what is built on running inside: `command`, `loopback`, `rootless`.
+//! 5. what is built on running inside: `command`, `loopback`, `rootless`, `lab` (networks of
+//!    namespaces for tests, feature `lab`).
 #![deny(missing_docs)]
 // On docs.rs (nightly, `--cfg docsrs`), feature-gated items say which feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -41,6 +42,9 @@ mod inside;
 
 // Layer 5: built on running inside.
 mod command;
+#[cfg(feature = "lab")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lab")))]
+pub mod lab;
 mod loopback;
 pub mod rootless;
 
