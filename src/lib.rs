@@ -38,7 +38,7 @@
 //!   [`NetNs::named`] (as `ip netns` names it), [`NetNs::current`] (the caller's),
 //!   [`NetNs::of_socket`], [`NetNs::from_fd`].
 //! - By process, through a pidfd, so that a reused pid is never read as another process's
-//!   namespace: [`NetNs::from_pid`], [`NetNs::from_pidfd`], [`NetNs::of_child`].
+//!   namespace: [`NetNs::of_pid`], [`NetNs::of_pidfd`], [`NetNs::of_child`].
 //! - As `ip netns` does, interoperably: [`NetNs::create`], [`NetNs::remove`], [`NetNs::list`],
 //!   [`NetNs::attach`], [`NetNs::names`], [`NetNs::pids`], [`NetNs::watch`]; in another
 //!   directory than `/run/netns` with a [`Registry`].
@@ -47,7 +47,7 @@
 //! # in_netns::rootless::enter()?;
 //! use in_netns::NetNs;
 //!
-//! let mine = NetNs::from_pid(std::process::id())?;
+//! let mine = NetNs::of_pid(std::process::id())?;
 //! assert_eq!(mine, NetNs::current()?);
 //! let name = format!("tour-{}", std::process::id());
 //! let made = NetNs::create(&name)?; // as `ip netns add` (without root: a private /run/netns)
