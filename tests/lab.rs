@@ -562,3 +562,32 @@ fn nothing_is_left_once_the_lab_and_its_handles_drop() {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[in_netns::test]
+fn traffic_flows_as_soon_as_a_link_is_back_up() {
+    let lab = Lab::new();
+    let client = lab.host("client").unwrap();
+    let server = lab.host("server").unwrap();
+    let link = lab.link(&client, &server).unwrap();
+    let to = SocketAddr::new(IpAddr::V4(server.ipv4().unwrap()), 0);
+    let receiver = server.ns().udp_bind(to).unwrap();
+    let to = receiver.local_addr().unwrap();
+    let sender = client.ns().udp_bind("0.0.0.0:0".parse().unwrap()).unwrap();
+    let closed = SocketAddr::new(to.ip(), 1);
+    // The kernel may start an interface's queue up to a second after its carrier came back,
+    // and drop what is sent before (the first neighbour request included): `up` waits for it.
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for round in 0..5 {
+        link.down().unwrap();
+        link.up().unwrap();
+        sender.send_to(b"x", to).unwrap();
+        let mut byte = [0];
+        let got = receiver.recv(&mut byte);
+        assert!(got.is_ok(), "round {round}: nothing within 300 ms: {got:?}");
+        // A connection refused, as a test would try between flaps.
+        let refused = connect(&client, closed).map(drop).map_err(|err| err.kind());
+        assert_eq!(refused, Err(io::ErrorKind::ConnectionRefused), "round {round}");
+    }
+}

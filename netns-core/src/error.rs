@@ -296,6 +296,8 @@ impl fmt::Display for Error {
                     write!(f, " (check the name with `ip netns list`)")
                 } else if path.starts_with("/proc") {
                     write!(f, " (check that the process is alive)")
+                } else if dir.as_os_str().is_empty() {
+                    write!(f, " (check the path; a name goes to NetNs::named)")
                 } else {
                     write!(
                         f,
@@ -391,7 +393,7 @@ impl fmt::Display for Error {
             ),
             Error::KernelLacks { what, config } => write!(
                 f,
-                "this kernel has no {what} and cannot load it: use a kernel built with {config} (=y, or =m with module loading), or leave out what needs it"
+                "this kernel lacks {what} and cannot load it: use a kernel built with {config} (=y, or =m with module loading), or leave out what needs it"
             ),
             Error::Os {
                 operation, path, ..

@@ -107,7 +107,9 @@ pub enum Role {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Conditions {
     /// The most the link carries, in bits per second (a `tbf` qdisc on the sender's end: a
-    /// bucket of 4 ms, a queue of 100 ms; what overflows is dropped, as on a real bottleneck).
+    /// bucket of 4 ms and a queue of 100 ms at that rate, but at least two full frames and four
+    /// buckets, so at low rates the queue holds longer; what overflows is dropped, as on a real
+    /// bottleneck). `Some(0)` is taken as no limit, as `None`.
     pub rate: Option<u64>,
     /// The share of frames lost, from 0 to 1: dropped at random on the receiver's ingress
     /// (ARP and ICMPv6 excepted, so neighbours still resolve), where the sender cannot see it.
@@ -163,7 +165,12 @@ impl Conditions {
 
     /// Whether the sender's end needs a qdisc (a rate, a delay or jitter).
     fn shapes(&self) -> bool {
-        self.rate.is_some() || !self.delay.is_zero() || !self.jitter.is_zero()
+        self.limit().is_some() || !self.delay.is_zero() || !self.jitter.is_zero()
+    }
+
+    /// The rate limit, if any (`Some(0)` is none).
+    fn limit(&self) -> Option<u64> {
+        self.rate.filter(|&rate| rate > 0)
     }
 }
 
@@ -198,7 +205,7 @@ pub struct Link {
 }
 
 /// One end of a link: its node, interface and addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     node: String,
     ifname: String,
@@ -209,6 +216,7 @@ pub struct Endpoint {
 
 /// Links taken down together ([`Lab::partition`]); [`Partition::heal`] brings them up, and so
 /// does dropping it.
+#[must_use = "a partition heals when dropped: keep it for as long as the links stay down"]
 pub struct Partition {
     lab: Arc<Shared>,
     links: Vec<usize>,
@@ -846,7 +854,7 @@ impl State {
             );
         }
         let mut parent = TcHandle::ROOT;
-        if let Some(rate) = conditions.rate {
+        if let Some(rate) = conditions.limit() {
             batch.route(
                 RouteNetlinkMessage::NewQueueDiscipline(qdisc(
                     1,
@@ -954,6 +962,9 @@ fn set_links(shared: &Shared, links: &[usize], up: bool) -> Result<()> {
             for end in &ends {
                 state.add_addresses(end, false)?;
             }
+            for end in &ends {
+                state.nodes[end.node].route.wait_running(&end.ifname);
+            }
         }
     }
     state.sync_routes()
@@ -1058,12 +1069,16 @@ impl Link {
     /// router before the link answers with an ICMP error (a namespace's first ICMP error may
     /// wait for the kernel's rate limit: about a second, one retransmission of the SYN).
     /// While the link is down its ends' IPv6 addresses are gone, as the kernel does for a
-    /// downed interface; [`Link::up`] puts them back.
+    /// downed interface; [`Link::up`] puts them back. A link to a switch is a port of its
+    /// bridge: with it down, a peer on the same switch has a route still (the subnet's) and
+    /// its packets vanish, so its connection times out rather than failing at once.
     pub fn down(&self) -> Result<()> {
         set_links(&self.lab, &[self.index], false)
     }
 
-    /// Brings the link up again, with its addresses and routes.
+    /// Brings the link up again, with its addresses and routes; returns once both ends carry
+    /// traffic (the kernel may take up to a second to start an interface's queue after its
+    /// carrier came back, and drops what is sent before).
     pub fn up(&self) -> Result<()> {
         set_links(&self.lab, &[self.index], true)
     }
