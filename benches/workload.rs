@@ -106,6 +106,26 @@ impl Drop for ChannelThread {
     }
 }
 
+/// Each of `calls` made `warm_up` times, then timed per call over `ROUNDS` interleaved rounds
+/// of `CALLS` calls.
+fn warmed_and_interleaved(
+    names: &[&'static str],
+    calls: &[&dyn Fn()],
+    warm_up: u32,
+) -> Vec<Vec<f64>> {
+    for call in calls {
+        for _ in 0..warm_up {
+            call();
+        }
+    }
+    let mut samples: Vec<Sample<'_>> = names
+        .iter()
+        .zip(calls)
+        .map(|(name, &call)| (*name, Box::new(move || per_call(call, CALLS)) as _))
+        .collect();
+    interleave(&mut samples, ROUNDS)
+}
+
 /// Time per call, one caller back to back.
 fn one_caller(ns: &NetNs, home: &NetNs) -> usize {
     let worker = ns.worker().expect("worker");
@@ -129,17 +149,7 @@ fn one_caller(ns: &NetNs, home: &NetNs) -> usize {
         &|| drop(black_box(ns.run(bind).expect("run"))),
         &|| drop(black_box(worker.run(bind).expect("worker"))),
     ];
-    for call in calls {
-        for _ in 0..CALLS {
-            call();
-        }
-    }
-    let mut samples: Vec<Sample<'_>> = names
-        .iter()
-        .zip(calls)
-        .map(|(name, call)| (*name, Box::new(move || per_call(call, CALLS)) as _))
-        .collect();
-    let values = interleave(&mut samples, ROUNDS);
+    let values = warmed_and_interleaved(&names, &calls, CALLS);
     let goals = [
         goal("socket API (udp_bind)", "no namespace", "median", 1.15),
         goal("socket API (udp_bind)", "no namespace", "p90", 1.5),
@@ -262,17 +272,7 @@ fn round_robin(home: &NetNs) -> usize {
         &|| drop(black_box(turn().udp_bind(loopback()).expect("udp_bind"))),
         &|| drop(black_box(turn().run(bind).expect("run"))),
     ];
-    for call in calls {
-        for _ in 0..(3 * NAMESPACES) {
-            call();
-        }
-    }
-    let mut samples: Vec<Sample<'_>> = names
-        .iter()
-        .zip(calls)
-        .map(|(name, call)| (*name, Box::new(move || per_call(call, CALLS)) as _))
-        .collect();
-    let values = interleave(&mut samples, ROUNDS);
+    let values = warmed_and_interleaved(&names, &calls, 3 * NAMESPACES as u32);
     report(
         &format!("one caller, round-robin over {NAMESPACES} namespaces: time per socket"),
         "ns",

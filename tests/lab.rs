@@ -588,6 +588,10 @@ fn traffic_flows_as_soon_as_a_link_is_back_up() {
         assert!(got.is_ok(), "round {round}: nothing within 300 ms: {got:?}");
         // A connection refused, as a test would try between flaps.
         let refused = connect(&client, closed).map(drop).map_err(|err| err.kind());
-        assert_eq!(refused, Err(io::ErrorKind::ConnectionRefused), "round {round}");
+        assert_eq!(
+            refused,
+            Err(io::ErrorKind::ConnectionRefused),
+            "round {round}"
+        );
     }
 }
