@@ -3,7 +3,6 @@
 //! read before the call returns. No runtime, no thread of its own.
 
 use std::io::{self, Read};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -132,25 +131,6 @@ impl Netlink {
                 None,
                 err,
             )),
-        }
-    }
-
-    /// Waits, for up to [`PATIENCE`], until interface `name` of the socket's namespace is
-    /// running (`IFF_RUNNING`: its carrier is on and the kernel started its queue), so that
-    /// nothing sent right after is dropped; gives up quietly (a later send is then only late).
-    pub(super) fn wait_running(&self, name: &str) {
-        const IFF_RUNNING: libc::c_short = libc::IFF_RUNNING as libc::c_short;
-        let Ok(name) = std::ffi::CString::new(name) else {
-            return;
-        };
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while std::time::Instant::now() < deadline {
-            match crate::sys::interface_flags(self.socket.as_fd(), &name) {
-                Ok(flags) if flags & IFF_RUNNING == 0 => {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                _ => return,
-            }
         }
     }
 
