@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{EtcDir, TempNs, current_id};
+use common::{EtcDir, TempNs, current_id, really_root};
 use in_netns::{Error, NetNs, NetnsCommandExt, Setup};
 
 /// The interface names a `/proc/.../net/dev` text lists.
@@ -107,12 +107,6 @@ fn a_child_that_runs_as_another_user_starts_inside() {
     assert_eq!(output_of(&mut with_views), format!("{uid}\nlo\n"));
 }
 
-/// Whether this process is root outside any user namespace: only then can a test switch to
-/// another user (in the user namespace of a test without root, only its own ids are mapped).
-fn really_root() -> bool {
-    nix::unistd::getuid().is_root() && !in_user_namespace()
-}
-
 /// The ids a test can run a child as: as root, `nobody`, a real drop of privileges; without
 /// root, in the test's user namespace where only its own ids are mapped, those.
 fn another_user() -> (u32, u32) {
@@ -183,13 +177,6 @@ fn a_child_that_runs_as_another_user_keeps_the_callers_sandbox_and_says_nothing(
         String::from_utf8_lossy(&second_ns.stdout).ends_with(&format!("{}\n", second.id())),
         "{second_ns:?}"
     );
-}
-
-/// Whether this process is in a user namespace other than the initial one (as tests without
-/// root are): only the ids of its map exist there.
-fn in_user_namespace() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|map| map.split_whitespace().nth(2) != Some("4294967295"))
 }
 
 /// Configured after `netns` and spawned with the command's own methods, a child still starts

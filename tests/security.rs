@@ -477,13 +477,6 @@ fn a_warm_thread_never_serves_a_caller_with_its_starters_session_keyring() {
     }
 }
 
-/// Whether this process is root in the initial user namespace (not in one of its own).
-fn real_root() -> bool {
-    let uid_map = fs::read_to_string("/proc/self/uid_map").unwrap();
-    nix::unistd::geteuid().is_root()
-        && uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
-}
-
 /// The calling thread's filesystem uid.
 fn fsuid() -> u32 {
     // SAFETY: -1 is no id: setfsuid changes nothing and returns the current one.
@@ -492,7 +485,7 @@ fn fsuid() -> u32 {
 
 #[in_netns::test]
 fn a_worker_keeps_its_makers_rights_when_a_body_takes_the_main_threads() {
-    if !real_root() {
+    if !common::really_root() {
         eprintln!("skipped: needs real root to set another filesystem uid");
         return;
     }
@@ -534,7 +527,7 @@ fn a_worker_keeps_its_makers_rights_when_a_body_takes_the_main_threads() {
 // Changes the process's group id (the C library changes every thread's): a process of its own.
 #[in_netns::test(own_process)]
 fn a_busy_worker_follows_a_change_the_whole_process_makes() {
-    if !real_root() {
+    if !common::really_root() {
         eprintln!("skipped: needs real root to change the process's group");
         return;
     }
@@ -561,7 +554,7 @@ fn a_busy_worker_follows_a_change_the_whole_process_makes() {
 
 #[in_netns::test]
 fn socket_stocks_and_their_threads_stay_few_whatever_the_callers_owners() {
-    if !real_root() {
+    if !common::really_root() {
         eprintln!("skipped: needs real root to set filesystem uids");
         return;
     }

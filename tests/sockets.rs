@@ -183,9 +183,7 @@ fn udp_socket_uid(port: u16) -> u32 {
 
 #[in_netns::test]
 fn a_socket_made_ahead_belongs_to_its_caller_as_one_it_made() {
-    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap();
-    let real_root = uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
-    if !nix::unistd::geteuid().is_root() || !real_root {
+    if !common::really_root() {
         eprintln!("skipped: needs real root to set another filesystem uid");
         return;
     }

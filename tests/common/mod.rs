@@ -344,3 +344,17 @@ pub fn warnings_about(needle: &str) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Whether this process is root outside any user namespace: only then can a test switch to
+/// another user or filesystem id (in the user namespace of a test without root, only its own
+/// ids are mapped).
+pub fn really_root() -> bool {
+    nix::unistd::getuid().is_root() && !in_user_namespace()
+}
+
+/// Whether this process is in a user namespace other than the initial one (as tests without
+/// root are): only the ids of its map exist there.
+pub fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().nth(2) != Some("4294967295"))
+}
