@@ -137,10 +137,10 @@
 #![cfg_attr(
     feature = "tokio",
     doc = r#"
-With the `tokio` feature, an async body runs as a task on a tokio runtime whose every thread is
-inside the namespace, so whatever it hands to tokio (spawned tasks, `spawn_blocking`, DNS
-lookups, child processes) stays inside; your runtime is never entered, and awaiting the call
-only registers a waker.
+With the `tokio` feature, an async body is polled inside the namespace with a tokio runtime whose
+every thread is inside entered, so whatever it hands to tokio (spawned tasks, `spawn_blocking`,
+DNS lookups, child processes) stays inside; your runtime is never entered, and each poll is a
+hand-off to a warm thread, as a `run` is.
 
 - [`NetNs::run_async`] (and [`run_async_with`](NetNs::run_async_with)) runs one on the handle's
   own runtime inside, and returns a [`RunAsync`] future; an `#[in_netns] async fn` does the same.
@@ -410,11 +410,11 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 ///
 /// # Async functions (feature `tokio`)
 ///
-/// An `async fn` runs its body as a task on a tokio runtime whose every thread is inside the
-/// namespace: the handle's own (see `NetNs::run_async`), or an `in_netns::NetnsRuntime`
-/// given as the target. Everything the body hands to tokio (spawned tasks, `spawn_blocking`,
-/// `tokio::fs`, DNS lookups, child processes) stays inside; the caller's runtime is never entered
-/// and awaiting the call only registers a waker. Arguments, the body and the result must be
+/// An `async fn`'s body is polled inside the namespace: on warm threads with the handle's own
+/// runtime entered (see `NetNs::run_async`), or as a task of an `in_netns::NetnsRuntime` given
+/// as the target; every thread of either runtime is inside. Everything the body hands to tokio
+/// (spawned tasks, `spawn_blocking`, `tokio::fs`, DNS lookups, child processes) stays inside;
+/// the caller's runtime is never entered. Arguments, the body and the result must be
 /// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<NetnsRuntime>` or
 /// `self: Arc<Self>` rather than references. Dropping the future aborts the body at its next
 /// `.await`.

@@ -1,7 +1,7 @@
-//! Nothing leaves a namespace and nothing moves into one (feature "tokio"): async bodies run on
-//! a runtime whose every thread is inside, so their blocking work, lookups, tasks and children
-//! stay inside, the caller's runtime never gets a thread born inside, and callers wait on
-//! wakers, never on threads.
+//! Nothing leaves a namespace and nothing moves into one (feature "tokio"): async bodies are
+//! polled inside, with a runtime whose every thread is inside entered, so their blocking work,
+//! lookups, tasks and children stay inside, the caller's runtime never gets a thread born
+//! inside, and callers never hold a blocking-pool thread.
 
 mod common;
 
@@ -398,6 +398,78 @@ fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller()
     assert_eq!(payload.downcast_ref::<u8>(), Some(&11));
 }
 
+/// `run_async` polls its body on threads inside, one call per poll: a body that waits (a timer,
+/// a spawned task, a socket) is polled again inside after each wait, and one dropped while it
+/// waits drops what it holds inside.
+#[in_netns::test]
+fn an_async_body_is_inside_at_every_poll_and_dropped_inside() {
+    struct OnDrop(std::sync::mpsc::Sender<NsId>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(current_id());
+        }
+    }
+    let target = TempNs::new("rt-polled");
+    target.ns.set_loopback_up().unwrap();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = host
+        .block_on(target.ns.run_async(|| async {
+            let mut seen = vec![current_id()];
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            seen.push(current_id());
+            let spawned = tokio::spawn(async { current_id() }).await.unwrap();
+            seen.push(current_id());
+            seen.push(spawned);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let (accepted, connected) =
+                tokio::join!(listener.accept(), tokio::net::TcpStream::connect(address));
+            let (mut accepted, _) = accepted.unwrap();
+            connected.unwrap().write_all(b"x").await.unwrap();
+            let mut byte = [0];
+            accepted.read_exact(&mut byte).await.unwrap();
+            seen.push(current_id());
+            seen
+        }))
+        .unwrap();
+    assert_eq!(
+        seen,
+        [target.id(); 5],
+        "where each poll, and the spawned task, ran"
+    );
+
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    host.block_on(async {
+        let body = target.ns.run_async(move || async move {
+            let _guard = OnDrop(dropped_tx);
+            tokio::time::sleep(HANG).await;
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(50), body).await;
+        assert!(waited.is_err(), "the body waits");
+    });
+    let dropped_in = dropped_rx.recv_timeout(HANG).expect("the body was dropped");
+    assert_eq!(dropped_in, target.id(), "the body is dropped inside");
+
+    let panicked = host.block_on(async {
+        tokio::spawn(target.ns.run_async(|| async {
+            tokio::task::yield_now().await;
+            std::panic::panic_any(12_u8);
+        }))
+        .await
+    });
+    let payload = panicked.unwrap_err().into_panic();
+    assert_eq!(
+        payload.downcast_ref::<u8>(),
+        Some(&12),
+        "resumed in the caller"
+    );
+    let after = host.block_on(target.ns.run_async(|| async { current_id() }));
+    assert_eq!(after.unwrap(), target.id(), "the next body runs");
+}
+
 #[in_netns::test]
 fn a_runtime_that_cannot_enter_is_an_error_of_runtime() {
     let anonymous = NetNs::new().unwrap();
@@ -601,7 +673,13 @@ fn handles_kept_by_each_others_runtime_and_warm_thread_both_end() {
     let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
     let (a_id, b_id) = (a.id(), b.id());
     let kept_b = b.clone();
-    let body = a.run_async(move || async move { common::keep_until_this_thread_ends(kept_b) });
+    // Spawned, so kept by a thread of the namespace runtime (the body itself runs on a warm
+    // thread).
+    let body = a.run_async(move || async move {
+        tokio::spawn(async move { common::keep_until_this_thread_ends(kept_b) })
+            .await
+            .unwrap()
+    });
     host_runtime(2).block_on(body).unwrap();
     let kept_a = a.clone();
     b.run_with(&quick, || ()).unwrap();

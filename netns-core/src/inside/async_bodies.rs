@@ -1,5 +1,6 @@
-//! Async bodies: [`NetNs::run_async`] and [`Worker::run_async`] run a body as a task on the
-//! handle's runtime for async bodies, made on first use and kept in the handle's state.
+//! Async bodies: [`NetNs::run_async`] and [`Worker::run_async`] poll a body on the handle's warm
+//! threads with its runtime for async bodies entered (made on first use and kept in the
+//! handle's state), one hand-off per poll.
 
 use std::future::Future;
 
@@ -13,12 +14,16 @@ use crate::namespace::NetNs;
 impl NetNs {
     /// Runs an async body inside this namespace and returns a future of its output.
     ///
-    /// The body runs as a task on the handle's own runtime for async bodies: a current-thread
-    /// tokio runtime whose driver thread and blocking pool are inside the namespace, made on
-    /// the first call and shared by the handle's clones. So everything the body does stays
-    /// inside: its `tokio::spawn`ed tasks, `spawn_blocking`, `tokio::fs`, DNS lookups, timers,
-    /// `tokio::process` children. The caller's runtime is never entered and none of its threads
-    /// moves; awaiting the result only registers a waker, from any runtime or none.
+    /// Each poll of the body is a call on a warm thread inside, as [`NetNs::run`] is (with the
+    /// polling thread's security context), with the handle's own runtime for async bodies
+    /// entered: a current-thread tokio runtime whose driver thread and blocking pool are inside
+    /// the namespace, made on the first call and shared by the handle's clones. So everything
+    /// the body does stays inside: its `tokio::spawn`ed tasks, `spawn_blocking`, `tokio::fs`,
+    /// DNS lookups, timers, `tokio::process` children. The caller's runtime is never entered
+    /// and none of its threads moves; between polls the caller waits on a waker, and during one
+    /// its thread waits for the warm thread, as for a `run` (so a poll, here as anywhere,
+    /// should not block). Awaiting a socket made this way costs about what `run` does, not a
+    /// wake-up of a sleeping runtime thread.
     ///
     /// Sockets, timers and netlink connections made in the body are driven by that runtime, so
     /// they stay usable, from anywhere, as long as a clone of this handle (or the returned
@@ -27,8 +32,8 @@ impl NetNs {
     /// convert it with `from_std` outside.
     ///
     /// `f`, its future and the output are `Send + 'static`, as for `tokio::spawn`. Dropping the
-    /// returned future aborts the body at its next `.await`; a panic in the body resumes in the
-    /// caller.
+    /// returned future drops the body inside, at the `.await` it waits at; a panic in the body
+    /// resumes in the caller.
     ///
     /// ```no_run
     /// # use netns_core as in_netns;
@@ -60,10 +65,7 @@ impl NetNs {
         T: Send + 'static,
     {
         match State::of(self).body_runtimes.get(self, &options.setup()) {
-            Ok(runtime) => {
-                let handle = runtime.handle().clone();
-                RunAsync::on_runtime(&handle, runtime, self.describe(), span::carried_async(f))
-            }
+            Ok(runtime) => RunAsync::polled(self, *options, runtime, span::carried_async(f)),
             Err(err) => RunAsync::failed(err),
         }
     }
@@ -72,10 +74,9 @@ impl NetNs {
 impl Worker {
     /// Runs an async body inside the worker's namespace, with the worker's setup.
     ///
-    /// The body runs as a task on the namespace runtime of the handle the worker was made from
-    /// (as [`NetNs::run_async_with`] with the worker's setup), not on the worker's own
-    /// thread, so it never waits for, or blocks, the worker's blocking calls; and the caller
-    /// waits on a waker, never on a thread.
+    /// The body is polled on the warm threads of the handle the worker was made from, with its
+    /// namespace runtime entered (as [`NetNs::run_async_with`] with the worker's setup), not on
+    /// the worker's own thread, so it never waits for, or blocks, the worker's blocking calls.
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>
     where

@@ -1,8 +1,14 @@
-//! The future of an async body inside a namespace: the body runs as a task on a tokio runtime
-//! whose every thread is inside (a [`NetnsRuntime`](super::runtime::NetnsRuntime)), and the caller awaits
-//! its result through a waker, from any runtime or none, without ever blocking a thread.
+//! The future of an async body inside a namespace, in one of two ways:
+//!
+//! - [`NetNs::run_async`](crate::NetNs::run_async): each poll of the body is a call on a warm
+//!   thread inside (as [`NetNs::run`](crate::NetNs::run)), with the handle's namespace runtime
+//!   entered, so that what the body spawns, and the I/O and timers it registers, belong to that
+//!   runtime, whose every thread is inside. The caller's runtime thread waits for the poll as
+//!   it waits for a `run` (a hand-off, not a wake-up of a sleeping runtime thread), and the
+//!   body's wakers are the caller's.
+//! - [`NetnsRuntime::spawn`](crate::NetnsRuntime::spawn): the body is a task of that runtime,
+//!   and the caller awaits its result through a waker.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic;
 use std::pin::Pin;
@@ -12,12 +18,15 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use super::runtime::NetnsRuntime;
+use crate::entry::Options;
 use crate::error::{Error, Result};
+use crate::namespace::NetNs;
 
 /// The future of an async body running inside a namespace ([`NetNs::run_async`](crate::NetNs::run_async),
 /// [`Worker::run_async`](crate::Worker::run_async), [`NetnsRuntime::spawn`](crate::NetnsRuntime::spawn)): resolves to the body's output, or to the error
 /// that kept it from running. A panic in the body is resumed in the task that polls this
-/// future. Dropping it aborts the body's task (at its next `.await`, inside the namespace).
+/// future. Dropping it aborts the body (at the `.await` it waits at, inside the namespace).
 #[must_use = "dropping this future aborts the body; await it for its result"]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct RunAsync<T> {
@@ -25,11 +34,10 @@ pub struct RunAsync<T> {
 }
 
 enum State<T> {
+    /// A body polled on warm threads inside ([`RunAsync::polled`]).
+    Polled(Polled<T>),
     Running {
         task: JoinHandle<T>,
-        /// Keeps the runtime the body runs on alive until the body is done, even when the
-        /// caller dropped every handle meanwhile.
-        _runtime: Option<Arc<dyn Any + Send + Sync>>,
         /// Names the namespace in the error of a task its runtime cancelled.
         namespace: String,
     },
@@ -49,31 +57,28 @@ impl<T: Send + 'static> RunAsync<T> {
             state: State::Running {
                 // The spawning caller's span, inside the task (feature `tracing`).
                 task: handle.spawn(super::span::carried_future(future)),
-                _runtime: None,
                 namespace,
             },
         }
     }
 
-    /// Spawns the body `f` makes on `handle`, which `runtime` (kept alive until the body is
-    /// done) owns; `f` itself runs inside, on the runtime.
-    pub(crate) fn on_runtime<F, Fut>(
-        handle: &Handle,
-        runtime: Arc<dyn Any + Send + Sync>,
-        namespace: String,
-        f: F,
-    ) -> RunAsync<T>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-    {
-        let task = handle.spawn(async move { f().await });
+    /// The body `make` makes, made and polled inside `ns` with `options`, each poll a call on a
+    /// thread inside with `runtime` (the handle's namespace runtime for bodies, kept alive
+    /// until the body is done) entered.
+    pub(crate) fn polled(
+        ns: &NetNs,
+        options: Options,
+        runtime: Arc<NetnsRuntime>,
+        make: impl FnOnce() -> Pin<Box<dyn Future<Output = T> + Send>> + Send + 'static,
+    ) -> RunAsync<T> {
         RunAsync {
-            state: State::Running {
-                task,
-                _runtime: Some(runtime),
-                namespace,
-            },
+            state: State::Polled(Polled {
+                ns: ns.clone(),
+                options,
+                runtime,
+                // Made on the first poll, so inside: `make` runs the user's closure.
+                body: Some(Exclusive::new(Box::pin(async move { make().await }))),
+            }),
         }
     }
 
@@ -89,6 +94,10 @@ impl<T: Send + 'static> RunAsync<T> {
 impl<T> std::fmt::Debug for RunAsync<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.state {
+            State::Polled(polled) => f
+                .debug_struct("RunAsync::Polled")
+                .field("namespace", &polled.ns.describe())
+                .finish_non_exhaustive(),
             State::Running { namespace, .. } => f
                 .debug_struct("RunAsync::Running")
                 .field("namespace", namespace)
@@ -99,12 +108,19 @@ impl<T> std::fmt::Debug for RunAsync<T> {
     }
 }
 
-impl<T> Future for RunAsync<T> {
+impl<T: Send> Future for RunAsync<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         let outcome = match &mut this.state {
+            State::Polled(polled) => {
+                let polled = polled.poll(cx);
+                if polled.is_ready() {
+                    this.state = State::Done;
+                }
+                return polled;
+            }
             State::Running { task, .. } => match Pin::new(task).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(outcome) => outcome,
@@ -127,6 +143,75 @@ impl<T> Future for RunAsync<T> {
             Err(err) if err.is_panic() => panic::resume_unwind(err.into_panic()),
             // Only the runtime's shutdown cancels a task this future still owns.
             Err(_) => Poll::Ready(Err(Error::RuntimeShutDown { namespace })),
+        }
+    }
+}
+
+/// A body polled on warm threads inside.
+struct Polled<T> {
+    ns: NetNs,
+    options: Options,
+    runtime: Arc<NetnsRuntime>,
+    /// `None` once it completed.
+    body: Option<Exclusive<Pin<Box<dyn Future<Output = T> + Send>>>>,
+}
+
+/// A value reached only through `&mut` (a future polled through `Pin<&mut RunAsync>`), and so
+/// `Sync` whenever it is `Send`, as `RunAsync` is for a `Send` output: a mutex that is never
+/// locked, only reached through [`Mutex::get_mut`] (no lock taken, never poisoned).
+struct Exclusive<T>(std::sync::Mutex<T>);
+
+impl<T> Exclusive<T> {
+    fn new(value: T) -> Exclusive<T> {
+        Exclusive(std::sync::Mutex::new(value))
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        match self.0.get_mut() {
+            Ok(value) => value,
+            Err(never_locked) => never_locked.into_inner(),
+        }
+    }
+
+    fn into_inner(self) -> T {
+        match self.0.into_inner() {
+            Ok(value) => value,
+            Err(never_locked) => never_locked.into_inner(),
+        }
+    }
+}
+
+impl<T: Send> Polled<T> {
+    /// Polls the body once, on a thread inside, with the namespace runtime entered and the
+    /// caller's waker. A panic of the body resumes here; the body stays, to be dropped inside.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let Some(body) = self.body.as_mut().map(Exclusive::get_mut) else {
+            panic!("`RunAsync` polled after it completed")
+        };
+        let runtime = self.runtime.handle();
+        let waker = cx.waker();
+        let polled = self.ns.run_with(&self.options, || {
+            let _entered = runtime.enter();
+            body.as_mut().poll(&mut Context::from_waker(waker))
+        });
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                // What the body held was dropped inside, as it completed.
+                self.body = None;
+                Poll::Ready(Ok(value))
+            }
+            Err(err) => Poll::Ready(Err(err)),
+        }
+    }
+}
+
+impl<T> Drop for Polled<T> {
+    fn drop(&mut self) {
+        // A body dropped before it completed drops what it holds inside, like a task aborted
+        // on the namespace runtime (or here, should no thread be had for it).
+        if let Some(body) = self.body.take().map(Exclusive::into_inner) {
+            let _ = self.ns.run_with(&self.options, move || drop(body));
         }
     }
 }
