@@ -62,8 +62,9 @@
 //!
 //! # Running code
 //!
-//! - [`NetNs::run`] runs a closure on one of the handle's warm threads (already inside; a call
-//!   is a hand-off) or on a fresh one, and returns its result; the closure may borrow, and a
+//! - [`NetNs::run`] runs a closure on a warm thread (a hand-off to a thread already started,
+//!   shared by every handle, that enters the namespace for the call and leaves it after) or on
+//!   a fresh one, and returns its result; the closure may borrow, and a
 //!   panic resumes in the caller. Callers never wait for each other.
 //! - [`NetNs::spawn`] starts a long-lived thread inside and returns its `JoinHandle` once the
 //!   thread is in.
@@ -325,11 +326,11 @@ pub use netns_core::lab;
 pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 
 /// Runs the function's body inside a network namespace, on a dedicated thread that entered it
-/// (one of the handle's warm threads, or a fresh one).
+/// (a warm thread, or a fresh one).
 ///
 /// The calling thread never changes namespace: each call runs the body exactly as
-/// [`NetNs::run`] runs a closure (a warm thread of the handle, which entered the namespace once
-/// and never leaves it, or a fresh thread). Panics in the body resume in the caller with their
+/// [`NetNs::run`] runs a closure (a warm thread, inside the namespace for the call, or a fresh
+/// thread). Panics in the body resume in the caller with their
 /// payload.
 ///
 /// # Targets
@@ -374,8 +375,8 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 /// - `sysfs`: the body sees a `/sys` of the namespace (`/sys/class/net` lists its links).
 /// - `etc`: the files of `/etc/netns/NAME/` are bound over `/etc/` for the body, as
 ///   `ip netns exec` does; needs a named target, else the call returns [`Error::Unnamed`].
-/// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of one
-///   of the handle's warm threads (see [`Options::fresh_thread`]).
+/// - `fresh_thread`: a thread of its own for each call, with fresh thread-locals, instead of a
+///   warm thread (see [`Options::fresh_thread`]).
 /// - `stack_size = BYTES`: the stack of the body's thread (default
 ///   [`Setup::DEFAULT_STACK_SIZE`], 8 MiB), any `usize` expression.
 /// - `crate = path`: where the `in_netns` library is, when it is not `::in_netns`: for a renamed

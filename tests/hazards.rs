@@ -102,7 +102,12 @@ fn load_many_threads_many_namespaces_many_calls_leak_nothing() {
         fds_after <= fds,
         "descriptors leaked: {fds} before, {fds_after} after"
     );
-    assert_eq!(threads_after, threads, "threads left behind");
+    // The shared warm threads (at most 16 per callers' context) outlive the handles, out of
+    // their namespaces (checked below), until they idle out.
+    assert!(
+        threads_after <= threads + 16,
+        "threads left behind: {threads} before, {threads_after} after"
+    );
     assert!(
         rss_after <= rss + 4096,
         "RSS grew from {rss} KiB to {rss_after} KiB"

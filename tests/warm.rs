@@ -30,12 +30,12 @@ fn gone(tid: u32) -> bool {
     true
 }
 
-#[in_netns::test]
+// Which thread serves a call is process-wide (shared threads): a process of its own, so no
+// other test's call takes the thread in between.
+#[in_netns::test(own_process)]
 fn consecutive_calls_run_on_one_warm_thread_inside() {
     let ns = NetNs::new().unwrap();
-    // A handle's first call runs on a fresh thread (a handle used once needs no warm one).
-    let fresh = ns.run(gettid).unwrap();
-    assert!(gone(fresh), "the first call's thread ended");
+    ns.run(gettid).unwrap();
     let first = ns.run(|| (gettid(), current_id())).unwrap();
     let second = ns.run(|| (gettid(), current_id())).unwrap();
     let through_a_clone = ns.clone().run(|| (gettid(), current_id())).unwrap();
@@ -46,8 +46,8 @@ fn consecutive_calls_run_on_one_warm_thread_inside() {
     );
     assert_eq!(first.1, ns.id());
     assert_ne!(first.0, gettid());
-    // The last clone's drop ends the thread before it returns (a joined thread may linger in
-    // /proc a moment).
+    // No thread is left inside once the last clone's drop returns (a joined thread may linger
+    // in /proc a moment).
     let id = ns.id();
     drop(ns);
     assert!(wait_no_thread_in(id, Duration::from_secs(5)).is_empty());
@@ -139,27 +139,38 @@ fn count_call() -> u32 {
     })
 }
 
-#[in_netns::test]
-fn warm_threads_keep_their_thread_locals_and_fresh_threads_do_not() {
-    let ns = NetNs::new().unwrap();
+/// Plain calls of every handle share warm threads: a thread-local a body leaves is seen by a
+/// later body, also of another namespace, while each body runs inside its own; fresh threads
+/// start with fresh thread-locals. (Which thread serves a call is process-wide: a process of
+/// its own, so no other test's call takes the thread in between.)
+#[in_netns::test(own_process)]
+fn shared_threads_carry_thread_locals_across_namespaces_and_fresh_threads_do_not() {
+    let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
+    let on = |ns: &NetNs| ns.run(|| (gettid(), current_id(), count_call())).unwrap();
+    on(&a); // (the first call of a pool runs on a fresh thread)
+    let first = on(&a);
+    let in_b = on(&b);
+    let in_a = on(&a);
     assert_eq!(
-        ns.run(count_call).unwrap(),
-        1,
-        "the first call, on a fresh thread"
+        (in_b.0, in_a.0),
+        (first.0, first.0),
+        "one thread served both handles"
+    );
+    assert_ne!(first.0, gettid());
+    assert_eq!(
+        (first.1, in_b.1, in_a.1),
+        (a.id(), b.id(), a.id()),
+        "each call inside its own namespace"
     );
     assert_eq!(
-        ns.run(count_call).unwrap(),
-        1,
-        "the warm thread's first call"
+        (in_b.2, in_a.2),
+        (first.2 + 1, first.2 + 2),
+        "its thread-locals"
     );
-    assert_eq!(
-        ns.run(count_call).unwrap(),
-        2,
-        "a warm thread keeps its thread-locals"
-    );
+    assert_ne!(current_id(), a.id());
     let fresh = Options::default().fresh_thread(true);
-    assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
-    assert_eq!(ns.run_with(&fresh, count_call).unwrap(), 1);
+    assert_eq!(a.run_with(&fresh, count_call).unwrap(), 1);
+    assert_eq!(b.run_with(&fresh, count_call).unwrap(), 1);
 }
 
 // Forks: a process of its own, so no other test's thread holds a lock the child needs.

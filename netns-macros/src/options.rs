@@ -68,8 +68,8 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         keyword: "fresh_thread",
         kind: Kind::Flag,
         method: "fresh_thread",
-        doc: "a thread of its own for each call, with fresh thread-locals, instead of one of the \
-              handle's warm threads",
+        doc: "a thread of its own for each call, with fresh thread-locals, instead of a warm \
+              thread",
     },
     OptionSpec {
         keyword: "stack_size",

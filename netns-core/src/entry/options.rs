@@ -176,7 +176,7 @@ impl Options {
     }
 
     /// Run each call on a thread of its own, started for it and ended after it, instead of a
-    /// warm thread of the handle: for a body that needs fresh thread-locals, or changes thread
+    /// warm thread: for a body that needs fresh thread-locals, or changes thread
     /// state that a warm thread does not put back after a call (see "What a reused thread
     /// carries from one call to the next" in
     /// [GUARANTEES.md](https://docs.rs/crate/in-netns/latest/source/GUARANTEES.md)), or a caller
@@ -187,8 +187,10 @@ impl Options {
         self
     }
 
-    /// How long the handle's warm threads for calls with these options wait for a call before
-    /// they end; [`Options::DEFAULT_IDLE_TIMEOUT`] unless set.
+    /// How long warm threads for calls with these options wait for a call before they end;
+    /// [`Options::DEFAULT_IDLE_TIMEOUT`] unless set. Plain calls with the default share warm
+    /// threads across handles; calls with another timeout get the handle's own, which stay in
+    /// its namespace between calls.
     pub fn idle_timeout(mut self, timeout: Duration) -> Options {
         self.idle_timeout = timeout;
         self

@@ -65,7 +65,10 @@ impl NetNs {
         T: Send + 'static,
     {
         match State::of(self).body_runtimes.get(self, &options.setup()) {
-            Ok(runtime) => RunAsync::polled(self, *options, runtime, span::carried_async(f)),
+            Ok(runtime) => {
+                let runtime = (runtime.handle().clone(), runtime as _);
+                RunAsync::polled(self, *options, runtime, span::carried_async(f))
+            }
             Err(err) => RunAsync::failed(err),
         }
     }

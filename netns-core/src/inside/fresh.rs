@@ -1,5 +1,5 @@
 //! Fresh threads: a scoped thread that enters, runs one call and ends, for what warm threads
-//! do not serve (a handle's first call, calls past the warm bound, a forked child's calls,
+//! do not serve (a pool's first call, calls past the warm bound, a forked child's calls,
 //! `Options::fresh_thread`), and long-lived threads born inside ([`NetNs::spawn`]).
 
 use std::os::fd::AsFd;

@@ -27,7 +27,8 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -468,8 +469,10 @@ impl Home {
 
     /// After a call: puts the thread back as it entered, or says what it could not put back.
     pub(crate) fn restore(&mut self, target: &Target) -> Result<(), Left> {
-        setns(&target.net, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
+        let entered = setns(&target.net, CloneFlags::CLONE_NEWNET);
+        // Out of the namespace a shared thread visited (or retiring, should it not be).
+        left_visited();
+        entered.map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
         if !self.comparable {
             return Err("it could not be compared with the main thread, or made like it".into());
         }
@@ -500,6 +503,48 @@ impl Home {
         }
         restore_name();
         self.state.put_back()
+    }
+}
+
+/// The namespace shared threads go back to after each call: the process's (its main
+/// thread's), or, when a thread of the process may not enter that one (a process that made a
+/// user namespace of its own, as `rootless::enter` does, is not privileged over the host's
+/// namespaces), an empty namespace made for the purpose, which the process owns. Found on a
+/// thread of its own, so that no caller's thread moves.
+pub(crate) fn shared_home() -> Result<NetNs> {
+    const MAIN: &str = "/proc/self/ns/net";
+    let main = NetNs::open(MAIN)?;
+    let described = || "the home of shared threads".to_owned();
+    crate::thread::on_scoped_thread(None, described, move || {
+        if crate::entry::enter_net(main.as_fd(), None).is_ok() {
+            return Ok(main);
+        }
+        sys::unshare(libc::CLONE_NEWNET)
+            .map_err(|errno| Error::from_errno("unshare(CLONE_NEWNET)", None, errno))?;
+        NetNs::open("/proc/thread-self/ns/net")
+    })
+}
+
+std::thread_local! {
+    /// The visitors count of the handle whose namespace the calling shared thread is in for a
+    /// call ([`visit`]), until it goes back ([`Home::restore`]).
+    static VISITING: std::cell::Cell<Option<Arc<AtomicUsize>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// On a shared thread, at the start of a call of `ns`: enters `ns`'s network namespace, counted
+/// in `visitors` until [`Home::restore`] takes the thread back to its own.
+pub(crate) fn visit(ns: &NetNs, visitors: &Arc<AtomicUsize>) -> Result<()> {
+    crate::entry::enter_net(ns.as_fd(), ns.path())?;
+    visitors.fetch_add(1, Ordering::AcqRel);
+    VISITING.set(Some(Arc::clone(visitors)));
+    Ok(())
+}
+
+/// Called by a shared thread once out of the namespace it visited, if any.
+fn left_visited() {
+    if let Some(visitors) = VISITING.take() {
+        visitors.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -13,9 +13,10 @@ use crate::namespace::NetNs;
 impl NetNs {
     /// Runs `f` inside this namespace on a dedicated thread and returns its result.
     ///
-    /// The thread is one of the handle's warm threads, which are inside the namespace: a warm
-    /// call is a hand-off, with no thread to start. The handle's first call, and calls past 16
-    /// concurrent ones, get a fresh thread that enters and ends instead. Callers never wait
+    /// The thread is a warm thread: a call is a hand-off, with no thread to start, to a thread
+    /// that enters the namespace for the call (or, with views, is in it already). The first
+    /// call of a pool, and calls past 16 concurrent ones, get a fresh thread that enters and
+    /// ends instead. Callers never wait
     /// for each other, and a body may call into the same handle. The calling thread never
     /// changes namespace; `f` may borrow from the caller, since this returns only when `f` is
     /// done. Threads that `f` starts begin in the namespace, and sockets made in `f` belong to
@@ -28,10 +29,14 @@ impl NetNs {
     /// result): it re-enters the namespace, and puts back its signal mask, name, affinity,
     /// scheduling and the like; one whose security context a body changed, or that a body gave
     /// a file table, directory or mount namespace of its own (`unshare`), is retired instead,
-    /// so every call runs inside, in the process's file table and directory. Warm threads keep
-    /// their thread-locals between calls into the same namespace (use
-    /// [`Options::fresh_thread`] for fresh ones), end after [`Options::idle_timeout`] without a call, and end with the last
-    /// clone of the handle, before its drop returns. A path target
+    /// so every call runs inside, in the process's file table and directory. Plain calls share
+    /// warm threads across handles: the thread enters the call's namespace and goes back to
+    /// the process's after it, so no thread is left in the namespace once the handle's last
+    /// clone is dropped, and thread-locals a body leaves may be read by a later body of another
+    /// namespace (a [`Worker`](crate::Worker) keeps one thread in one namespace;
+    /// [`Options::fresh_thread`] gives fresh ones). Calls with views or an
+    /// [`Options::idle_timeout`] of their own get the handle's own warm threads. Warm threads
+    /// end after [`Options::idle_timeout`] without a call. A path target
     /// (`#[in_netns("/run/netns/blue")]`) opens a handle per call: hold a `NetNs` on hot paths.
     ///
     /// A panic in `f` is resumed in the caller with its original payload, and the thread it ran

@@ -9,6 +9,7 @@
 //! - [`NetnsRuntime::spawn`](crate::NetnsRuntime::spawn): the body is a task of that runtime,
 //!   and the caller awaits its result through a waker.
 
+use std::any::Any;
 use std::future::Future;
 use std::panic;
 use std::pin::Pin;
@@ -18,7 +19,6 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::runtime::NetnsRuntime;
 use crate::entry::Options;
 use crate::error::{Error, Result};
 use crate::namespace::NetNs;
@@ -63,12 +63,12 @@ impl<T: Send + 'static> RunAsync<T> {
     }
 
     /// The body `make` makes, made and polled inside `ns` with `options`, each poll a call on a
-    /// thread inside with `runtime` (the handle's namespace runtime for bodies, kept alive
-    /// until the body is done) entered.
+    /// thread inside with `runtime` (the handle of a namespace runtime for bodies, which `kept`
+    /// keeps alive until the body is done) entered.
     pub(crate) fn polled(
         ns: &NetNs,
         options: Options,
-        runtime: Arc<NetnsRuntime>,
+        (runtime, kept): (Handle, Arc<dyn Any + Send + Sync>),
         make: impl FnOnce() -> Pin<Box<dyn Future<Output = T> + Send>> + Send + 'static,
     ) -> RunAsync<T> {
         RunAsync {
@@ -76,6 +76,7 @@ impl<T: Send + 'static> RunAsync<T> {
                 ns: ns.clone(),
                 options,
                 runtime,
+                _kept: kept,
                 // Made on the first poll, so inside: `make` runs the user's closure.
                 body: Some(Exclusive::new(Box::pin(async move { make().await }))),
             }),
@@ -151,7 +152,8 @@ impl<T: Send> Future for RunAsync<T> {
 struct Polled<T> {
     ns: NetNs,
     options: Options,
-    runtime: Arc<NetnsRuntime>,
+    runtime: Handle,
+    _kept: Arc<dyn Any + Send + Sync>,
     /// `None` once it completed.
     body: Option<Exclusive<Pin<Box<dyn Future<Output = T> + Send>>>>,
 }
@@ -188,7 +190,7 @@ impl<T: Send> Polled<T> {
         let Some(body) = self.body.as_mut().map(Exclusive::get_mut) else {
             panic!("`RunAsync` polled after it completed")
         };
-        let runtime = self.runtime.handle();
+        let runtime = &self.runtime;
         let waker = cx.waker();
         let polled = self.ns.run_with(&self.options, || {
             let _entered = runtime.enter();

@@ -1,15 +1,23 @@
-//! Warm threads: each handle keeps, per setup and idle timeout, a few threads that entered its
-//! namespace, so that a call is a hand-off to a thread already inside instead of a thread start.
+//! Warm threads, so that a call is a hand-off to a thread already started instead of a thread
+//! start, in two kinds of pool:
 //!
-//! A handle's first call runs on a fresh thread, as a handle used once needs no more. A warm
-//! thread is started by a later call that finds none idle: it is born outside, enters the
-//! namespace (and the setup's views) on its own, first thing, and then serves that call and
-//! the next ones, running nothing but the hand-off loop in between. After a call it goes
-//! back to the idle set; after [`Options::idle_timeout`] without a call it ends; a call that
-//! panicked retires it. Past [`MAX_WARM`] busy threads, a call gets a fresh scoped thread, so
-//! callers never wait for each other, and a body that calls into its own handle never waits
-//! for itself. When the last clone of the handle drops, its warm threads end before the drop
-//! returns.
+//! - **Shared** (plain calls: no view, the default idle timeout): one pool per callers'
+//!   security context for the whole process, whose threads serve every handle. A call enters
+//!   its namespace on the thread it is handed to ([`home::visit`]), and the thread goes back to
+//!   the process's namespace after it (its put-back): a thread is never tied to a handle, so a
+//!   caller that goes round many namespaces finds a thread awake, not the handle's asleep.
+//! - **The handle's own** (calls with views or another idle timeout): per setup and idle
+//!   timeout, threads that entered the handle's namespace (and views) once, ended with the
+//!   last clone of the handle, before its drop returns.
+//!
+//! A pool's first call runs on a fresh thread, as a handle (or process) that calls once needs
+//! no more. A warm thread is started by a later call that finds none idle: it is born outside,
+//! enters on its own, first thing, and then serves that call and the next ones, running
+//! nothing but the hand-off loop in between. After a call it goes back to the idle set; after
+//! [`Options::idle_timeout`] without a call it ends; a call that panicked retires it. Past
+//! [`MAX_WARM`] busy threads, a call gets a fresh scoped thread, so callers never wait for each
+//! other, and a body that calls into its own handle never waits for itself. When the last
+//! clone of a handle drops, no warm thread is left in its namespace when the drop returns.
 //!
 //! Each warm thread is a [`Served`] thread: after a call it puts itself back as it entered (its
 //! network namespace, file table, directory, signal mask...) or retires, and a thread with a
@@ -22,11 +30,11 @@
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::fresh;
 use super::handoff::Outcome;
-use super::home::{OnContextChange, Target};
+use super::home::{self, OnContextChange, Target};
 use super::served::{self, Served, ServedThread};
 use crate::entry::{CallerDir, Options, Setup};
 use crate::error::{Error, Result};
@@ -44,19 +52,27 @@ const SPIN_CAP: Duration = Duration::from_micros(50);
 /// fresh scoped threads.
 pub(crate) const MAX_WARM: usize = 16;
 
-/// At most this many pools besides the plain one per handle (per setup, idle timeout and
-/// callers' security context); calls that would need another get fresh threads.
+/// At most this many pools besides the first one, per handle (per setup, idle timeout and
+/// callers' security context) and shared (per callers' security context); calls that would
+/// need another get fresh threads.
 const MAX_OTHER_POOLS: usize = 8;
+
+/// The longest a handle's drop waits for shared threads that served its last calls to leave
+/// its namespace (each is a few system calls from it): one its body ended while it left (a
+/// seccomp kill) is not inside any more, and is not waited for past this.
+const LEAVING_WAIT: Duration = Duration::from_secs(1);
 
 /// What a pool is for: threads set up alike, that idle out alike.
 type PoolKey = (Setup, Duration);
 
-/// The warm threads of one handle (all its clones), one pool per setup and idle timeout.
+/// The warm threads of one handle (all its clones): its own pools (per setup and idle timeout)
+/// and its calls on shared threads.
 pub(crate) struct WarmThreads {
-    /// The pool for plain calls, the common case: no lookup.
-    plain: OnceLock<Arc<Pool>>,
-    /// Pools for calls with other options.
+    /// Pools for calls with views or another idle timeout.
     other: Mutex<Vec<Arc<Pool>>>,
+    /// How many shared threads are inside the namespace for a call of this handle (from
+    /// entering it until leaving it again).
+    visitors: Arc<AtomicUsize>,
     /// The process the handle was made in (`None`: forks cannot be counted, and calls fail):
     /// in a forked child no lock here is touched, since a parent thread may have held it at
     /// the fork.
@@ -66,28 +82,15 @@ pub(crate) struct WarmThreads {
 impl WarmThreads {
     pub(crate) fn new() -> WarmThreads {
         WarmThreads {
-            plain: OnceLock::new(),
             other: Mutex::new(Vec::new()),
+            visitors: Arc::new(AtomicUsize::new(0)),
             born: Born::here().ok(),
         }
     }
 
-    /// The pool for calls with a key or a security context other than the plain pool's (which
-    /// has no lock: see `run`).
-    fn other_pool(&self, key: PoolKey, context: Context) -> Option<Arc<Pool>> {
-        let mut other = lock(&self.other);
-        let found = other
-            .iter()
-            .find(|pool| pool.key == key && pool.context == context);
-        if let Some(pool) = found {
-            return Some(Arc::clone(pool));
-        }
-        if other.len() >= MAX_OTHER_POOLS {
-            return None;
-        }
-        let pool = Pool::new(key, context);
-        other.push(Arc::clone(&pool));
-        Some(pool)
+    /// The handle's own pool for calls with `key` (not plain) in `context`.
+    fn own_pool(&self, key: PoolKey, context: Context) -> Option<Arc<Pool>> {
+        find_or_add(&self.other, key, context, false)
     }
 
     /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
@@ -115,14 +118,16 @@ impl WarmThreads {
             return fresh::run(ns, setup, f);
         }
         if key == PLAIN {
-            // The common case, borrowed: no lock, and no reference count touched per call.
-            let plain = self.plain.get_or_init(|| Pool::new(key, context.clone()));
-            if plain.context == context {
-                return plain.run(ns, f);
-            }
+            return match SHARED.pool(context) {
+                Some(Shared::First(pool)) => pool.run(ns, &self.visitors, f),
+                Some(Shared::Other(pool)) => pool.run(ns, &self.visitors, f),
+                // Past the bound on pools, or a forked child (whose shared threads were not
+                // copied into it): a thread of its own.
+                None => fresh::run(ns, setup, f),
+            };
         }
-        match self.other_pool(key, context) {
-            Some(pool) => pool.run(ns, f),
+        match self.own_pool(key, context) {
+            Some(pool) => pool.run(ns, &self.visitors, f),
             // Past the bound on pools (callers in many contexts): a thread of its own.
             None => fresh::run(ns, setup, f),
         }
@@ -137,19 +142,91 @@ impl Drop for WarmThreads {
         if self.born.is_some_and(|born| !born.is_here()) {
             // A forked child: the threads do not exist here, and a lock may be held forever.
             std::mem::forget(std::mem::take(&mut self.other));
-            std::mem::forget(self.plain.take());
             return;
         }
-        let pools = self.plain.take().into_iter();
-        for pool in pools.chain(lock(&self.other).drain(..)) {
+        for pool in lock(&self.other).drain(..) {
             pool.shut_down();
+        }
+        // Shared threads leave the namespace as they put themselves back, just after their
+        // caller has its result: wait for that, so that nothing of ours is left inside.
+        let started = Instant::now();
+        while self.visitors.load(Ordering::Acquire) > 0 && started.elapsed() < LEAVING_WAIT {
+            std::thread::yield_now();
         }
     }
 }
 
-/// Warm threads set up with one set of options.
+/// The pool in `pools` for calls with `key` in `context`, added if there is none yet and fewer
+/// than [`MAX_OTHER_POOLS`].
+fn find_or_add(
+    pools: &Mutex<Vec<Arc<Pool>>>,
+    key: PoolKey,
+    context: Context,
+    shared: bool,
+) -> Option<Arc<Pool>> {
+    let mut pools = lock(pools);
+    let found = pools
+        .iter()
+        .find(|pool| pool.key == key && pool.context == context);
+    if let Some(pool) = found {
+        return Some(Arc::clone(pool));
+    }
+    if pools.len() >= MAX_OTHER_POOLS {
+        return None;
+    }
+    let pool = Pool::new(key, context, shared);
+    pools.push(Arc::clone(&pool));
+    Some(pool)
+}
+
+/// The process's shared pools, one per callers' security context.
+static SHARED: SharedPools = SharedPools {
+    first: OnceLock::new(),
+    other: Mutex::new(Vec::new()),
+    born: OnceLock::new(),
+};
+
+/// The shared pools: the first context's without a lock (the common case: a process whose
+/// callers all have one context), the others' in a list.
+struct SharedPools {
+    first: OnceLock<Arc<Pool>>,
+    other: Mutex<Vec<Arc<Pool>>>,
+    /// The process the pools were made in (`None`: forks cannot be counted, and plain calls
+    /// get fresh threads).
+    born: OnceLock<Option<Born>>,
+}
+
+/// A shared pool, borrowed (the first) or counted.
+enum Shared {
+    First(&'static Arc<Pool>),
+    Other(Arc<Pool>),
+}
+
+impl SharedPools {
+    /// The shared pool for callers in `context`: `None` in a forked child (whose copies of the
+    /// shared threads do not exist, and whose locks a parent thread may have held), past
+    /// [`MAX_OTHER_POOLS`], or if forks cannot be counted.
+    fn pool(&'static self, context: Context) -> Option<Shared> {
+        let born = self.born.get_or_init(|| Born::here().ok()).as_ref()?;
+        if !born.is_here() {
+            return None;
+        }
+        let first = self
+            .first
+            .get_or_init(|| Pool::new(PLAIN, context.clone(), true));
+        if first.context == context {
+            return Some(Shared::First(first));
+        }
+        find_or_add(&self.other, PLAIN, context, true).map(Shared::Other)
+    }
+}
+
+/// Warm threads set up with one set of options: a handle's own, or shared.
 struct Pool {
     key: PoolKey,
+    /// Whether the pool is shared: its threads enter [`home::shared_home`], and each call its
+    /// own namespace; a handle's own pool's threads enter the handle's namespace once.
+    shared: bool,
     /// The security context of every caller the pool serves, and so of its threads, which are
     /// born from such callers and retire when a body changes theirs.
     context: Context,
@@ -221,9 +298,10 @@ impl<W, H> Threads<W, H> {
 }
 
 impl Pool {
-    fn new(key: PoolKey, context: Context) -> Arc<Pool> {
+    fn new(key: PoolKey, context: Context, shared: bool) -> Arc<Pool> {
         Arc::new(Pool {
             key,
+            shared,
             context,
             target: OnceLock::new(),
             threads: Mutex::new(Threads::new()),
@@ -236,18 +314,28 @@ impl Pool {
         &self.key.0
     }
 
-    /// What the pool's threads enter, made on first use.
+    /// What the pool's threads enter (`ns`, or a shared pool's home), made when it starts its
+    /// first thread (a process or handle that calls once holds no descriptor for it).
     fn target(&self, ns: &NetNs) -> Result<Arc<Target>> {
         if let Some(target) = self.target.get() {
             return Ok(Arc::clone(target));
         }
         let context = self.context.clone();
-        let target = Target::new(ns, self.setup(), context, OnContextChange::Retire)?;
+        let home;
+        let enters = match self.shared {
+            true => {
+                home = home::shared_home()?;
+                &home
+            }
+            false => ns,
+        };
+        let target = Target::new(enters, self.setup(), context, OnContextChange::Retire)?;
         let target = Arc::new(target);
         Ok(Arc::clone(self.target.get_or_init(|| target)))
     }
 
-    fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, f: F) -> Result<T>
+    /// Runs `f` in `ns`, whose shared threads inside are counted in `visitors`.
+    fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, visitors: &Arc<AtomicUsize>, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
@@ -263,16 +351,22 @@ impl Pool {
             true => Some(CallerDir::capture()?),
             false => None,
         };
-        self.dispatch(ns, move || {
+        let task = move || {
             if let Some(dir) = dir {
                 dir.enter()?;
             }
             Ok(f())
-        })
+        };
+        self.dispatch(ns, visitors, task)
     }
 
     /// Runs `task` on an idle warm thread, a new one, or (past [`MAX_WARM`]) a fresh thread.
-    fn dispatch<F, T>(self: &Arc<Pool>, ns: &NetNs, task: F) -> Result<T>
+    fn dispatch<F, T>(
+        self: &Arc<Pool>,
+        ns: &NetNs,
+        visitors: &Arc<AtomicUsize>,
+        task: F,
+    ) -> Result<T>
     where
         F: FnOnce() -> Result<T> + Send,
         T: Send,
@@ -280,8 +374,7 @@ impl Pool {
         // Taken in a statement of its own: the lock must not be held through the call.
         let idle = lock(&self.threads).take_idle();
         if let Some(warm) = idle {
-            let outcome = warm.call(task);
-            return self.settle(ns, warm, outcome);
+            return self.call(ns, visitors, warm, task);
         }
         if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_WARM {
             self.live.fetch_sub(1, Ordering::AcqRel);
@@ -299,8 +392,50 @@ impl Pool {
             self.live.fetch_sub(1, Ordering::AcqRel);
             return Err(err);
         }
-        let outcome = warm.call(task);
-        self.settle(ns, warm, outcome)
+        self.call(ns, visitors, warm, task)
+    }
+
+    /// Runs `task` on `warm`, which no one else holds: on a shared thread, entering `ns` first.
+    fn call<F, T>(
+        self: &Arc<Pool>,
+        ns: &NetNs,
+        visitors: &Arc<AtomicUsize>,
+        warm: Arc<Served>,
+        task: F,
+    ) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send,
+        T: Send,
+    {
+        if !self.shared {
+            let outcome = warm.call(task);
+            return self.settle(ns, visitors, warm, outcome);
+        }
+        // Borrowed by the call, so that a call the thread refuses (and never ran) leaves the
+        // task here, to be dispatched again.
+        let mut task = Some(task);
+        let slot = &mut task;
+        let outcome = warm.call(|| {
+            home::visit(ns, visitors)?;
+            match slot.take() {
+                Some(task) => task(),
+                None => unreachable!("a call runs once"),
+            }
+        });
+        let outcome = match outcome {
+            // The closure, which borrowed the task, is done with.
+            Outcome::NotRun(_) => match task.take() {
+                Some(task) => Outcome::NotRun(task),
+                None => unreachable!("a call that did not run left its task"),
+            },
+            Outcome::Ran(result) => Outcome::Ran(result),
+            Outcome::Lost => {
+                // It ended inside, and never left: it is not inside any more either.
+                visitors.fetch_sub(1, Ordering::AcqRel);
+                Outcome::Lost
+            }
+        };
+        self.settle(ns, visitors, warm, outcome)
     }
 
     /// After a call on `warm`: back to the idle set, or retired (the call panicked, or the
@@ -308,6 +443,7 @@ impl Pool {
     fn settle<F, T>(
         self: &Arc<Pool>,
         ns: &NetNs,
+        visitors: &Arc<AtomicUsize>,
         warm: Arc<Served>,
         outcome: Outcome<F, Result<T>>,
     ) -> Result<T>
@@ -333,7 +469,7 @@ impl Pool {
                 self.live.fetch_sub(1, Ordering::AcqRel);
                 match not_entered {
                     Some(err) => Err(err),
-                    None => self.dispatch(ns, task),
+                    None => self.dispatch(ns, visitors, task),
                 }
             }
             Outcome::Lost => {
