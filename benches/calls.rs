@@ -108,8 +108,9 @@ fn calls(f: &Fixture) -> Vec<Call<'_>> {
         (
             "NetNs::run, first call on a new handle",
             Box::new(move || {
-                // A handle of its own: its first call starts its warm thread, and dropping it
-                // joins the thread (as the baseline joins its scoped one).
+                // A handle of its own: its first call is handed to a shared warm thread (only
+                // the process's first plain call runs on a fresh one), and dropping it waits
+                // until that thread has left the namespace (as the baseline joins its thread).
                 let handle = f.ns.try_clone().unwrap();
                 handle.run(|| black_box(1)).map(drop).unwrap()
             }),
@@ -371,7 +372,7 @@ fn view_rebuild(f: &Fixture) {
     );
 }
 
-/// After `idle` without a call: one call into the handle's warm thread, which went to sleep,
+/// After `idle` without a call: one call handed to a warm thread, which went to sleep,
 /// against the floor of any wake-up after the same idle spell (a thread blocked on a channel,
 /// asked and answered). Medians of `rounds` calls each.
 fn wake_after_idle(f: &Fixture, idle: Duration, rounds: usize) -> (f64, f64) {
@@ -439,7 +440,7 @@ fn thread_count() -> usize {
 }
 
 /// Per-call cost with 1, 10, 100 and 1000 live namespaces, called round-robin from 1, 2 and 8
-/// threads; the memory of 1000 handles with a warm thread each; how long idle warm threads take
+/// threads; the memory of 1000 handles that were called; how long idle warm threads take
 /// to end. Prints a table.
 fn scale_curve() {
     println!("\nscale curve: per call (us), namespaces called round-robin");
@@ -454,8 +455,9 @@ fn scale_curve() {
         let live = &handles[..count];
         let mut row = format!("{count:>12}");
         for threads in [1, 2, 8] {
-            // Warm each namespace first (a handle's first call runs on a fresh thread, the next
-            // starts its warm one), then time enough calls to visit each several times.
+            // Call each namespace first (the process's first plain call runs on a fresh thread,
+            // later ones on shared warm threads), then time enough calls to visit each several
+            // times.
             for ns in live {
                 ns.run(|| ()).unwrap();
                 ns.run(|| ()).unwrap();
@@ -479,19 +481,18 @@ fn scale_curve() {
         println!("{row}");
     }
     drop(handles);
-    // Memory: 1000 handles, each with one warm thread.
+    // Memory: 1000 handles, each called (plain calls: shared warm threads, none per handle).
     let (rss, threads) = (rss_kib(), thread_count());
     let handles: Vec<NetNs> = (0..1000)
         .map(|_| NetNs::new().expect("new namespace"))
         .collect();
     for ns in &handles {
-        // The first call runs on a fresh thread, the second starts the handle's warm one.
         ns.run(|| ()).unwrap();
         ns.run(|| ()).unwrap();
     }
     let (rss_warm, threads_warm) = (rss_kib(), thread_count());
     println!(
-        "memory: 1000 handles with a warm thread each: {} -> {} threads, RSS {rss} -> {rss_warm} KiB ({:.1} KiB per handle and idle warm thread)",
+        "memory: 1000 handles, each called twice (shared warm threads): {} -> {} threads, RSS {rss} -> {rss_warm} KiB ({:.1} KiB per handle)",
         threads,
         threads_warm,
         (rss_warm.saturating_sub(rss)) as f64 / 1000.0

@@ -254,7 +254,7 @@ fn main() {
     let worker = ns.worker().expect("worker");
     let channel = ChannelThread::inside(&ns);
     let ping = PingPong::new();
-    // The handle's first call runs on a fresh thread; warm up the warm one.
+    // The pool's first call runs on a fresh thread; warm up the warm ones.
     for _ in 0..1000 {
         ns.run(|| ()).unwrap();
         worker.run(|| ()).unwrap();
@@ -486,7 +486,7 @@ fn main() {
     }
 
     // An idle handle costs no CPU: the process's CPU over a second in which nothing calls, with
-    // the handle's warm thread, a Worker and the channel thread idle.
+    // the warm threads, a Worker and the channel thread idle.
     {
         ns.run(|| ()).unwrap();
         worker.run(|| ()).unwrap();

@@ -34,8 +34,8 @@ pub trait Target {
 /// A resolved target: what runs the body. A concrete type, so that a wrong target gives one
 /// error (at the target) and nothing downstream.
 pub enum Resolved {
-    /// The namespace: the call runs as `NetNs::run_with` runs it (a warm thread of the handle,
-    /// or a fresh one).
+    /// The namespace: the call runs as `NetNs::run_with` runs it (a warm thread, or a fresh
+    /// one).
     Namespace(NetNs),
     /// A worker's long-lived thread runs the call.
     Worker(Worker),

@@ -488,6 +488,36 @@ fn a_user_set_with_stds_uid_fails_the_spawn_and_the_child_says_what_to_do() {
     }
 }
 
+/// A call from a thread that may not enter says what it lacks (CAP_SYS_ADMIN), about the
+/// call's namespace: not about where shared threads go back to between calls.
+#[in_netns::test]
+fn a_call_from_a_thread_without_the_privilege_to_enter_says_it_lacks_cap_sys_admin() {
+    let target = TempNs::new("run-no-privilege");
+    target.ns.run(|| ()).unwrap();
+    let refused = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                capset([CapWord::default(); 2]);
+                (target.ns.run(|| ()), target.ns.run(|| ()))
+            })
+            .join()
+            .unwrap()
+    });
+    for result in [refused.0, refused.1] {
+        let message = result
+            .expect_err("entered without CAP_SYS_ADMIN")
+            .to_string();
+        assert!(message.contains("CAP_SYS_ADMIN"), "{message}");
+        assert!(!message.contains("/proc/self"), "{message}");
+        assert!(!message.contains("unshare"), "{message}");
+    }
+    assert_eq!(
+        target.ns.run(|| 7).unwrap(),
+        7,
+        "a privileged caller still enters"
+    );
+}
+
 /// A child that may not enter, with no user set, says what it lacks (CAP_SYS_ADMIN), not
 /// something about users.
 #[in_netns::test]

@@ -435,7 +435,7 @@ fn a_body_that_ends_a_fresh_thread_fails_its_call_and_nothing_hangs() {
             libc::syscall(libc::SYS_exit, 0);
         };
         let ns = NetNs::new().unwrap();
-        let first = ns.run(exit); // a handle's first call runs on a fresh thread
+        let first = ns.run(exit); // on a shared warm thread (or the process's first, fresh)
         assert!(matches!(first, Err(Error::ThreadEnded { .. })), "{first:?}");
         let fresh = in_netns::Options::default().fresh_thread(true);
         let again = ns.run_with(&fresh, exit);

@@ -42,7 +42,7 @@ fn consecutive_calls_run_on_one_warm_thread_inside() {
     assert_eq!(first, second, "the second call went to the same thread");
     assert_eq!(
         first, through_a_clone,
-        "clones share the handle's warm threads"
+        "a clone's call went to the same thread"
     );
     assert_eq!(first.1, ns.id());
     assert_ne!(first.0, gettid());

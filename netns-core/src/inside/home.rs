@@ -516,11 +516,12 @@ pub(crate) fn shared_home() -> Result<NetNs> {
     let main = NetNs::open(MAIN)?;
     let described = || "the home of shared threads".to_owned();
     crate::thread::on_scoped_thread(None, described, move || {
-        if crate::entry::enter_net(main.as_fd(), None).is_ok() {
-            return Ok(main);
-        }
-        sys::unshare(libc::CLONE_NEWNET)
-            .map_err(|errno| Error::from_errno("unshare(CLONE_NEWNET)", None, errno))?;
+        let refused = match crate::entry::enter_net(main.as_fd(), Some(Path::new(MAIN))) {
+            Ok(()) => return Ok(main),
+            Err(refused) => refused,
+        };
+        // A thread that may make no namespace either may enter none: the refusal says why.
+        sys::unshare(libc::CLONE_NEWNET).map_err(|_| refused)?;
         NetNs::open("/proc/thread-self/ns/net")
     })
 }

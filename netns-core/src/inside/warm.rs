@@ -384,11 +384,21 @@ impl Pool {
         let warm = Served::new(SPIN_CAP);
         let pool = Arc::clone(self);
         let idle_timeout = self.key.1;
-        let started = self.target(ns).and_then(|target| {
-            let expire = move |warm: &Arc<Served>| pool.expire(warm);
-            warm.start(target, 0, Some(idle_timeout), expire, || ())
-        });
-        if let Err(err) = started {
+        let target = match self.target(ns) {
+            Ok(target) => target,
+            Err(_) if self.shared => {
+                // No home its threads may go back to (a caller that may enter no namespace):
+                // the call on a thread of its own, whose error, if any, is about `ns`.
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return fresh::run(ns, self.setup(), task)?;
+            }
+            Err(err) => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return Err(err);
+            }
+        };
+        let expire = move |warm: &Arc<Served>| pool.expire(warm);
+        if let Err(err) = warm.start(target, 0, Some(idle_timeout), expire, || ()) {
             self.live.fetch_sub(1, Ordering::AcqRel);
             return Err(err);
         }

@@ -44,8 +44,8 @@ pub struct NetNs {
 }
 
 /// The descriptor the clones of a handle share, and the one slot where the layer that runs code
-/// inside keeps what lives there on the handle's behalf (its warm threads, its runtimes for
-/// async bodies): made on first use, dropped with the last clone. (Behind `dyn Any`, so that
+/// inside keeps what lives there on the handle's behalf (its own warm threads and its count of
+/// shared ones inside, its runtimes for async bodies): made on first use, dropped with the last clone. (Behind `dyn Any`, so that
 /// this layer knows nothing of what runs inside, and a `NetNs`, whose identity is its
 /// namespace's, has no interior mutability that would make it a suspicious `HashSet` key.)
 struct NsFd {
