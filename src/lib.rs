@@ -417,8 +417,8 @@ pub use netns_core::{AsyncWatch, NetnsRuntime, RunAsync, RuntimeHooks};
 /// (spawned tasks, `spawn_blocking`, `tokio::fs`, DNS lookups, child processes) stays inside;
 /// the caller's runtime is never entered. Arguments, the body and the result must be
 /// `Send + 'static`: take `NetNs`, `Arc<NetNs>`, `Arc<Worker>`, `Arc<NetnsRuntime>` or
-/// `self: Arc<Self>` rather than references. Dropping the future aborts the body at its next
-/// `.await`.
+/// `self: Arc<Self>` rather than references. Dropping the future aborts the body at the
+/// `.await` it waits at.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")]

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{EtcDir, TempNs, current_id, really_root};
+use common::{CAP_NET_ADMIN, CapWord, EtcDir, TempNs, capget, capset, current_id, really_root};
 use in_netns::{Error, NetNs, NetnsCommandExt, Setup};
 
 /// The interface names a `/proc/.../net/dev` text lists.
@@ -278,51 +278,6 @@ fn a_child_with_a_parent_death_signal_outlives_the_call_that_spawned_it() {
         still_running,
         "the child was killed when a thread of the crate ended"
     );
-}
-
-/// A thread's capability sets as `capget` version 3 gives them: two words (capabilities 0 to
-/// 31, then 32 to 63) of effective, permitted and inheritable bits.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Debug)]
-struct CapWord {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// `struct __user_cap_header_struct`, version 3, for the calling thread.
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
-}
-
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-const CAP_NET_ADMIN: u32 = 12;
-
-/// The calling thread's capability sets.
-fn capget() -> [CapWord; 2] {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut sets = [CapWord::default(); 2];
-    // SAFETY: a version-3 header and room for the two words that version writes.
-    let result =
-        unsafe { nix::libc::syscall(nix::libc::SYS_capget, &mut header, sets.as_mut_ptr()) };
-    assert_eq!(result, 0, "capget: {}", std::io::Error::last_os_error());
-    sets
-}
-
-/// Makes `sets` the calling thread's capability sets (this thread only: the system call).
-fn capset(sets: [CapWord; 2]) {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    // SAFETY: a version-3 header for the calling thread and the two words that version reads.
-    let result = unsafe { nix::libc::syscall(nix::libc::SYS_capset, &mut header, sets.as_ptr()) };
-    assert_eq!(result, 0, "capset: {}", std::io::Error::last_os_error());
 }
 
 /// Spawns `command`, whose spawn must fail: the error, and what the child wrote to its standard

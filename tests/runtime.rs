@@ -403,9 +403,11 @@ fn dropping_the_callers_future_aborts_the_task_and_panics_resume_in_the_caller()
 /// waits drops what it holds inside.
 #[in_netns::test]
 fn an_async_body_is_inside_at_every_poll_and_dropped_inside() {
+    /// Says where it was dropped, after spawning a task there (which needs a runtime).
     struct OnDrop(std::sync::mpsc::Sender<NsId>);
     impl Drop for OnDrop {
         fn drop(&mut self) {
+            tokio::spawn(async {});
             let _ = self.0.send(current_id());
         }
     }
@@ -451,7 +453,11 @@ fn an_async_body_is_inside_at_every_poll_and_dropped_inside() {
         assert!(waited.is_err(), "the body waits");
     });
     let dropped_in = dropped_rx.recv_timeout(HANG).expect("the body was dropped");
-    assert_eq!(dropped_in, target.id(), "the body is dropped inside");
+    assert_eq!(
+        dropped_in,
+        target.id(),
+        "the body is dropped inside, with a runtime"
+    );
 
     let panicked = host.block_on(async {
         tokio::spawn(target.ns.run_async(|| async {
@@ -468,6 +474,51 @@ fn an_async_body_is_inside_at_every_poll_and_dropped_inside() {
     );
     let after = host.block_on(target.ns.run_async(|| async { current_id() }));
     assert_eq!(after.unwrap(), target.id(), "the next body runs");
+}
+
+/// An async body runs with the security context of the thread that called `run_async`, as
+/// the tasks it spawns do, whichever thread polls it: one made by a thread without CAP_NET_RAW
+/// and awaited by one with it has none, and one made with it and awaited without it has it.
+#[in_netns::test]
+fn an_async_body_has_its_makers_rights_whoever_polls_it() {
+    let target = TempNs::new("rt-maker");
+    let host = host_runtime(2);
+    let body = || async {
+        let spawned = tokio::spawn(async { common::effective_capabilities() });
+        (common::effective_capabilities(), spawned.await.unwrap())
+    };
+    let full = common::effective_capabilities();
+    let (made_without, polled_without) = std::thread::scope(|scope| {
+        let made_without = scope
+            .spawn(|| {
+                common::drop_capability(common::CAP_NET_RAW);
+                (common::effective_capabilities(), target.ns.run_async(body))
+            })
+            .join()
+            .unwrap();
+        let made_with = target.ns.run_async(body);
+        let polled_without = scope
+            .spawn(|| {
+                common::drop_capability(common::CAP_NET_RAW);
+                host.block_on(made_with).unwrap()
+            })
+            .join()
+            .unwrap();
+        (made_without, polled_without)
+    });
+    let (without, future) = made_without;
+    assert_ne!(without, full);
+    let polled_with = host.block_on(future).unwrap();
+    assert_eq!(
+        polled_with,
+        (without.clone(), without),
+        "made without, polled with"
+    );
+    assert_eq!(
+        polled_without,
+        (full.clone(), full),
+        "made with, polled without"
+    );
 }
 
 #[in_netns::test]

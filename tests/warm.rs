@@ -53,6 +53,26 @@ fn consecutive_calls_run_on_one_warm_thread_inside() {
     assert!(wait_no_thread_in(id, Duration::from_secs(5)).is_empty());
 }
 
+/// A body that takes from its shared thread the right to go back home (CAP_SYS_ADMIN) leaves
+/// the thread in its namespace, retiring: the handle's drop waits until that thread has ended,
+/// so no thread is inside once it returns.
+#[in_netns::test]
+fn no_shared_thread_is_inside_once_the_last_clone_is_dropped_even_one_that_could_not_leave() {
+    for round in 0..10 {
+        let ns = NetNs::new().unwrap();
+        let id = ns.id();
+        ns.run(|| ()).unwrap();
+        ns.run(|| common::drop_capability(common::CAP_SYS_ADMIN))
+            .unwrap();
+        drop(ns);
+        assert_eq!(
+            common::threads_in(id),
+            0,
+            "round {round}: a thread is inside"
+        );
+    }
+}
+
 /// Runs `f` from `callers` threads at once; each body waits until every body has started, so
 /// the calls finish only if no caller waits for another's call.
 fn all_at_once(ns: &NetNs, callers: usize) -> Vec<(u32, NsId)> {

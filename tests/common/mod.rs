@@ -358,3 +358,73 @@ pub fn in_user_namespace() -> bool {
     fs::read_to_string("/proc/self/uid_map")
         .is_ok_and(|map| map.split_whitespace().nth(2) != Some("4294967295"))
 }
+
+// --- capabilities ---------------------------------------------------------------------------
+
+/// A thread's capability sets as `capget` version 3 gives them: two words (capabilities 0 to
+/// 31, then 32 to 63) of effective, permitted and inheritable bits.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CapWord {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
+
+/// `struct __user_cap_header_struct`, version 3, for the calling thread.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_NET_RAW: u32 = 13;
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// The calling thread's capability sets.
+pub fn capget() -> [CapWord; 2] {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut sets = [CapWord::default(); 2];
+    // SAFETY: a version-3 header and room for the two words that version writes.
+    let result =
+        unsafe { nix::libc::syscall(nix::libc::SYS_capget, &mut header, sets.as_mut_ptr()) };
+    assert_eq!(result, 0, "capget: {}", std::io::Error::last_os_error());
+    sets
+}
+
+/// Makes `sets` the calling thread's capability sets (this thread only: the system call).
+pub fn capset(sets: [CapWord; 2]) {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: a version-3 header for the calling thread and the two words that version reads.
+    let result = unsafe { nix::libc::syscall(nix::libc::SYS_capset, &mut header, sets.as_ptr()) };
+    assert_eq!(result, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+/// Takes capability `cap` out of the calling thread's effective and permitted sets (this
+/// thread only: the system call).
+pub fn drop_capability(cap: u32) {
+    let mut sets = capget();
+    let (word, bit) = ((cap / 32) as usize, 1 << (cap % 32));
+    sets[word].effective &= !bit;
+    sets[word].permitted &= !bit;
+    capset(sets);
+}
+
+/// The calling thread's effective capabilities, as `/proc/thread-self/status` shows them.
+pub fn effective_capabilities() -> String {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}

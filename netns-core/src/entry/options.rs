@@ -13,8 +13,8 @@ use crate::namespace::NetNs;
 /// [`NetnsCommandExt::netns_with`](crate::NetnsCommandExt::netns_with) and
 /// [`NetNs::runtime_with`](crate::NetNs::runtime_with) take only this; calls that look for a
 /// thread ([`NetNs::run_with`], the attribute) take [`Options`], a `Setup` and how a call finds
-/// its thread. Everything that lives inside on a handle's behalf (warm threads, runtimes for
-/// async bodies) is kept per `Setup`.
+/// its thread. Everything that lives inside on a handle's behalf (its own warm threads,
+/// runtimes for async bodies) is kept per `Setup`.
 ///
 /// `sysfs` and `etc` give the thread a private mount namespace (made a recursive slave of the
 /// host's, so nothing it mounts propagates back); the host's mounts are never touched, and the

@@ -10,6 +10,7 @@ use super::state::State;
 use super::worker::Worker;
 use crate::entry::Options;
 use crate::namespace::NetNs;
+use crate::security::Context;
 
 impl NetNs {
     /// Runs an async body inside this namespace and returns a future of its output.
@@ -64,10 +65,15 @@ impl NetNs {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        match State::of(self).body_runtimes.get(self, &options.setup()) {
+        // The body runs with this caller's security context, as do the tasks it spawns.
+        let maker = Context::current();
+        match State::of(self)
+            .body_runtimes
+            .get(self, &options.setup(), &maker)
+        {
             Ok(runtime) => {
                 let runtime = (runtime.handle().clone(), runtime as _);
-                RunAsync::polled(self, *options, runtime, span::carried_async(f))
+                RunAsync::polled(self, *options, maker, runtime, span::carried_async(f))
             }
             Err(err) => RunAsync::failed(err),
         }

@@ -27,7 +27,6 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
@@ -400,6 +399,8 @@ impl From<&str> for Left {
 impl Home {
     /// Enters `target` on the calling (new) thread and records the state to keep.
     pub(crate) fn enter(target: &Target) -> Result<Home> {
+        // The visit slot first, so that its destructor runs after those of bodies'.
+        VISITING.with(|_| ());
         let ids = (sys::getpid(), sys::gettid());
         let inherited = ThreadState::current();
         let adopted = adopt_main_threads_state(ids.0);
@@ -469,10 +470,11 @@ impl Home {
 
     /// After a call: puts the thread back as it entered, or says what it could not put back.
     pub(crate) fn restore(&mut self, target: &Target) -> Result<(), Left> {
-        let entered = setns(&target.net, CloneFlags::CLONE_NEWNET);
-        // Out of the namespace a shared thread visited (or retiring, should it not be).
+        setns(&target.net, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
+        // Out of the namespace a shared thread visited. (One that could not leave it retires,
+        // and counts as inside until it has ended.)
         left_visited();
-        entered.map_err(|e| format!("re-entering its network namespace failed ({e})"))?;
         if !self.comparable {
             return Err("it could not be compared with the main thread, or made like it".into());
         }
@@ -526,27 +528,80 @@ pub(crate) fn shared_home() -> Result<NetNs> {
     })
 }
 
-std::thread_local! {
-    /// The visitors count of the handle whose namespace the calling shared thread is in for a
-    /// call ([`visit`]), until it goes back ([`Home::restore`]).
-    static VISITING: std::cell::Cell<Option<Arc<AtomicUsize>>> =
-        const { std::cell::Cell::new(None) };
+/// The shared threads inside a handle's namespace for its calls, by thread id: from entering it
+/// ([`visit`]) until leaving it (the thread's put-back) or, for one that could not leave,
+/// ending.
+#[derive(Default)]
+pub(crate) struct Visitors(Mutex<Vec<libc::pid_t>>);
+
+impl Visitors {
+    /// Waits until no shared thread is inside: each left, or ended (also one that a body's
+    /// seccomp filter killed while it left, which never says so).
+    pub(crate) fn wait_until_gone(&self) {
+        let pid = sys::getpid();
+        for round in 0_u32.. {
+            // Looked at without the lock: no system call is made under it.
+            let inside = lock(&self.0).clone();
+            let ended: Vec<_> = inside
+                .iter()
+                .filter(|&&tid| !sys::thread_exists(pid, tid))
+                .collect();
+            if ended.len() == inside.len() {
+                lock(&self.0).retain(|tid| !ended.contains(&tid));
+                return;
+            }
+            match round {
+                0..100 => std::thread::yield_now(),
+                _ => std::thread::sleep(std::time::Duration::from_micros(200)),
+            }
+        }
+    }
+
+    fn remove(&self, tid: libc::pid_t) {
+        lock(&self.0).retain(|&inside| inside != tid);
+    }
 }
 
-/// On a shared thread, at the start of a call of `ns`: enters `ns`'s network namespace, counted
-/// in `visitors` until [`Home::restore`] takes the thread back to its own.
-pub(crate) fn visit(ns: &NetNs, visitors: &Arc<AtomicUsize>) -> Result<()> {
+/// A shared thread's visit: removed from its handle's visitors when it leaves, or at the end
+/// of the thread (the slot is made when the thread starts, so that this destructor runs after
+/// those of the thread-locals its bodies made).
+struct Visit {
+    visitors: Arc<Visitors>,
+    tid: libc::pid_t,
+}
+
+impl Drop for Visit {
+    fn drop(&mut self) {
+        self.visitors.remove(self.tid);
+    }
+}
+
+std::thread_local! {
+    /// The visit the calling shared thread is on ([`visit`]), until it goes back
+    /// ([`Home::restore`]) or ends.
+    static VISITING: std::cell::RefCell<Option<Visit>> = const { std::cell::RefCell::new(None) };
+    /// The calling thread's id, read once.
+    static TID: libc::pid_t = sys::gettid();
+}
+
+/// On a shared thread, at the start of a call of `ns`: enters `ns`'s network namespace, as one of
+/// its `visitors` until [`Home::restore`] takes the thread back to its own.
+pub(crate) fn visit(ns: &NetNs, visitors: &Arc<Visitors>) -> Result<()> {
     crate::entry::enter_net(ns.as_fd(), ns.path())?;
-    visitors.fetch_add(1, Ordering::AcqRel);
-    VISITING.set(Some(Arc::clone(visitors)));
+    let tid = TID.with(|tid| *tid);
+    lock(&visitors.0).push(tid);
+    let visit = Visit {
+        visitors: Arc::clone(visitors),
+        tid,
+    };
+    VISITING.with(|visiting| visiting.borrow_mut().replace(visit));
     Ok(())
 }
 
 /// Called by a shared thread once out of the namespace it visited, if any.
 fn left_visited() {
-    if let Some(visitors) = VISITING.take() {
-        visitors.fetch_sub(1, Ordering::AcqRel);
-    }
+    let visit = VISITING.with(|visiting| visiting.borrow_mut().take());
+    drop(visit);
 }
 
 /// What tells a view that its sources changed: the host's mount table and, for `etc`, inotify

@@ -9,6 +9,7 @@ use super::state::State;
 use crate::entry::Options;
 use crate::error::Result;
 use crate::namespace::NetNs;
+use crate::security::Context;
 
 impl NetNs {
     /// Runs `f` inside this namespace on a dedicated thread and returns its result.
@@ -66,12 +67,31 @@ impl NetNs {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        self.run_in_context(options, None, f)
+    }
+
+    /// [`NetNs::run_with`] for a caller in `context` when it was read just before (else it
+    /// is read when a warm thread is looked for).
+    pub(crate) fn run_in_context<F, T>(
+        &self,
+        options: &Options,
+        context: Option<Context>,
+        f: F,
+    ) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         options.setup().check(self)?;
         let f = span::carried(f);
         if options.has_fresh_thread() {
             return fresh::run(self, &options.setup(), f);
         }
-        State::of(self).warm.run(self, options, f)
+        let warm = &State::of(self).warm;
+        match context {
+            Some(context) => warm.run_in(self, options, context, f),
+            None => warm.run(self, options, f),
+        }
     }
 
     /// Starts a long-lived thread inside this namespace and returns its handle.

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::entry::Options;
 use crate::error::{Error, Result};
 use crate::namespace::NetNs;
+use crate::security::Context as SecurityContext;
 
 /// The future of an async body running inside a namespace ([`NetNs::run_async`](crate::NetNs::run_async),
 /// [`Worker::run_async`](crate::Worker::run_async), [`NetnsRuntime::spawn`](crate::NetnsRuntime::spawn)): resolves to the body's output, or to the error
@@ -35,9 +36,12 @@ pub struct RunAsync<T> {
 
 enum State<T> {
     /// A body polled on warm threads inside ([`RunAsync::polled`]).
-    Polled(Polled<T>),
+    Polled(Box<Polled<T>>),
     Running {
         task: JoinHandle<T>,
+        /// Keeps the runtime the task runs on alive until the body is done (a runtime for
+        /// bodies, which the caller may drop every handle of meanwhile).
+        _kept: Option<Arc<dyn Any + Send + Sync>>,
         /// Names the namespace in the error of a task its runtime cancelled.
         namespace: String,
     },
@@ -57,29 +61,34 @@ impl<T: Send + 'static> RunAsync<T> {
             state: State::Running {
                 // The spawning caller's span, inside the task (feature `tracing`).
                 task: handle.spawn(super::span::carried_future(future)),
+                _kept: None,
                 namespace,
             },
         }
     }
 
     /// The body `make` makes, made and polled inside `ns` with `options`, each poll a call on a
-    /// thread inside with `runtime` (the handle of a namespace runtime for bodies, which `kept`
-    /// keeps alive until the body is done) entered.
+    /// thread inside in `maker`'s security context (the caller's) with `runtime` entered: the
+    /// handle of the namespace runtime for bodies of that context, which `kept` keeps alive until
+    /// the body is done.
     pub(crate) fn polled(
         ns: &NetNs,
         options: Options,
+        maker: SecurityContext,
         (runtime, kept): (Handle, Arc<dyn Any + Send + Sync>),
         make: impl FnOnce() -> Pin<Box<dyn Future<Output = T> + Send>> + Send + 'static,
     ) -> RunAsync<T> {
         RunAsync {
-            state: State::Polled(Polled {
+            state: State::Polled(Box::new(Polled {
                 ns: ns.clone(),
                 options,
+                maker,
                 runtime,
-                _kept: kept,
+                kept,
+                drop_on: drop_on::<T>,
                 // Made on the first poll, so inside: `make` runs the user's closure.
                 body: Some(Exclusive::new(Box::pin(async move { make().await }))),
-            }),
+            })),
         }
     }
 
@@ -109,14 +118,23 @@ impl<T> std::fmt::Debug for RunAsync<T> {
     }
 }
 
-impl<T: Send> Future for RunAsync<T> {
+impl<T: Send + 'static> Future for RunAsync<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         let outcome = match &mut this.state {
             State::Polled(polled) => {
-                let polled = polled.poll(cx);
+                let poller = SecurityContext::current();
+                if poller != polled.maker {
+                    // Polled from another security context than its maker's (the future moved
+                    // to another thread, or this one's rights changed): the body goes on as a
+                    // task of the maker's runtime, whose threads have the maker's context, as
+                    // the tasks it spawns do. It never runs with the poller's rights.
+                    this.state = polled.take_as_task();
+                    return Pin::new(this).poll(cx);
+                }
+                let polled = polled.poll(poller, cx);
                 if polled.is_ready() {
                     this.state = State::Done;
                 }
@@ -152,8 +170,12 @@ impl<T: Send> Future for RunAsync<T> {
 struct Polled<T> {
     ns: NetNs,
     options: Options,
+    /// The security context of the caller of `run_async`: every poll runs in it.
+    maker: SecurityContext,
     runtime: Handle,
-    _kept: Arc<dyn Any + Send + Sync>,
+    kept: Arc<dyn Any + Send + Sync>,
+    /// How a body not completed is dropped ([`drop_on`] for this output type).
+    drop_on: DropOn<T>,
     /// `None` once it completed.
     body: Option<Exclusive<Pin<Box<dyn Future<Output = T> + Send>>>>,
 }
@@ -184,15 +206,16 @@ impl<T> Exclusive<T> {
 }
 
 impl<T: Send> Polled<T> {
-    /// Polls the body once, on a thread inside, with the namespace runtime entered and the
-    /// caller's waker. A panic of the body resumes here; the body stays, to be dropped inside.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    /// Polls the body once, on a thread inside for a caller in `context` (the maker's), with
+    /// the namespace runtime entered and the caller's waker. A panic of the body resumes here;
+    /// the body stays, to be dropped inside.
+    fn poll(&mut self, context: SecurityContext, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let Some(body) = self.body.as_mut().map(Exclusive::get_mut) else {
             panic!("`RunAsync` polled after it completed")
         };
         let runtime = &self.runtime;
         let waker = cx.waker();
-        let polled = self.ns.run_with(&self.options, || {
+        let polled = self.ns.run_in_context(&self.options, Some(context), || {
             let _entered = runtime.enter();
             body.as_mut().poll(&mut Context::from_waker(waker))
         });
@@ -208,14 +231,38 @@ impl<T: Send> Polled<T> {
     }
 }
 
-impl<T> Drop for Polled<T> {
-    fn drop(&mut self) {
-        // A body dropped before it completed drops what it holds inside, like a task aborted
-        // on the namespace runtime (or here, should no thread be had for it).
-        if let Some(body) = self.body.take().map(Exclusive::into_inner) {
-            let _ = self.ns.run_with(&self.options, move || drop(body));
+impl<T: Send + 'static> Polled<T> {
+    /// The body, not completed, as a task of the runtime.
+    fn take_as_task(&mut self) -> State<T> {
+        let Some(body) = self.body.take().map(Exclusive::into_inner) else {
+            panic!("`RunAsync` polled after it completed")
+        };
+        State::Running {
+            task: self.runtime.spawn(body),
+            _kept: Some(Arc::clone(&self.kept)),
+            namespace: self.ns.describe(),
         }
     }
+}
+
+impl<T> Drop for Polled<T> {
+    fn drop(&mut self) {
+        // A body dropped before it completed drops what it holds on the namespace runtime: on
+        // a thread inside, in the maker's context, with the runtime entered (as a task aborted
+        // there is dropped).
+        if let Some(body) = self.body.take().map(Exclusive::into_inner) {
+            (self.drop_on)(body, &self.runtime);
+        }
+    }
+}
+
+/// A body, and the runtime to drop it on.
+type DropOn<T> = fn(Pin<Box<dyn Future<Output = T> + Send>>, &Handle);
+
+/// Drops `body` in a task of `runtime` (a `Drop` impl cannot ask for the `'static` output
+/// a task needs; the constructor, which can, picks this).
+fn drop_on<T: Send + 'static>(body: Pin<Box<dyn Future<Output = T> + Send>>, runtime: &Handle) {
+    drop(runtime.spawn(async move { drop(body) }));
 }
 
 impl<T> Drop for RunAsync<T> {

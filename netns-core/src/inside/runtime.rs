@@ -81,8 +81,8 @@ pub struct NetnsRuntime {
     /// made runtimes alive (which would be a cycle).
     ns: NetNs,
     setup: Setup,
-    /// The threads that poll [`NetnsRuntime::block_on`]'s futures: warm threads of the runtime's
-    /// own, inside the namespace with its setup.
+    /// The threads that poll [`NetnsRuntime::block_on`]'s futures: warm threads inside the
+    /// namespace with its setup (shared ones, which visit it, for the default setup).
     block_on_threads: WarmThreads,
     /// Marks the runtime's threads, so that one of them never waits for the runtime.
     owner: Owner,
@@ -489,7 +489,13 @@ impl BodyRuntimes {
     /// with I/O and timers, driven by its own thread inside, made on first use. In a forked
     /// child, where the parent's runtimes have no threads, each body gets a runtime of its own
     /// (as each blocking call gets a fresh thread there).
-    pub(crate) fn get(&self, ns: &NetNs, setup: &Setup) -> Result<Arc<NetnsRuntime>> {
+    /// For a caller in `context` (read just before): its runtime has that context.
+    pub(crate) fn get(
+        &self,
+        ns: &NetNs,
+        setup: &Setup,
+        context: &Context,
+    ) -> Result<Arc<NetnsRuntime>> {
         let born = match self.born {
             Some(born) => born,
             None => Born::here()?,
@@ -499,13 +505,12 @@ impl BodyRuntimes {
         }
         // A context that cannot be read matches none, and past `MAX_CONTEXTS` kept ones, a
         // body gets a runtime of its own (ended with it), so runtimes do not pile up.
-        let context = Context::current();
         if !context.is_known() {
             return make_body_runtime(ns, setup);
         }
         let find = |made: &[(Setup, Context, Arc<NetnsRuntime>)]| {
             made.iter()
-                .find(|(made_for, made_in, _)| made_for == setup && *made_in == context)
+                .find(|(made_for, made_in, _)| made_for == setup && made_in == context)
                 .map(|(_, _, runtime)| Arc::clone(runtime))
         };
         if let Some(runtime) = find(&lock(&self.made)) {
@@ -521,7 +526,7 @@ impl BodyRuntimes {
         if made.len() >= MAX_CONTEXTS {
             return Ok(runtime);
         }
-        made.push((*setup, context, Arc::clone(&runtime)));
+        made.push((*setup, context.clone(), Arc::clone(&runtime)));
         Ok(runtime)
     }
 }

@@ -30,11 +30,11 @@
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::fresh;
 use super::handoff::Outcome;
-use super::home::{self, OnContextChange, Target};
+use super::home::{self, OnContextChange, Target, Visitors};
 use super::served::{self, Served, ServedThread};
 use crate::entry::{CallerDir, Options, Setup};
 use crate::error::{Error, Result};
@@ -48,19 +48,14 @@ use crate::sync::lock;
 /// for the threads that have work ([`Patience`](crate::sync::Patience)).
 const SPIN_CAP: Duration = Duration::from_micros(50);
 
-/// At most this many warm threads per handle and set of options; more concurrent calls get
-/// fresh scoped threads.
+/// At most this many warm threads per pool (shared, or a handle's own for a set of options);
+/// more concurrent calls get fresh scoped threads.
 pub(crate) const MAX_WARM: usize = 16;
 
 /// At most this many pools besides the first one, per handle (per setup, idle timeout and
 /// callers' security context) and shared (per callers' security context); calls that would
 /// need another get fresh threads.
 const MAX_OTHER_POOLS: usize = 8;
-
-/// The longest a handle's drop waits for shared threads that served its last calls to leave
-/// its namespace (each is a few system calls from it): one its body ended while it left (a
-/// seccomp kill) is not inside any more, and is not waited for past this.
-const LEAVING_WAIT: Duration = Duration::from_secs(1);
 
 /// What a pool is for: threads set up alike, that idle out alike.
 type PoolKey = (Setup, Duration);
@@ -70,9 +65,9 @@ type PoolKey = (Setup, Duration);
 pub(crate) struct WarmThreads {
     /// Pools for calls with views or another idle timeout.
     other: Mutex<Vec<Arc<Pool>>>,
-    /// How many shared threads are inside the namespace for a call of this handle (from
-    /// entering it until leaving it again).
-    visitors: Arc<AtomicUsize>,
+    /// The shared threads inside the namespace for a call of this handle (from entering it
+    /// until leaving it again).
+    visitors: Arc<Visitors>,
     /// The process the handle was made in (`None`: forks cannot be counted, and calls fail):
     /// in a forked child no lock here is touched, since a parent thread may have held it at
     /// the fork.
@@ -83,7 +78,7 @@ impl WarmThreads {
     pub(crate) fn new() -> WarmThreads {
         WarmThreads {
             other: Mutex::new(Vec::new()),
-            visitors: Arc::new(AtomicUsize::new(0)),
+            visitors: Arc::default(),
             born: Born::here().ok(),
         }
     }
@@ -95,6 +90,22 @@ impl WarmThreads {
 
     /// Runs `f` inside `ns` (whose warm threads these are), with `options`, on a warm thread.
     pub(crate) fn run<F, T>(&self, ns: &NetNs, options: &Options, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        // Threads serve callers of one security context only: they have their starter's.
+        self.run_in(ns, options, Context::current(), f)
+    }
+
+    /// [`WarmThreads::run`] for a caller in `context`, read just before.
+    pub(crate) fn run_in<F, T>(
+        &self,
+        ns: &NetNs,
+        options: &Options,
+        context: Context,
+        f: F,
+    ) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
@@ -111,9 +122,7 @@ impl WarmThreads {
             return fresh::run(ns, setup, f);
         }
         let key = (*setup, options.thread_idle_timeout());
-        // Threads serve callers of one security context only: they have their starter's. A
-        // context that cannot be read matches none: such a caller gets a thread of its own.
-        let context = Context::current();
+        // A context that cannot be read matches none: such a caller gets a thread of its own.
         if !context.is_known() {
             return fresh::run(ns, setup, f);
         }
@@ -148,11 +157,9 @@ impl Drop for WarmThreads {
             pool.shut_down();
         }
         // Shared threads leave the namespace as they put themselves back, just after their
-        // caller has its result: wait for that, so that nothing of ours is left inside.
-        let started = Instant::now();
-        while self.visitors.load(Ordering::Acquire) > 0 && started.elapsed() < LEAVING_WAIT {
-            std::thread::yield_now();
-        }
+        // caller has its result (or, should they not be able to, by ending): wait for that, so
+        // that nothing of ours is left inside.
+        self.visitors.wait_until_gone();
     }
 }
 
@@ -335,7 +342,7 @@ impl Pool {
     }
 
     /// Runs `f` in `ns`, whose shared threads inside are counted in `visitors`.
-    fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, visitors: &Arc<AtomicUsize>, f: F) -> Result<T>
+    fn run<F, T>(self: &Arc<Pool>, ns: &NetNs, visitors: &Arc<Visitors>, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
         T: Send,
@@ -361,12 +368,7 @@ impl Pool {
     }
 
     /// Runs `task` on an idle warm thread, a new one, or (past [`MAX_WARM`]) a fresh thread.
-    fn dispatch<F, T>(
-        self: &Arc<Pool>,
-        ns: &NetNs,
-        visitors: &Arc<AtomicUsize>,
-        task: F,
-    ) -> Result<T>
+    fn dispatch<F, T>(self: &Arc<Pool>, ns: &NetNs, visitors: &Arc<Visitors>, task: F) -> Result<T>
     where
         F: FnOnce() -> Result<T> + Send,
         T: Send,
@@ -409,7 +411,7 @@ impl Pool {
     fn call<F, T>(
         self: &Arc<Pool>,
         ns: &NetNs,
-        visitors: &Arc<AtomicUsize>,
+        visitors: &Arc<Visitors>,
         warm: Arc<Served>,
         task: F,
     ) -> Result<T>
@@ -439,11 +441,7 @@ impl Pool {
                 None => unreachable!("a call that did not run left its task"),
             },
             Outcome::Ran(result) => Outcome::Ran(result),
-            Outcome::Lost => {
-                // It ended inside, and never left: it is not inside any more either.
-                visitors.fetch_sub(1, Ordering::AcqRel);
-                Outcome::Lost
-            }
+            Outcome::Lost => Outcome::Lost,
         };
         self.settle(ns, visitors, warm, outcome)
     }
@@ -453,7 +451,7 @@ impl Pool {
     fn settle<F, T>(
         self: &Arc<Pool>,
         ns: &NetNs,
-        visitors: &Arc<AtomicUsize>,
+        visitors: &Arc<Visitors>,
         warm: Arc<Served>,
         outcome: Outcome<F, Result<T>>,
     ) -> Result<T>
