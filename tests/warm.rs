@@ -73,6 +73,52 @@ fn no_shared_thread_is_inside_once_the_last_clone_is_dropped_even_one_that_could
     }
 }
 
+/// A shared thread that cannot leave (its body took CAP_SYS_ADMIN from it) and holds the last
+/// clone of the handle in a thread-local ends on its own, dropping that clone without waiting
+/// for itself; and while a retired thread's thread-locals are still being dropped, calls of
+/// another handle neither wait for it nor for each other.
+#[in_netns::test]
+fn a_retired_shared_thread_ending_slowly_holds_up_no_caller_and_no_drop() {
+    thread_local! {
+        static HELD: std::cell::RefCell<Option<Held>> = const { std::cell::RefCell::new(None) };
+    }
+    /// Holds its thread's end until told.
+    struct Held(std::sync::mpsc::Receiver<()>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let _ = self.0.recv();
+        }
+    }
+    common::within(60, || {
+        let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
+        let a_id = a.id();
+        a.run(|| ()).unwrap();
+        let (release, held) = std::sync::mpsc::channel();
+        let last = a.clone();
+        a.run(move || {
+            common::keep_until_this_thread_ends(last);
+            HELD.with(|slot| *slot.borrow_mut() = Some(Held(held)));
+            common::drop_capability(common::CAP_SYS_ADMIN);
+        })
+        .unwrap();
+        drop(a);
+        // The retired thread is held in its thread-locals' destructors, inside `a`.
+        let inside: Vec<NsId> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..6)
+                .map(|_| scope.spawn(|| b.run(current_id).unwrap()))
+                .collect();
+            calls.into_iter().map(|call| call.join().unwrap()).collect()
+        });
+        assert_eq!(inside, [b.id(); 6], "another handle's calls");
+        release.send(()).unwrap();
+        assert_eq!(
+            wait_no_thread_in(a_id, Duration::from_secs(30)),
+            [],
+            "the thread that could not leave ended, and with it the last clone"
+        );
+    });
+}
+
 /// Runs `f` from `callers` threads at once; each body waits until every body has started, so
 /// the calls finish only if no caller waits for another's call.
 fn all_at_once(ns: &NetNs, callers: usize) -> Vec<(u32, NsId)> {

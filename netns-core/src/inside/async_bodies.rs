@@ -15,8 +15,10 @@ use crate::security::Context;
 impl NetNs {
     /// Runs an async body inside this namespace and returns a future of its output.
     ///
-    /// Each poll of the body is a call on a warm thread inside, as [`NetNs::run`] is (with the
-    /// polling thread's security context), with the handle's own runtime for async bodies
+    /// Each poll of the body is a call on a warm thread inside, as [`NetNs::run`] is, with the
+    /// security context of the thread that called `run_async` (a future awaited from a thread
+    /// in another context goes on as a task of that runtime), with the handle's own runtime for
+    /// async bodies
     /// entered: a current-thread tokio runtime whose driver thread and blocking pool are inside
     /// the namespace, made on the first call and shared by the handle's clones. So everything
     /// the body does stays inside: its `tokio::spawn`ed tasks, `spawn_blocking`, `tokio::fs`,
@@ -83,8 +85,8 @@ impl NetNs {
 impl Worker {
     /// Runs an async body inside the worker's namespace, with the worker's setup.
     ///
-    /// The body is polled on the warm threads of the handle the worker was made from, with its
-    /// namespace runtime entered (as [`NetNs::run_async_with`] with the worker's setup), not on
+    /// The body is polled on warm threads inside (shared ones, for the default setup), with the
+    /// namespace runtime of the handle the worker was made from entered (as [`NetNs::run_async_with`] with the worker's setup), not on
     /// the worker's own thread, so it never waits for, or blocks, the worker's blocking calls.
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub fn run_async<F, Fut, T>(&self, f: F) -> RunAsync<T>

@@ -399,8 +399,10 @@ impl From<&str> for Left {
 impl Home {
     /// Enters `target` on the calling (new) thread and records the state to keep.
     pub(crate) fn enter(target: &Target) -> Result<Home> {
-        // The visit slot first, so that its destructor runs after those of bodies'.
+        // The visit slot first, so that its destructor runs after those of bodies'; and the
+        // thread's identity, read once.
         VISITING.with(|_| ());
+        THREAD.with(|_| ());
         let ids = (sys::getpid(), sys::gettid());
         let inherited = ThreadState::current();
         let adopted = adopt_main_threads_state(ids.0);
@@ -528,26 +530,60 @@ pub(crate) fn shared_home() -> Result<NetNs> {
     })
 }
 
-/// The shared threads inside a handle's namespace for its calls, by thread id: from entering it
-/// ([`visit`]) until leaving it (the thread's put-back) or, for one that could not leave,
-/// ending.
+/// A thread, told from any other of the process, also one that reuses its id after it ended:
+/// its id and its start time (in clock ticks since boot, from procfs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ThreadIdentity {
+    tid: libc::pid_t,
+    started: Option<u64>,
+}
+
+impl ThreadIdentity {
+    fn of(tid: libc::pid_t) -> ThreadIdentity {
+        ThreadIdentity {
+            tid,
+            started: thread_start_time(tid),
+        }
+    }
+
+    /// Whether the thread still exists (a thread that now has its id started at another time).
+    fn exists(&self) -> bool {
+        sys::thread_exists(sys::getpid(), self.tid) && thread_start_time(self.tid) == self.started
+    }
+}
+
+/// When thread `tid` of this process started (field 22 of its `stat`), if it exists.
+fn thread_start_time(tid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // After the name, which may hold anything but ends at the last ')': state is field 3.
+    let fields = stat.get(stat.rfind(')')? + 1..)?;
+    fields.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// The shared threads inside a handle's namespace for its calls: from entering it ([`visit`])
+/// until leaving it (the thread's put-back) or, for one that could not leave, ending.
 #[derive(Default)]
-pub(crate) struct Visitors(Mutex<Vec<libc::pid_t>>);
+pub(crate) struct Visitors(Mutex<Vec<ThreadIdentity>>);
 
 impl Visitors {
     /// Waits until no shared thread is inside: each left, or ended (also one that a body's
-    /// seccomp filter killed while it left, which never says so).
+    /// seccomp filter killed while it left, which never says so). Not on a thread of ours that
+    /// is ending, which never waits for another (two threads that each drop the last handle of
+    /// the namespace the other is stuck in would wait for each other), nor for itself.
     pub(crate) fn wait_until_gone(&self) {
-        let pid = sys::getpid();
+        if super::own::ending() {
+            return;
+        }
+        let this_thread = THREAD.with(|this| *this);
         for round in 0_u32.. {
             // Looked at without the lock: no system call is made under it.
             let inside = lock(&self.0).clone();
-            let ended: Vec<_> = inside
+            let gone: Vec<_> = inside
                 .iter()
-                .filter(|&&tid| !sys::thread_exists(pid, tid))
+                .filter(|visitor| **visitor == this_thread || !visitor.exists())
                 .collect();
-            if ended.len() == inside.len() {
-                lock(&self.0).retain(|tid| !ended.contains(&tid));
+            if gone.len() == inside.len() {
+                lock(&self.0).retain(|visitor| !gone.contains(&visitor));
                 return;
             }
             match round {
@@ -557,8 +593,8 @@ impl Visitors {
         }
     }
 
-    fn remove(&self, tid: libc::pid_t) {
-        lock(&self.0).retain(|&inside| inside != tid);
+    fn remove(&self, thread: ThreadIdentity) {
+        lock(&self.0).retain(|&inside| inside != thread);
     }
 }
 
@@ -567,12 +603,12 @@ impl Visitors {
 /// those of the thread-locals its bodies made).
 struct Visit {
     visitors: Arc<Visitors>,
-    tid: libc::pid_t,
+    thread: ThreadIdentity,
 }
 
 impl Drop for Visit {
     fn drop(&mut self) {
-        self.visitors.remove(self.tid);
+        self.visitors.remove(self.thread);
     }
 }
 
@@ -580,19 +616,19 @@ std::thread_local! {
     /// The visit the calling shared thread is on ([`visit`]), until it goes back
     /// ([`Home::restore`]) or ends.
     static VISITING: std::cell::RefCell<Option<Visit>> = const { std::cell::RefCell::new(None) };
-    /// The calling thread's id, read once.
-    static TID: libc::pid_t = sys::gettid();
+    /// The calling thread, read once.
+    static THREAD: ThreadIdentity = ThreadIdentity::of(sys::gettid());
 }
 
 /// On a shared thread, at the start of a call of `ns`: enters `ns`'s network namespace, as one of
 /// its `visitors` until [`Home::restore`] takes the thread back to its own.
 pub(crate) fn visit(ns: &NetNs, visitors: &Arc<Visitors>) -> Result<()> {
     crate::entry::enter_net(ns.as_fd(), ns.path())?;
-    let tid = TID.with(|tid| *tid);
-    lock(&visitors.0).push(tid);
+    let thread = THREAD.with(|thread| *thread);
+    lock(&visitors.0).push(thread);
     let visit = Visit {
         visitors: Arc::clone(visitors),
-        tid,
+        thread,
     };
     VISITING.with(|visiting| visiting.borrow_mut().replace(visit));
     Ok(())
@@ -870,4 +906,27 @@ fn signal_mask_of(tid: libc::pid_t) -> Option<libc::sigset_t> {
         return None;
     }
     Some(sys::signal_set(blocked))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::ThreadIdentity;
+    use crate::sys;
+
+    /// A thread is told from one that later has its id: by its start time.
+    #[test]
+    fn a_thread_identity_tells_a_thread_from_another_with_its_id() {
+        let this = ThreadIdentity::of(sys::gettid());
+        assert!(this.started.is_some(), "the start time is read");
+        assert!(this.exists());
+        let started_later = ThreadIdentity {
+            started: this.started.map(|started| started + 1),
+            ..this
+        };
+        assert!(!started_later.exists(), "another thread with this id");
+        let ended = std::thread::spawn(|| ThreadIdentity::of(sys::gettid()))
+            .join()
+            .unwrap();
+        assert!(!ended.exists(), "a thread that ended");
+    }
 }

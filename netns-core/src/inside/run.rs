@@ -35,7 +35,7 @@ impl NetNs {
     /// the process's after it, so no thread is left in the namespace once the handle's last
     /// clone is dropped, and thread-locals a body leaves may be read by a later body of another
     /// namespace (a [`Worker`](crate::Worker) keeps one thread in one namespace;
-    /// [`Options::fresh_thread`] gives fresh ones). Calls with views or an
+    /// [`Options::fresh_thread`] gives fresh ones). Calls with views, a stack size or an
     /// [`Options::idle_timeout`] of their own get the handle's own warm threads. Warm threads
     /// end after [`Options::idle_timeout`] without a call. A path target
     /// (`#[in_netns("/run/netns/blue")]`) opens a handle per call: hold a `NetNs` on hot paths.

@@ -39,6 +39,8 @@ pub(crate) struct Served {
     /// Marks the thread as this one's ([`own`]), so that a call made on it runs inline and
     /// nothing waits on it for itself.
     owner: Owner,
+    /// Whether the thread entered (and so may have served calls).
+    entered: std::sync::atomic::AtomicBool,
 }
 
 /// A served thread's handle, to join it: [`join`] knows when it must not.
@@ -56,6 +58,7 @@ impl Served {
             handoff: Handoff::new(spin_for),
             thread: Mutex::new(None),
             owner: Owner::new(),
+            entered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -108,6 +111,12 @@ impl Served {
         self.owner.owns_current_thread()
     }
 
+    /// Whether the thread entered its target: one that did not refuses its first call and ends
+    /// at once, with the entry error for its joiner.
+    pub(crate) fn entered(&self) -> bool {
+        self.entered.load(Ordering::Acquire)
+    }
+
     /// Takes the thread's handle, leaving none (to join it, or to move it to a list of ended
     /// threads).
     pub(crate) fn take_thread(&self) -> Option<ServedThread> {
@@ -140,6 +149,7 @@ fn serve(
             return Ended::NotEntered(err);
         }
     };
+    served.entered.store(true, Ordering::Release);
     entered();
     let mut kept = Kept {
         home,
@@ -183,6 +193,15 @@ pub(crate) fn join(thread: Option<ServedThread>) -> Option<Error> {
 }
 
 impl ServedThread {
+    /// Whether joining it would not wait: the thread is gone (std's `is_finished` says true
+    /// before its thread-locals' destructors, which may take long, have run).
+    pub(crate) fn is_finished(&self) -> bool {
+        match self.tid.load(Ordering::Acquire) {
+            0 => false,
+            tid => !sys::thread_exists(sys::getpid(), tid),
+        }
+    }
+
     fn ended_without_returning(&self) -> bool {
         thread::ended_without_returning(&self.handle, self.tid.load(Ordering::Acquire))
     }

@@ -6,7 +6,7 @@
 //!   its namespace on the thread it is handed to ([`home::visit`]), and the thread goes back to
 //!   the process's namespace after it (its put-back): a thread is never tied to a handle, so a
 //!   caller that goes round many namespaces finds a thread awake, not the handle's asleep.
-//! - **The handle's own** (calls with views or another idle timeout): per setup and idle
+//! - **The handle's own** (calls with views, a stack size or an idle timeout of their own): per setup and idle
 //!   timeout, threads that entered the handle's namespace (and views) once, ended with the
 //!   last clone of the handle, before its drop returns.
 //!
@@ -63,7 +63,7 @@ type PoolKey = (Setup, Duration);
 /// The warm threads of one handle (all its clones): its own pools (per setup and idle timeout)
 /// and its calls on shared threads.
 pub(crate) struct WarmThreads {
-    /// Pools for calls with views or another idle timeout.
+    /// Pools for calls with views, a stack size or an idle timeout of their own.
     other: Mutex<Vec<Arc<Pool>>>,
     /// The shared threads inside the namespace for a call of this handle (from entering it
     /// until leaving it again).
@@ -298,6 +298,11 @@ impl<W, H> Threads<W, H> {
         std::mem::take(&mut self.ended)
     }
 
+    /// Gives back threads taken by [`Threads::take_ended`] that are not to be joined yet.
+    pub(crate) fn keep_ended(&mut self, threads: Vec<H>) {
+        self.ended.extend(threads);
+    }
+
     /// Takes every thread, idle and ended, for a shut-down.
     pub(crate) fn take_all(&mut self) -> (Vec<W>, Vec<H>) {
         (std::mem::take(&mut self.idle), self.take_ended())
@@ -472,8 +477,17 @@ impl Pool {
                 panic::resume_unwind(payload)
             }
             Outcome::NotRun(task) => {
-                // The thread could not enter, or could not be kept as it entered: it has ended.
-                let not_entered = served::join(warm.take_thread());
+                // The thread could not enter (joined at once for its error: it ran nothing), or
+                // was retired after an earlier call: it is ending, maybe slowly (its
+                // thread-locals' destructors), and is joined once it has ended.
+                let thread = warm.take_thread();
+                let not_entered = match warm.entered() {
+                    false => served::join(thread),
+                    true => {
+                        lock(&self.threads).keep_ended(thread.into_iter().collect());
+                        None
+                    }
+                };
                 self.live.fetch_sub(1, Ordering::AcqRel);
                 match not_entered {
                     Some(err) => Err(err),
@@ -514,7 +528,12 @@ impl Pool {
     /// in a thread-local) is left to end on its own: [`served::join`] never waits for itself.
     fn join_ended(&self) {
         let ended = lock(&self.threads).take_ended();
-        for thread in ended {
+        // One still running (a retired thread whose thread-locals take long to drop) is left
+        // for later: a caller, maybe of another handle, never waits for it.
+        let (finished, running): (Vec<_>, Vec<_>) =
+            ended.into_iter().partition(ServedThread::is_finished);
+        lock(&self.threads).keep_ended(running);
+        for thread in finished {
             served::join(Some(thread));
         }
     }
