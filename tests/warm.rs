@@ -73,34 +73,46 @@ fn no_shared_thread_is_inside_once_the_last_clone_is_dropped_even_one_that_could
     }
 }
 
+thread_local! {
+    /// What holds the end of the thread it is left on ([`Held`]).
+    static HELD: std::cell::RefCell<Option<Held>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Holds its thread's end (its thread-locals' destruction) until told.
+struct Held(std::sync::mpsc::Receiver<()>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.0.recv();
+    }
+}
+
+/// Leaves on the calling thread what holds its end until `release` is sent to.
+fn hold_this_threads_end() -> std::sync::mpsc::Sender<()> {
+    let (release, held) = std::sync::mpsc::channel();
+    HELD.with(|slot| *slot.borrow_mut() = Some(Held(held)));
+    release
+}
+
 /// A shared thread that cannot leave (its body took CAP_SYS_ADMIN from it) and holds the last
 /// clone of the handle in a thread-local ends on its own, dropping that clone without waiting
 /// for itself; and while a retired thread's thread-locals are still being dropped, calls of
 /// another handle neither wait for it nor for each other.
 #[in_netns::test]
 fn a_retired_shared_thread_ending_slowly_holds_up_no_caller_and_no_drop() {
-    thread_local! {
-        static HELD: std::cell::RefCell<Option<Held>> = const { std::cell::RefCell::new(None) };
-    }
-    /// Holds its thread's end until told.
-    struct Held(std::sync::mpsc::Receiver<()>);
-    impl Drop for Held {
-        fn drop(&mut self) {
-            let _ = self.0.recv();
-        }
-    }
     common::within(60, || {
         let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
         let a_id = a.id();
         a.run(|| ()).unwrap();
-        let (release, held) = std::sync::mpsc::channel();
         let last = a.clone();
-        a.run(move || {
-            common::keep_until_this_thread_ends(last);
-            HELD.with(|slot| *slot.borrow_mut() = Some(Held(held)));
-            common::drop_capability(common::CAP_SYS_ADMIN);
-        })
-        .unwrap();
+        let release = a
+            .run(move || {
+                common::keep_until_this_thread_ends(last);
+                let release = hold_this_threads_end();
+                common::drop_capability(common::CAP_SYS_ADMIN);
+                release
+            })
+            .unwrap();
         drop(a);
         // The retired thread is held in its thread-locals' destructors, inside `a`.
         let inside: Vec<NsId> = std::thread::scope(|scope| {
@@ -116,6 +128,62 @@ fn a_retired_shared_thread_ending_slowly_holds_up_no_caller_and_no_drop() {
             [],
             "the thread that could not leave ended, and with it the last clone"
         );
+    });
+}
+
+/// A call that panics on a shared thread where another caller's body left a thread-local that
+/// takes long to drop gets its panic at once: the retired thread is joined once it has ended,
+/// by no one waiting for it.
+#[in_netns::test(own_process)]
+fn a_panicking_call_never_waits_for_thread_locals_another_body_left() {
+    common::within(60, || {
+        let (a, b) = (NetNs::new().unwrap(), NetNs::new().unwrap());
+        a.run(|| ()).unwrap();
+        let (release, holder) = a.run(|| (hold_this_threads_end(), gettid())).unwrap();
+        let payload =
+            std::panic::catch_unwind(|| b.run(|| std::panic::panic_any(gettid()))).unwrap_err();
+        assert_eq!(
+            *payload.downcast_ref::<u32>().unwrap(),
+            holder,
+            "the same shared thread took the call"
+        );
+        release.send(()).unwrap();
+        assert!(gone(holder), "the retired thread ended once released");
+    });
+}
+
+/// A child forked inside a body, while other callers of the same handle come and go (taking
+/// the handle's locks), ends with the body: the copy of the thread touches no lock a parent
+/// thread may have held at the fork.
+#[in_netns::test(own_process)]
+fn children_forked_inside_bodies_while_others_call_the_same_handle_end_with_the_body() {
+    /// Stops the other callers also when an assertion fails (else the scope would wait for
+    /// them forever).
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let ns = NetNs::new().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let _stop = Stop(&stop);
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    ns.run(|| ()).unwrap();
+                }
+            });
+        }
+        for round in 0..200 {
+            let (child, status) = child_forked_inside_a_body(&ns);
+            assert_eq!(
+                status,
+                nix::sys::wait::WaitStatus::Exited(child, 0),
+                "round {round}"
+            );
+        }
     });
 }
 
@@ -157,7 +225,8 @@ fn concurrent_callers_never_wait_for_each_other_even_past_the_warm_bound() {
     }
 }
 
-#[in_netns::test]
+// Which thread serves a call is process-wide: a process of its own.
+#[in_netns::test(own_process)]
 fn a_call_that_panicked_retires_its_thread() {
     let ns = NetNs::new().unwrap();
     ns.run(|| ()).unwrap(); // the first call, on a fresh thread
@@ -319,8 +388,16 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
 fn a_child_forked_inside_a_body_on_a_warm_thread_ends_with_the_body() {
     let ns = NetNs::new().unwrap();
     ns.run(|| ()).unwrap(); // the first call, on a fresh thread; the next has a warm one
+    let (child, status) = child_forked_inside_a_body(&ns);
+    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+}
+
+/// Forks inside a body of `ns` and waits for the child: its pid, and how it ended. In the
+/// child, the copy of the warm thread returns from the body into the hand-off loop, which ends
+/// it, and with it the child (a 10 s alarm ends it should it hang): only the parent returns.
+fn child_forked_inside_a_body(ns: &NetNs) -> (nix::unistd::Pid, nix::sys::wait::WaitStatus) {
     // SAFETY: the child only returns from the body (its one thread is a copy of the warm
-    // thread), and a 10 s alarm ends it should it hang.
+    // thread) under the alarm.
     let pid = ns
         .run(|| match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
@@ -331,11 +408,8 @@ fn a_child_forked_inside_a_body_on_a_warm_thread_ends_with_the_body() {
             nix::unistd::ForkResult::Parent { child } => Some(child),
         })
         .unwrap();
-    // In the child, the copy of the warm thread returns from the body into the hand-off loop,
-    // which ends it, and with it the child: only the parent gets here.
     let child = pid.expect("the parent gets the child's pid");
-    let status = nix::sys::wait::waitpid(child, None).unwrap();
-    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+    (child, nix::sys::wait::waitpid(child, None).unwrap())
 }
 
 thread_local! {

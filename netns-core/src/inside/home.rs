@@ -39,6 +39,7 @@ use nix::unistd::Pid;
 
 use crate::entry::{Setup, views};
 use crate::error::{Error, Result};
+use crate::fork::Born;
 use crate::namespace::{DIRECTORY_CHANGES, ETC_DIR, NetNs};
 use crate::report;
 use crate::security::Context;
@@ -546,9 +547,17 @@ impl ThreadIdentity {
         }
     }
 
-    /// Whether the thread still exists (a thread that now has its id started at another time).
+    /// Whether the thread still exists: a thread has its id, and did not start at another time
+    /// (a start time that cannot be read, procfs hidden from the caller's root or descriptors
+    /// used up, tells nothing: the thread counts as the same).
     fn exists(&self) -> bool {
-        sys::thread_exists(sys::getpid(), self.tid) && thread_start_time(self.tid) == self.started
+        if !sys::thread_exists(sys::getpid(), self.tid) {
+            return false;
+        }
+        match (self.started, thread_start_time(self.tid)) {
+            (Some(then), Some(now)) => then == now,
+            _ => true,
+        }
     }
 }
 
@@ -604,11 +613,16 @@ impl Visitors {
 struct Visit {
     visitors: Arc<Visitors>,
     thread: ThreadIdentity,
+    /// The process of the visit: in a forked child (a copy of the thread, ending after its
+    /// call), the visitors' lock is not touched, since a parent thread may have held it.
+    born: Option<Born>,
 }
 
 impl Drop for Visit {
     fn drop(&mut self) {
-        self.visitors.remove(self.thread);
+        if self.born.is_some_and(Born::is_here) {
+            self.visitors.remove(self.thread);
+        }
     }
 }
 
@@ -629,6 +643,7 @@ pub(crate) fn visit(ns: &NetNs, visitors: &Arc<Visitors>) -> Result<()> {
     let visit = Visit {
         visitors: Arc::clone(visitors),
         thread,
+        born: Born::here().ok(),
     };
     VISITING.with(|visiting| visiting.borrow_mut().replace(visit));
     Ok(())
@@ -924,6 +939,11 @@ mod tests {
             ..this
         };
         assert!(!started_later.exists(), "another thread with this id");
+        let unread = ThreadIdentity {
+            started: None,
+            ..this
+        };
+        assert!(unread.exists(), "a start time not read tells nothing");
         let ended = std::thread::spawn(|| ThreadIdentity::of(sys::gettid()))
             .join()
             .unwrap();

@@ -505,10 +505,12 @@ impl Pool {
         }
     }
 
-    /// Ends `warm`, which no caller holds and which is not in the idle set, and joins it.
+    /// Ends `warm`, which no caller holds and which is not in the idle set.
+    /// It is joined once it has ended ([`Pool::join_ended`]), not here: its thread-locals,
+    /// maybe left by other callers' bodies on a shared thread, may take long to drop.
     fn retire(&self, warm: &Served) {
         warm.stop(false);
-        served::join(warm.take_thread());
+        lock(&self.threads).keep_ended(warm.take_thread().into_iter().collect());
         self.live.fetch_sub(1, Ordering::AcqRel);
     }
 
