@@ -468,7 +468,16 @@ impl Pool {
             Outcome::Ran(Ok(result)) => {
                 // Also after an error of the task (the caller's directory could not be
                 // entered): the thread is as it entered, and puts itself back after the call.
-                lock(&self.threads).give_back(warm);
+                // Threads retired meanwhile are joined here once they have ended (what a
+                // retired view thread left open in the process's file table is closed then).
+                let ended = {
+                    let mut threads = lock(&self.threads);
+                    threads.give_back(warm);
+                    threads.take_ended()
+                };
+                if !ended.is_empty() {
+                    self.join_finished(ended);
+                }
                 result
             }
             Outcome::Ran(Err(payload)) => {
@@ -530,8 +539,13 @@ impl Pool {
     /// in a thread-local) is left to end on its own: [`served::join`] never waits for itself.
     fn join_ended(&self) {
         let ended = lock(&self.threads).take_ended();
-        // One still running (a retired thread whose thread-locals take long to drop) is left
-        // for later: a caller, maybe of another handle, never waits for it.
+        self.join_finished(ended);
+    }
+
+    /// Joins those of `ended` that have ended, and keeps the others for later: one still
+    /// running (a retired thread whose thread-locals take long to drop) holds up no caller,
+    /// maybe of another handle.
+    fn join_finished(&self, ended: Vec<ServedThread>) {
         let (finished, running): (Vec<_>, Vec<_>) =
             ended.into_iter().partition(ServedThread::is_finished);
         lock(&self.threads).keep_ended(running);
