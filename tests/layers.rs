@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 1),
     ("report", 1),
     ("fork", 1),
+    ("once", 1),
     ("sync", 1),
     ("security", 1),
     ("sys", 1),
@@ -365,4 +366,29 @@ fn the_libc_call_reader_finds_calls_but_not_constants_types_or_comments() {
     );
     let calls: Vec<String> = code.lines().flat_map(libc_calls_in).collect();
     assert_eq!(calls, ["ioctl", "gettid"]);
+}
+
+/// Everything made on first use is made by `once::NoWaitOnce` (`ARCHITECTURE.md`): std's
+/// `OnceLock`, `LazyLock` and `Once` make a racing thread wait for the maker, forever in a child
+/// forked mid-make, where the maker was not copied.
+#[test]
+fn only_no_wait_once_makes_values_on_first_use() {
+    let mut files = vec![source_dir().join("lib.rs")];
+    files.extend(modules().into_values());
+    let mut found = Vec::new();
+    for file in &files {
+        let code = code_of(&fs::read_to_string(file).unwrap());
+        for (number, line) in code.lines().enumerate() {
+            let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            for word in words.filter(|word| ["OnceLock", "LazyLock", "Once"].contains(word)) {
+                let file = file.strip_prefix(source_dir()).unwrap().display();
+                found.push(format!("{file}:{}: {word}", number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "lazy cells that wait (use once::NoWaitOnce):\n{}",
+        found.join("\n")
+    );
 }

@@ -152,19 +152,21 @@ fn a_panicking_call_never_waits_for_thread_locals_another_body_left() {
     });
 }
 
+/// Stops the other callers of a test when dropped, also when an assertion fails (else the
+/// test's scope would wait for them forever).
+struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A child forked inside a body, while other callers of the same handle come and go (taking
 /// the handle's locks), ends with the body: the copy of the thread touches no lock a parent
 /// thread may have held at the fork.
 #[in_netns::test(own_process)]
 fn children_forked_inside_bodies_while_others_call_the_same_handle_end_with_the_body() {
-    /// Stops the other callers also when an assertion fails (else the scope would wait for
-    /// them forever).
-    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
     let ns = NetNs::new().unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -362,6 +364,7 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
     let options = Options::default().idle_timeout(Duration::from_secs(5));
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
+        let _stop = Stop(&stop);
         for _ in 0..4 {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
@@ -369,7 +372,7 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
                 }
             });
         }
-        for _ in 0..200 {
+        for round in 0..200 {
             let child = common::in_forked_child(|| {
                 let ok = ns
                     .run_with(&options, current_id)
@@ -377,10 +380,48 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
                 drop(ns.clone());
                 ok
             });
-            assert_eq!(child, Ok(()));
+            assert_eq!(child, Ok(()), "round {round}");
         }
-        stop.store(true, Ordering::Relaxed);
     });
+}
+
+// Forks while other threads call: a process of its own.
+#[in_netns::test(own_process)]
+fn a_child_forked_while_others_make_a_handles_first_calls_never_waits_for_them() {
+    // What a handle makes on first use (its state, a pool and its target, a socket stock) is
+    // made by one of the racing callers; a child forked meanwhile has no copy of that thread
+    // and must not wait for it. (It did, in `OnceLock`: seen in the test above, under load.)
+    let options = Options::default().idle_timeout(Duration::from_secs(5));
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    for round in 0..150 {
+        let ns = NetNs::new().unwrap();
+        let start = std::sync::Barrier::new(3);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                start.wait();
+                ns.run(|| ()).unwrap();
+                ns.udp_bind(loopback).unwrap();
+            });
+            scope.spawn(|| {
+                start.wait();
+                ns.run_with(&options, || ()).unwrap();
+            });
+            start.wait();
+            // Fork at a different point of the others' first calls each round.
+            let fork_at = Instant::now() + Duration::from_micros(round % 50 * 2);
+            while Instant::now() < fork_at {
+                std::hint::spin_loop();
+            }
+            let child = common::in_forked_child(|| {
+                let plain = ns.run(current_id).is_ok_and(|id| id == ns.id());
+                let with_options = ns.run_with(&options, current_id);
+                let socket = ns.udp_bind(loopback).is_ok();
+                drop(ns.clone());
+                plain && with_options.is_ok_and(|id| id == ns.id()) && socket
+            });
+            assert_eq!(child, Ok(()), "round {round}");
+        });
+    }
 }
 
 // Forks: a process of its own.

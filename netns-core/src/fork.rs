@@ -12,12 +12,12 @@
 //! only when the counter cannot be registered (`pthread_atfork`'s ENOMEM); the first thing that
 //! needs it then returns that error rather than guess.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
 use crate::error::{Error, Result};
+use crate::once::NoWaitOnce;
 use crate::sys;
 
 /// How many forks lie between the process that started the program and this one.
@@ -34,9 +34,12 @@ pub(crate) struct Born(u32);
 
 impl Born {
     /// This process. Registers the fork counter first, once per process: without it a child
-    /// could not tell, so a failure (ENOMEM) is an error.
+    /// could not tell, so a failure (ENOMEM) is an error. (Threads that race to be first may
+    /// each register it, so that a fork counts more than once: harmless, since a [`Born`] is
+    /// only compared for equality. A `OnceLock` would be worse: a child forked while a parent
+    /// thread registered would wait forever.)
     pub(crate) fn here() -> Result<Born> {
-        static REGISTERED: OnceLock<Result<(), Errno>> = OnceLock::new();
+        static REGISTERED: NoWaitOnce<Result<(), Errno>> = NoWaitOnce::new();
         match REGISTERED.get_or_init(|| sys::atfork_child(forked_child)) {
             Ok(()) => Ok(Born(GENERATION.load(Ordering::Relaxed))),
             Err(errno) => Err(Error::from_errno("pthread_atfork", None, *errno)),

@@ -25,6 +25,7 @@
 // Layer 1: the base.
 mod error;
 mod fork;
+mod once;
 mod report;
 mod security;
 mod sync;

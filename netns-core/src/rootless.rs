@@ -75,7 +75,7 @@ pub fn privileged() -> bool {
 /// }
 /// ```
 pub fn enter() -> Result<()> {
-    static FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static FAILED: crate::once::NoWaitOnce<String> = crate::once::NoWaitOnce::new();
     if let Some(failed) = FAILED.get() {
         // The process is in a half-made user namespace, where it may look privileged.
         return Err(Error::Rootless {
@@ -95,7 +95,7 @@ pub fn enter() -> Result<()> {
     let plan = Plan::new(false)?;
     plan.apply().map_err(|failure| {
         let error = failure.into_error();
-        let _ = FAILED.set(error.to_string());
+        FAILED.get_or_init(|| error.to_string());
         error
     })?;
     crate::report::debug!(

@@ -287,7 +287,7 @@ static SPINNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 
 impl SpinSlot {
     fn take() -> Option<SpinSlot> {
-        static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        static MAX: crate::once::NoWaitOnce<usize> = crate::once::NoWaitOnce::new();
         let max = *MAX
             .get_or_init(|| std::thread::available_parallelism().map_or(0, |cpus| cpus.get() - 1));
         if SPINNING.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < max {

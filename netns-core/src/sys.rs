@@ -740,7 +740,7 @@ pub(crate) fn take_pending_signal(set: &libc::sigset_t) -> Result<libc::c_int, E
 /// say where it is); `None` where there is none to look at (another C library, registration
 /// turned off, or an architecture this does not know the thread pointer of).
 pub(crate) fn rseq_registered() -> Option<bool> {
-    static OFFSET: std::sync::OnceLock<Option<isize>> = std::sync::OnceLock::new();
+    static OFFSET: crate::once::NoWaitOnce<Option<isize>> = crate::once::NoWaitOnce::new();
     let offset = (*OFFSET.get_or_init(|| {
         // SAFETY: dlsym with RTLD_DEFAULT looks a name up in the loaded objects; the symbols,
         // where present, are the C library's `ptrdiff_t __rseq_offset` and

@@ -8,7 +8,7 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use super::fresh;
 use crate::entry::Setup;
 use crate::fork::Born;
 use crate::namespace::NetNs;
+use crate::once::NoWaitOnce;
 use crate::security::SocketOwner;
 use crate::sync::{self, Spin, lock};
 use crate::sys;
@@ -65,7 +66,7 @@ static STOCKED: AtomicUsize = AtomicUsize::new(0);
 
 /// How many sockets all stocks may hold together: an eighth of the soft descriptor limit.
 fn budget() -> usize {
-    static BUDGET: OnceLock<usize> = OnceLock::new();
+    static BUDGET: NoWaitOnce<usize> = NoWaitOnce::new();
     *BUDGET.get_or_init(|| sys::descriptor_limit().map_or(128, |limit| limit / 8))
 }
 
@@ -81,7 +82,7 @@ const MAX_OTHER_OWNERS: usize = 3;
 /// A handle's stocks of sockets made ahead: one per [`SocketOwner`] (usually one).
 pub(crate) struct Stocks {
     /// The stock of the first owner that took a socket, the common case: no lock.
-    first: OnceLock<Arc<Stock>>,
+    first: NoWaitOnce<Arc<Stock>>,
     /// Stocks of other owners.
     others: Mutex<Vec<Arc<Stock>>>,
     /// The process the handle's state was made in (`None`: forks cannot be counted): a forked
@@ -92,7 +93,7 @@ pub(crate) struct Stocks {
 impl Stocks {
     pub(crate) fn new() -> Stocks {
         Stocks {
-            first: OnceLock::new(),
+            first: NoWaitOnce::new(),
             others: Mutex::new(Vec::new()),
             born: Born::here().ok(),
         }

@@ -29,7 +29,7 @@
 
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::fresh;
@@ -40,6 +40,7 @@ use crate::entry::{CallerDir, Options, Setup};
 use crate::error::{Error, Result};
 use crate::fork::Born;
 use crate::namespace::NetNs;
+use crate::once::NoWaitOnce;
 use crate::security::Context;
 use crate::sync::lock;
 
@@ -188,19 +189,19 @@ fn find_or_add(
 
 /// The process's shared pools, one per callers' security context.
 static SHARED: SharedPools = SharedPools {
-    first: OnceLock::new(),
+    first: NoWaitOnce::new(),
     other: Mutex::new(Vec::new()),
-    born: OnceLock::new(),
+    born: NoWaitOnce::new(),
 };
 
 /// The shared pools: the first context's without a lock (the common case: a process whose
 /// callers all have one context), the others' in a list.
 struct SharedPools {
-    first: OnceLock<Arc<Pool>>,
+    first: NoWaitOnce<Arc<Pool>>,
     other: Mutex<Vec<Arc<Pool>>>,
     /// The process the pools were made in (`None`: forks cannot be counted, and plain calls
     /// get fresh threads).
-    born: OnceLock<Option<Born>>,
+    born: NoWaitOnce<Option<Born>>,
 }
 
 /// A shared pool, borrowed (the first) or counted.
@@ -239,7 +240,7 @@ struct Pool {
     context: Context,
     /// What the threads enter: made with the first warm thread, so that a handle used once
     /// holds nothing more than it did.
-    target: OnceLock<Arc<Target>>,
+    target: NoWaitOnce<Arc<Target>>,
     threads: Mutex<Threads>,
     /// Threads alive (idle, busy or being started), at most [`MAX_WARM`].
     live: AtomicUsize,
@@ -315,7 +316,7 @@ impl Pool {
             key,
             shared,
             context,
-            target: OnceLock::new(),
+            target: NoWaitOnce::new(),
             threads: Mutex::new(Threads::new()),
             live: AtomicUsize::new(0),
             called: AtomicBool::new(false),

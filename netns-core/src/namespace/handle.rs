@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -18,6 +18,7 @@ use super::name;
 use super::nsid::NsId;
 use super::registry::Registry;
 use crate::error::{Error, Result};
+use crate::once::NoWaitOnce;
 use crate::sys;
 
 /// The calling thread's own namespace file.
@@ -57,7 +58,7 @@ struct NsFd {
 pub(crate) type Slot = dyn Any + Send + Sync + RefUnwindSafe + UnwindSafe;
 
 /// The cell behind [`Slot`]: empty until the layer above fills it.
-type SlotCell = OnceLock<Box<Slot>>;
+type SlotCell = NoWaitOnce<Box<Slot>>;
 
 impl NsFd {
     fn new(fd: OwnedFd) -> Arc<NsFd> {
@@ -207,8 +208,8 @@ impl NetNs {
     /// # Ok(()) }
     /// ```
     pub fn registry(&self) -> &Registry {
-        static DEFAULT: LazyLock<Registry> = LazyLock::new(Registry::default);
-        self.registry.as_ref().unwrap_or(&DEFAULT)
+        static DEFAULT: NoWaitOnce<Registry> = NoWaitOnce::new();
+        (self.registry.as_ref()).unwrap_or_else(|| DEFAULT.get_or_init(Registry::default))
     }
 
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
