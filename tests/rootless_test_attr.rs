@@ -32,25 +32,14 @@ const MEETING_TIMEOUT: Duration = Duration::from_secs(20);
 #[test]
 fn tests_may_bind_the_same_port() {
     let meeting = Meeting::new();
-    let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new(&exe)
-        .args([
-            "tests_may_bind_the_same_port_a",
-            "tests_may_bind_the_same_port_b",
-            "--exact",
-            "--ignored",
-            "--test-threads=2",
-        ])
-        .env_remove("IN_NETNS_TEST_RERUN")
-        .env(MEETING_DIR, &meeting.dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("test result: ok. 2 passed;"),
-        "both tests should pass, each holding {SAME_PORT} while the other does:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let both = [
+        "tests_may_bind_the_same_port_a",
+        "tests_may_bind_the_same_port_b",
+    ];
+    let env = [(MEETING_DIR, meeting.dir.as_os_str())];
+    if let Err(report) = common::run_ignored_tests(&both, 2, &env) {
+        panic!("both tests should pass, each holding {SAME_PORT} while the other does:\n{report}");
+    }
 }
 
 #[in_netns::test]

@@ -385,45 +385,6 @@ fn a_child_forked_while_others_call_with_options_never_waits_for_their_locks() {
     });
 }
 
-// Forks while other threads call: a process of its own.
-#[in_netns::test(own_process)]
-fn a_child_forked_while_others_make_a_handles_first_calls_never_waits_for_them() {
-    // What a handle makes on first use (its state, a pool and its target, a socket stock) is
-    // made by one of the racing callers; a child forked meanwhile has no copy of that thread
-    // and must not wait for it. (It did, in `OnceLock`: seen in the test above, under load.)
-    let options = Options::default().idle_timeout(Duration::from_secs(5));
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    for round in 0..150 {
-        let ns = NetNs::new().unwrap();
-        let start = std::sync::Barrier::new(3);
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                start.wait();
-                ns.run(|| ()).unwrap();
-                ns.udp_bind(loopback).unwrap();
-            });
-            scope.spawn(|| {
-                start.wait();
-                ns.run_with(&options, || ()).unwrap();
-            });
-            start.wait();
-            // Fork at a different point of the others' first calls each round.
-            let fork_at = Instant::now() + Duration::from_micros(round % 50 * 2);
-            while Instant::now() < fork_at {
-                std::hint::spin_loop();
-            }
-            let child = common::in_forked_child(|| {
-                let plain = ns.run(current_id).is_ok_and(|id| id == ns.id());
-                let with_options = ns.run_with(&options, current_id);
-                let socket = ns.udp_bind(loopback).is_ok();
-                drop(ns.clone());
-                plain && with_options.is_ok_and(|id| id == ns.id()) && socket
-            });
-            assert_eq!(child, Ok(()), "round {round}");
-        });
-    }
-}
-
 // Forks: a process of its own.
 #[in_netns::test(own_process)]
 fn a_child_forked_inside_a_body_on_a_warm_thread_ends_with_the_body() {
@@ -451,6 +412,71 @@ fn child_forked_inside_a_body(ns: &NetNs) -> (nix::unistd::Pid, nix::sys::wait::
         .unwrap();
     let child = pid.expect("the parent gets the child's pid");
     (child, nix::sys::wait::waitpid(child, None).unwrap())
+}
+
+/// A child forked inside a body whose C library keeps no stacks of ended threads: as soon as
+/// the child starts a thread (a call there does), it unmaps the stacks of the parent's other
+/// threads, the body's caller's among them. The copy of the body's thread must then end
+/// without touching its caller's frame (it wrote its result there, and died of SIGSEGV), with
+/// every kind of thread a body runs on. It is a plain `#[test]` so that the run inherits this
+/// process's privilege (or its lack).
+#[test]
+fn a_child_forked_inside_a_body_that_starts_a_thread_never_touches_its_callers_frame() {
+    // Read by the C library when the process starts: no cache of ended threads' stacks.
+    let no_stack_cache = std::ffi::OsStr::new("glibc.pthread.stack_cache_size=0");
+    let env = [("GLIBC_TUNABLES", no_stack_cache)];
+    let forks = ["bodies_fork_a_child_that_starts_a_thread"];
+    if let Err(report) = common::run_ignored_tests(&forks, 1, &env) {
+        panic!("{report}");
+    }
+}
+
+#[in_netns::test]
+#[ignore = "run, without a stack cache, by a_child_forked_inside_a_body_that_starts_a_thread_never_touches_its_callers_frame"]
+fn bodies_fork_a_child_that_starts_a_thread() {
+    let ns = NetNs::new().unwrap();
+    let worker = ns.worker().unwrap();
+    let fresh = Options::default().fresh_thread(true);
+    let own = Options::default().idle_timeout(Duration::from_secs(5));
+    /// Forks; the child makes a call (starting a thread) and returns from the body, which
+    /// ends the copy of the body's thread and so the child (a 10 s alarm ends it should it
+    /// hang). Only the parent returns: the child's pid.
+    fn fork_and_call(inner: NetNs) -> nix::unistd::Pid {
+        // SAFETY: the child only makes a call (the library's fork policy: a fresh thread) and
+        // returns from the body, under the alarm.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                // SAFETY: alarm is async-signal-safe.
+                unsafe { nix::libc::alarm(10) };
+                let _ = inner.run(|| ());
+                nix::unistd::Pid::from_raw(0)
+            }
+            nix::unistd::ForkResult::Parent { child } => child,
+        }
+    }
+    // A pool's first call runs on a fresh thread, its second starts a warm one: after these,
+    // the calls below run on warm threads that served before.
+    for _ in 0..2 {
+        ns.run(|| ()).unwrap();
+        ns.run_with(&own, || ()).unwrap();
+    }
+    for kind in ["run", "fresh_thread", "idle_timeout", "Worker::run"] {
+        let inner = ns.clone();
+        let body = move || fork_and_call(inner);
+        let child = match kind {
+            "run" => ns.run(body),
+            "fresh_thread" => ns.run_with(&fresh, body),
+            "idle_timeout" => ns.run_with(&own, body),
+            _ => worker.run(body),
+        }
+        .unwrap();
+        let status = nix::sys::wait::waitpid(child, None).unwrap();
+        assert_eq!(
+            status,
+            nix::sys::wait::WaitStatus::Exited(child, 0),
+            "{kind}"
+        );
+    }
 }
 
 thread_local! {

@@ -50,4 +50,13 @@ impl Born {
     pub(crate) fn is_here(self) -> bool {
         GENERATION.load(Ordering::Relaxed) == self.0
     }
+
+    /// Whether a body that ran on this thread forked, and this is the copy of the thread in the
+    /// child, given the [`Born`] read (`.ok()`) before the body ran (`None`: forks cannot be
+    /// counted, and this says no). Such a copy must not touch its caller's frame: the caller
+    /// does not exist in the child, and its stack is one the child's C library counts as free
+    /// (it unmaps it, or gives it to the next thread it starts).
+    pub(crate) fn forked_since(before: Option<Born>) -> bool {
+        before.is_some_and(|born| !born.is_here())
+    }
 }

@@ -37,7 +37,8 @@ impl<T> NoWaitOnce<T> {
     pub(crate) fn get(&self) -> Option<&T> {
         let value = self.value.load(Ordering::Acquire);
         // SAFETY: a non-null pointer is a `Box<T>` stored once (release) and freed only by
-        // `drop`, which `&self` rules out; the acquire load sees the `T` it points to made.
+        // `take` or `drop`, which `&self` rules out; the acquire load sees the `T` it points
+        // to made.
         unsafe { value.as_ref() }
     }
 
@@ -52,13 +53,13 @@ impl<T> NoWaitOnce<T> {
             .value
             .compare_exchange(null_mut(), made, Ordering::AcqRel, Ordering::Acquire)
         {
-            // SAFETY: `made` is now the stored box, freed only by `drop` (see `get`).
+            // SAFETY: `made` is now the stored box, freed only by `take` or `drop` (see `get`).
             Ok(_) => unsafe { &*made },
             Err(stored) => {
                 // SAFETY: `made` came from `Box::into_raw` above and was never stored, so this
                 // thread still owns it.
                 drop(unsafe { Box::from_raw(made) });
-                // SAFETY: `stored` is the non-null stored box, freed only by `drop`.
+                // SAFETY: `stored` is the non-null stored box, freed only by `take` or `drop`.
                 unsafe { &*stored }
             }
         }
@@ -70,12 +71,6 @@ impl<T> NoWaitOnce<T> {
         // SAFETY: a stored pointer is a `Box<T>` the cell owns, now no longer stored, and
         // `&mut self` says no reference from `get` remains.
         (!value.is_null()).then(|| *unsafe { Box::from_raw(value) })
-    }
-}
-
-impl<T> Default for NoWaitOnce<T> {
-    fn default() -> NoWaitOnce<T> {
-        NoWaitOnce::new()
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicI32;
 use std::thread;
 
 use crate::error::{Error, Result};
+use crate::fork::Born;
 use crate::sync::{self, AtomicU32, Ordering, Spin};
 use crate::sys;
 
@@ -62,7 +63,12 @@ where
     let tid = AtomicI32::new(0);
     let body = || {
         tid.store(sys::gettid(), Ordering::Release);
+        let born = Born::here().ok();
         let outcome = panic::catch_unwind(panic::AssertUnwindSafe(f));
+        if Born::forked_since(born) {
+            // A copy in a child forked by the body: it only ends (the child with it).
+            return outcome;
+        }
         // The last touch of the caller's frame: it may return once it sees DONE.
         if signal.swap(DONE, Ordering::AcqRel) == SLEEPING {
             sync::futex_wake(&signal);

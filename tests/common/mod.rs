@@ -223,6 +223,34 @@ pub fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 's
         .unwrap_or_else(|_| panic!("still running after {seconds}s: a hang"))
 }
 
+/// Runs the ignored tests `names` of this test binary in a process of their own, with `env`
+/// added, on `threads` test threads: a plain run of them (not a rerun of `#[in_netns::test]`),
+/// so they get this process's privilege or its lack. `Err` with their output unless all passed.
+pub fn run_ignored_tests(
+    names: &[&str],
+    threads: usize,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<(), String> {
+    let exe = std::env::current_exe().unwrap();
+    let threads = format!("--test-threads={threads}");
+    let output = std::process::Command::new(&exe)
+        .args(names)
+        .args(["--exact", "--ignored", &threads])
+        .env_remove("IN_NETNS_TEST_RERUN")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let passed = format!("test result: ok. {} passed;", names.len());
+    match output.status.success() && stdout.contains(&passed) {
+        true => Ok(()),
+        false => Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )),
+    }
+}
+
 /// Forks; the child runs `child` under a 10 s alarm (killed if it hangs) and exits with its
 /// result, the parent returns how the child ended.
 pub fn in_forked_child(child: impl FnOnce() -> bool) -> Result<(), String> {

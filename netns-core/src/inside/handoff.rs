@@ -17,6 +17,7 @@ use std::thread;
 
 use std::time::{Duration, Instant};
 
+use crate::fork::Born;
 use crate::sync::{
     AtomicBool, AtomicU32, CachePadded, Mutex, MutexGuard, Ordering, Patience, UnsafeCell, Waited,
     futex_wake, wait_until, wait_until_marked, wait_until_or_timeout,
@@ -99,7 +100,14 @@ unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) {
     // SAFETY: as above: nobody else touches `task` or `outcome` until DONE.
     let task = frame.task.with_mut(|task| unsafe { (*task).take() });
     if let Some(task) = task {
+        let born = Born::here().ok();
         let outcome = panic::catch_unwind(AssertUnwindSafe(task));
+        if Born::forked_since(born) {
+            // A copy in a child forked by the task: the frame is not ours to write (nor is the
+            // outcome, which may borrow from the caller, ours to drop). The copy only ends.
+            std::mem::forget(outcome);
+            return;
+        }
         // SAFETY: as above.
         frame
             .outcome
@@ -184,6 +192,7 @@ impl Handoff {
     pub(crate) fn serve(&self, from: u32, idle: Option<Duration>, keeper: &mut impl Keeper) {
         self.server
             .store(crate::sys::gettid(), std::sync::atomic::Ordering::Release);
+        let born = Born::here().ok();
         let mut seen = from;
         let mut retiring = false;
         loop {
@@ -238,6 +247,10 @@ impl Handoff {
             }
             // SAFETY: the frame is live and the caller waits for DONE (see `Caller::call`).
             unsafe { (call.run)(call.frame) };
+            if Born::forked_since(born) {
+                // A copy in a child forked by the task ends, its caller's frame untouched.
+                return;
+            }
             // SAFETY: as above; this is the last access to the frame.
             unsafe { finish(call.frame, DONE) };
             match keeper.after_call() {

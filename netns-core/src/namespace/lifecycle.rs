@@ -20,11 +20,27 @@ use super::name::RUN_DIR;
 use super::nsid::NsId;
 use super::registry::Registry;
 use crate::error::{Error, Result};
+use crate::fork::Born;
+use crate::once::NoWaitOnce;
 use crate::report;
 use crate::thread::on_scoped_thread;
 
 /// Serializes the run-dir setup, so concurrent first creates don't stack bind mounts.
 static RUN_DIR_SETUP: Mutex<()> = Mutex::new(());
+
+/// The process [`RUN_DIR_SETUP`] belongs to (`None`: forks cannot be counted).
+static RUN_DIR_SETUP_BORN: NoWaitOnce<Option<Born>> = NoWaitOnce::new();
+
+/// Locks [`RUN_DIR_SETUP`], except in a forked child: a parent thread may have held it at the
+/// fork, and then holds it in the child forever. A child's creates are not serialized; at
+/// worst two of its threads stack a second bind mount on the run dir.
+fn serialize_run_dir_setup() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let born = RUN_DIR_SETUP_BORN.get_or_init(|| Born::here().ok());
+    match born {
+        Some(born) if !born.is_here() => None,
+        _ => Some(crate::sync::lock(&RUN_DIR_SETUP)),
+    }
+}
 
 /// Removes a half-made name file unless creation finished.
 struct UnlinkUnlessKept<'a> {
@@ -229,7 +245,7 @@ fn refuse_a_private_mount_namespace(path: &Path) -> Result<()> {
 /// Makes the run dir exist and be a shared mount point, as iproute2 does, so that removing a
 /// name in one mount namespace unmounts it in all of them.
 fn prepare_run_dir(run_dir: &Path) -> Result<()> {
-    let _serialized = crate::sync::lock(&RUN_DIR_SETUP);
+    let _serialized = serialize_run_dir_setup();
     match nix::unistd::mkdir(run_dir, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(errno) => return Err(Error::from_errno("mkdir", Some(run_dir), errno)),
@@ -364,5 +380,41 @@ impl NetNs {
     /// ```
     pub fn names(&self) -> Result<Vec<String>> {
         self.registry().names_of(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nix::sys::signal::{Signal, raise};
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, alarm, fork};
+
+    use super::*;
+
+    #[test]
+    fn a_child_forked_while_a_parent_thread_held_the_run_dir_lock_does_not_wait_for_it() {
+        // Recorded before the fork, as the first create of a process records it.
+        drop(serialize_run_dir_setup());
+        let held = crate::sync::lock(&RUN_DIR_SETUP);
+        // SAFETY: the child takes no lock another thread may hold but the one under test (the
+        // point: it must skip it), fails its mkdir at once (no such parent directory), and
+        // ends itself with SIGKILL (no exit handlers, no stdio lock), or its alarm ends it.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                alarm::set(5);
+                let _ = prepare_run_dir(Path::new("/proc/self/no-such-dir/netns"));
+                let _ = raise(Signal::SIGKILL);
+                unreachable!("SIGKILL ends the child");
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).unwrap();
+                drop(held);
+                let done = WaitStatus::Signaled(child, Signal::SIGKILL, false);
+                assert_eq!(
+                    status, done,
+                    "the child waited (SIGALRM) for the parent's lock"
+                );
+            }
+        }
     }
 }
