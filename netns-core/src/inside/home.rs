@@ -400,9 +400,7 @@ impl From<&str> for Left {
 impl Home {
     /// Enters `target` on the calling (new) thread and records the state to keep.
     pub(crate) fn enter(target: &Target) -> Result<Home> {
-        // The visit slot first, so that its destructor runs after those of bodies'; and the
-        // thread's identity, read once.
-        VISITING.with(|_| ());
+        // The thread's identity, read once.
         THREAD.with(|_| ());
         let ids = (sys::getpid(), sys::gettid());
         let inherited = ThreadState::current();
@@ -607,23 +605,16 @@ impl Visitors {
     }
 }
 
-/// A shared thread's visit: removed from its handle's visitors when it leaves, or at the end
-/// of the thread (the slot is made when the thread starts, so that this destructor runs after
-/// those of the thread-locals its bodies made).
+/// A shared thread's visit: on its handle's visitors from entering until it leaves
+/// ([`left_visited`]). A thread that ends without leaving (it could not) stays on them: it is
+/// inside until the kernel has ended it, after its thread-locals' destructors, and that is what
+/// [`Visitors::wait_until_gone`] waits for.
 struct Visit {
     visitors: Arc<Visitors>,
     thread: ThreadIdentity,
     /// The process of the visit: in a forked child (a copy of the thread, ending after its
     /// call), the visitors' lock is not touched, since a parent thread may have held it.
     born: Option<Born>,
-}
-
-impl Drop for Visit {
-    fn drop(&mut self) {
-        if self.born.is_some_and(Born::is_here) {
-            self.visitors.remove(self.thread);
-        }
-    }
 }
 
 std::thread_local! {
@@ -652,7 +643,11 @@ pub(crate) fn visit(ns: &NetNs, visitors: &Arc<Visitors>) -> Result<()> {
 /// Called by a shared thread once out of the namespace it visited, if any.
 fn left_visited() {
     let visit = VISITING.with(|visiting| visiting.borrow_mut().take());
-    drop(visit);
+    if let Some(visit) = visit
+        && visit.born.is_some_and(Born::is_here)
+    {
+        visit.visitors.remove(visit.thread);
+    }
 }
 
 /// What tells a view that its sources changed: the host's mount table and, for `etc`, inotify
