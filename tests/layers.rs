@@ -328,24 +328,34 @@ fn libc_calls_in(line: &str) -> Vec<String> {
     calls
 }
 
+/// What `find` finds in each line of code (comments and strings left out) of every file of the
+/// crate but `except`, as `file:line: what`.
+fn found_in_code(except: Option<&Path>, find: impl Fn(&str) -> Vec<String>) -> Vec<String> {
+    let mut files = vec![source_dir().join("lib.rs")];
+    files.extend(modules().into_values());
+    let mut found = Vec::new();
+    for file in files.iter().filter(|file| Some(file.as_path()) != except) {
+        let code = code_of(&fs::read_to_string(file).unwrap());
+        for (number, line) in code.lines().enumerate() {
+            for what in find(line) {
+                let file = file.strip_prefix(source_dir()).unwrap().display();
+                found.push(format!("{file}:{}: {what}", number + 1));
+            }
+        }
+    }
+    found
+}
+
 /// Every raw `libc` call lives in `sys`, with its `SAFETY` argument (`ARCHITECTURE.md`, "one
 /// home for each idea"): no other file of the crate calls a `libc` function.
 #[test]
 fn only_sys_calls_libc() {
     let sys = source_dir().join("sys.rs");
-    let mut files = vec![source_dir().join("lib.rs")];
-    files.extend(modules().into_values());
-    assert!(files.contains(&sys), "netns-core/src/sys.rs is missing");
-    let mut calls = Vec::new();
-    for file in files.iter().filter(|file| **file != sys) {
-        let code = code_of(&fs::read_to_string(file).unwrap());
-        for (number, line) in code.lines().enumerate() {
-            for call in libc_calls_in(line) {
-                let file = file.strip_prefix(source_dir()).unwrap().display();
-                calls.push(format!("{file}:{}: libc::{call}", number + 1));
-            }
-        }
-    }
+    assert!(sys.is_file(), "netns-core/src/sys.rs is missing");
+    let calls = found_in_code(Some(&sys), |line| {
+        let calls = libc_calls_in(line).into_iter();
+        calls.map(|call| format!("libc::{call}")).collect()
+    });
     assert!(
         calls.is_empty(),
         "libc calls outside sys.rs (give each a function in sys, with its SAFETY argument):\n{}",
@@ -373,19 +383,11 @@ fn the_libc_call_reader_finds_calls_but_not_constants_types_or_comments() {
 /// forked mid-make, where the maker was not copied.
 #[test]
 fn only_no_wait_once_makes_values_on_first_use() {
-    let mut files = vec![source_dir().join("lib.rs")];
-    files.extend(modules().into_values());
-    let mut found = Vec::new();
-    for file in &files {
-        let code = code_of(&fs::read_to_string(file).unwrap());
-        for (number, line) in code.lines().enumerate() {
-            let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
-            for word in words.filter(|word| ["OnceLock", "LazyLock", "Once"].contains(word)) {
-                let file = file.strip_prefix(source_dir()).unwrap().display();
-                found.push(format!("{file}:{}: {word}", number + 1));
-            }
-        }
-    }
+    let found = found_in_code(None, |line| {
+        let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        let lazy = words.filter(|word| ["OnceLock", "LazyLock", "Once"].contains(word));
+        lazy.map(str::to_owned).collect()
+    });
     assert!(
         found.is_empty(),
         "lazy cells that wait (use once::NoWaitOnce):\n{}",
