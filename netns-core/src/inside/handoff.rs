@@ -75,7 +75,7 @@ pub(crate) enum After {
 /// A published call: the frame, and the function that runs it (it knows the frame's types).
 #[derive(Clone, Copy)]
 struct Published {
-    run: unsafe fn(*const ()),
+    run: unsafe fn(*const ()) -> Ran,
     frame: *const (),
 }
 
@@ -89,12 +89,23 @@ struct Frame<F, T> {
     outcome: UnsafeCell<Option<thread::Result<T>>>,
 }
 
-/// Runs the task of the `Frame<F, T>` at `frame` and stores its outcome there.
+/// Where the thread that ran a published call is.
+#[derive(PartialEq, Eq)]
+enum Ran {
+    /// In the caller's process: the frame is to be finished.
+    Here,
+    /// A copy in a child forked by the task: the caller does not exist here, and its frame lies
+    /// on a stack the child's C library counts as free, so the copy only ends.
+    InForkedChild,
+}
+
+/// Runs the task of the `Frame<F, T>` at `frame` and stores its outcome there (unless the task
+/// forked and this is the copy in the child).
 ///
 /// # Safety
 /// `frame` points to a live `Frame<F, T>` whose caller waits for `DONE` and touches nothing
 /// else in it meanwhile.
-unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) {
+unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) -> Ran {
     // SAFETY: the caller of `run_frame` guarantees the frame is live and ours until DONE.
     let frame = unsafe { &*(frame as *const Frame<F, T>) };
     // SAFETY: as above: nobody else touches `task` or `outcome` until DONE.
@@ -103,16 +114,16 @@ unsafe fn run_frame<F: FnOnce() -> T, T>(frame: *const ()) {
         let born = Born::here().ok();
         let outcome = panic::catch_unwind(AssertUnwindSafe(task));
         if Born::forked_since(born) {
-            // A copy in a child forked by the task: the frame is not ours to write (nor is the
-            // outcome, which may borrow from the caller, ours to drop). The copy only ends.
+            // Nor is the outcome, which may borrow from the caller, ours to drop.
             std::mem::forget(outcome);
-            return;
+            return Ran::InForkedChild;
         }
         // SAFETY: as above.
         frame
             .outcome
             .with_mut(|slot| unsafe { *slot = Some(outcome) });
     }
+    Ran::Here
 }
 
 /// The meeting point of callers and one worker thread.
@@ -192,7 +203,6 @@ impl Handoff {
     pub(crate) fn serve(&self, from: u32, idle: Option<Duration>, keeper: &mut impl Keeper) {
         self.server
             .store(crate::sys::gettid(), std::sync::atomic::Ordering::Release);
-        let born = Born::here().ok();
         let mut seen = from;
         let mut retiring = false;
         loop {
@@ -246,9 +256,7 @@ impl Handoff {
                 return;
             }
             // SAFETY: the frame is live and the caller waits for DONE (see `Caller::call`).
-            unsafe { (call.run)(call.frame) };
-            if Born::forked_since(born) {
-                // A copy in a child forked by the task ends, its caller's frame untouched.
+            if unsafe { (call.run)(call.frame) } == Ran::InForkedChild {
                 return;
             }
             // SAFETY: as above; this is the last access to the frame.

@@ -209,7 +209,9 @@ impl NetNs {
     /// ```
     pub fn registry(&self) -> &Registry {
         static DEFAULT: NoWaitOnce<Registry> = NoWaitOnce::new();
-        (self.registry.as_ref()).unwrap_or_else(|| DEFAULT.get_or_init(Registry::default))
+        self.registry
+            .as_ref()
+            .unwrap_or_else(|| DEFAULT.get_or_init(Registry::default))
     }
 
     /// A second handle to the same namespace with a descriptor of its own (a duplicated
